@@ -1,0 +1,67 @@
+"""interpclaims: mechanistic-interpretability findings as pytest claims.
+
+Importing this package imports no torch; analyses import it when they run.
+"""
+
+from __future__ import annotations
+
+from interpclaims._analyses import ablate, attention_score, measure
+from interpclaims._claim import Claim, ClaimResult, Verdict
+from interpclaims._data import Dataset, load_data
+from interpclaims._errors import (
+    ClaimInconclusive,
+    ClaimRefuted,
+    DataError,
+    HookLeakError,
+    InterpClaimsError,
+    InterventionDidNotFire,
+    ModelLoadError,
+    SiteError,
+)
+from interpclaims._estimate import Estimate
+from interpclaims._markers import model
+from interpclaims._sites import (
+    Site,
+    attn_out,
+    head,
+    mlp_out,
+    mlp_post,
+    parse_site,
+    pattern,
+    resid_mid,
+    resid_post,
+    resid_pre,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Claim",
+    "ClaimInconclusive",
+    "ClaimRefuted",
+    "ClaimResult",
+    "DataError",
+    "Dataset",
+    "Estimate",
+    "HookLeakError",
+    "InterpClaimsError",
+    "InterventionDidNotFire",
+    "ModelLoadError",
+    "Site",
+    "SiteError",
+    "Verdict",
+    "ablate",
+    "attention_score",
+    "attn_out",
+    "head",
+    "load_data",
+    "measure",
+    "mlp_out",
+    "mlp_post",
+    "model",
+    "parse_site",
+    "pattern",
+    "resid_mid",
+    "resid_post",
+    "resid_pre",
+]

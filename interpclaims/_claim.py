@@ -1,0 +1,243 @@
+"""Claims: ``claim.that(estimate).<comparator>(...)`` decided on intervals, never point estimates.
+
+Decision rules (``I`` is the interval of the decided quantity):
+
+============================  ============================  ==============================
+comparator                    SUPPORTED when                REFUTED when
+============================  ============================  ==============================
+``is_at_least(v)``            ``I.low >= v``                ``I.high < v``
+``is_at_most(v)``             ``I.high <= v``               ``I.low > v``
+``exceeds(other, by=b)``      ``I(x - other).low > b``      ``I(x - other).high <= b``
+``is_negligible(within=d)``   ``-d < I.low, I.high < d``    ``I.low >= d or I.high <= -d``
+============================  ============================  ==============================
+
+Anything else is INCONCLUSIVE: the interval straddles the reference. ``is_negligible`` is an
+equivalence test (two one-sided tests): the whole interval must lie inside ``(-d, d)``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from interpclaims import _context
+from interpclaims._errors import ClaimInconclusive, ClaimRefuted, InterpClaimsError
+from interpclaims._estimate import Estimate, _fmt
+from interpclaims._stats import bootstrap_mean_diff
+
+__all__ = ["Claim", "ClaimResult", "Subject", "Verdict"]
+
+
+class Verdict(str, enum.Enum):
+    SUPPORTED = "SUPPORTED"
+    REFUTED = "REFUTED"
+    INCONCLUSIVE = "INCONCLUSIVE"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    """The decided outcome of one claim, as written to ``claims.json``."""
+
+    verdict: Verdict
+    comparator: str
+    rule: str
+    estimate: Estimate
+    tested: Estimate
+    reference: Mapping[str, Any]
+    message: str
+    nodeid: str = ""
+    backend: str = ""
+    model: str = ""
+    seed: int = 0
+    xfail: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid,
+            "backend": self.backend,
+            "model": self.model,
+            "verdict": self.verdict.value,
+            "xfail": self.xfail,
+            "comparator": self.comparator,
+            "rule": self.rule,
+            "estimate": self.estimate.to_json(),
+            "tested": self.tested.to_json(),
+            "reference": dict(self.reference),
+            "message": self.message,
+            "seed": self.seed,
+            **({"extra": dict(self.extra)} if self.extra else {}),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClaimResult:
+        return cls(
+            verdict=Verdict(data["verdict"]), comparator=data["comparator"], rule=data["rule"],
+            estimate=Estimate.from_json(data["estimate"]),
+            tested=Estimate.from_json(data["tested"]), reference=dict(data["reference"]),
+            message=data["message"], nodeid=data.get("nodeid", ""),
+            backend=data.get("backend", ""), model=data.get("model", ""),
+            seed=data.get("seed", 0), xfail=data.get("xfail", False),
+            extra=dict(data.get("extra", {})),
+        )
+
+
+def _as_number(x: Any, what: str) -> float:
+    __tracebackhide__ = True
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise InterpClaimsError(f"{what} must be a number, got {type(x).__name__}: {x!r}")
+    if not math.isfinite(x):
+        raise InterpClaimsError(f"{what} must be finite, got {x!r}")
+    return float(x)
+
+
+class Subject:
+    """``claim.that(estimate)``: pick a comparator to decide the claim."""
+
+    def __init__(self, estimate: Estimate, record: Callable[[ClaimResult], None]) -> None:
+        if not isinstance(estimate, Estimate):
+            raise InterpClaimsError(
+                f"claim.that() takes an Estimate returned by an analysis (ic.attention_score, "
+                f"ic.ablate, ...), got {type(estimate).__name__}: {estimate!r}. A bare number "
+                "has no interval, and a claim is never decided on a point estimate."
+            )
+        self._x = estimate
+        self._record = record
+
+    # -- comparators -----------------------------------------------------------------------
+    def is_at_least(self, v: float) -> ClaimResult:
+        """SUPPORTED when the whole interval is at or above ``v``."""
+        __tracebackhide__ = True
+        v = _as_number(v, "is_at_least(v)")
+        x = self._x
+        verdict = _decide(x.ci_low >= v, x.ci_high < v)
+        ref = {"kind": "threshold", "value": v, "label": f">= {_fmt(v)}"}
+        return self._finish("is_at_least", f"ci_low >= {_fmt(v)}", verdict, x, ref)
+
+    def is_at_most(self, v: float) -> ClaimResult:
+        """SUPPORTED when the whole interval is at or below ``v``."""
+        __tracebackhide__ = True
+        v = _as_number(v, "is_at_most(v)")
+        x = self._x
+        verdict = _decide(x.ci_high <= v, x.ci_low > v)
+        ref = {"kind": "threshold", "value": v, "label": f"<= {_fmt(v)}"}
+        return self._finish("is_at_most", f"ci_high <= {_fmt(v)}", verdict, x, ref)
+
+    def exceeds(self, other: Estimate | float, by: float = 0.0) -> ClaimResult:
+        """SUPPORTED when the interval of ``estimate - other`` lies above ``by``.
+
+        ``other`` is another estimate (typically a control: ``score.control("random_heads")``) or
+        a number. Estimates measured on the same prompts are compared pairwise.
+        """
+        __tracebackhide__ = True
+        by = _as_number(by, "exceeds(by=)")
+        x = self._x
+        if isinstance(other, Estimate):
+            diff = _difference(x, other)
+            ref: dict[str, Any] = {
+                "kind": "estimate", "label": other.label or "other", "value": other.value,
+                "ci_low": other.ci_low, "ci_high": other.ci_high, "n": other.n, "by": by,
+            }
+        else:
+            thr = _as_number(other, "exceeds(other)")
+            diff = Estimate(
+                value=x.value - thr, ci_low=x.ci_low - thr, ci_high=x.ci_high - thr, n=x.n,
+                method=x.method, label=f"{x.label} - {_fmt(thr)}", ci_level=x.ci_level,
+            )
+            ref = {"kind": "threshold", "value": thr, "label": f"> {_fmt(thr)}", "by": by}
+        verdict = _decide(diff.ci_low > by, diff.ci_high <= by)
+        return self._finish("exceeds", f"ci_low(x - reference) > {_fmt(by)}", verdict, diff, ref)
+
+    def is_negligible(self, within: float) -> ClaimResult:
+        """Equivalence test: SUPPORTED when the whole interval lies inside ``(-within, within)``."""
+        __tracebackhide__ = True
+        d = _as_number(within, "is_negligible(within=)")
+        if d <= 0:
+            raise InterpClaimsError(f"is_negligible(within=) must be > 0, got {d}")
+        x = self._x
+        verdict = _decide(-d < x.ci_low and x.ci_high < d, x.ci_low >= d or x.ci_high <= -d)
+        ref = {"kind": "equivalence", "value": 0.0, "within": d, "label": f"|x| < {_fmt(d)}"}
+        return self._finish("is_negligible", f"-{_fmt(d)} < ci_low, ci_high < {_fmt(d)}",
+                            verdict, x, ref)
+
+    # -- internals -------------------------------------------------------------------------
+    def _finish(self, comparator: str, rule: str, verdict: Verdict, tested: Estimate,
+                reference: Mapping[str, Any]) -> ClaimResult:
+        __tracebackhide__ = True
+        name = self._x.label or self._x.method
+        pct = round(tested.ci_level * 100)
+        what = "x - reference" if comparator == "exceeds" else "x"
+        message = (
+            f"{verdict}: {name} = {_fmt(self._x.value)}; {what} = {_fmt(tested.value)} "
+            f"[{pct}% CI {_fmt(tested.ci_low)}, {_fmt(tested.ci_high)}], n={tested.n}; "
+            f"reference {reference['label']}"
+            + (f" (by {_fmt(reference['by'])})" if reference.get("by") else "")
+            + f"; rule: {rule}"
+        )
+        result = ClaimResult(
+            verdict=verdict, comparator=comparator, rule=rule, estimate=self._x, tested=tested,
+            reference=reference, message=message,
+        )
+        self._record(result)
+        if verdict is Verdict.REFUTED:
+            raise ClaimRefuted(message)
+        if verdict is Verdict.INCONCLUSIVE and not _context.current().allow_inconclusive:
+            raise ClaimInconclusive(message + " — the interval straddles the reference; "
+                                    "more prompts or a smaller effect margin may decide it")
+        return result
+
+
+def _decide(supported: bool, refuted: bool) -> Verdict:
+    if supported:
+        return Verdict.SUPPORTED
+    if refuted:
+        return Verdict.REFUTED
+    return Verdict.INCONCLUSIVE
+
+
+def _difference(x: Estimate, other: Estimate) -> Estimate:
+    """``x - other`` with a bootstrap interval; paired when both were measured on the same prompts."""
+    if x.samples is None or other.samples is None:
+        raise InterpClaimsError(
+            f"cannot compare {x.label!r} with {other.label!r}: one of them carries no per-prompt "
+            "samples (estimates read back from JSON cannot be re-bootstrapped). Compare estimates "
+            "returned by analyses in this run, or compare against a number."
+        )
+    paired = (
+        x.unit_ids is not None and x.unit_ids == other.unit_ids and x.samples.size == other.samples.size
+    )
+    ctx = _context.current()
+    value, lo, hi = bootstrap_mean_diff(
+        x.samples, other.samples, _context.rng("difference", x.label, other.label),
+        paired=paired, n_resamples=ctx.n_resamples, level=ctx.ci_level,
+    )
+    kind = "paired" if paired else "independent"
+    return Estimate(
+        value=value, ci_low=lo, ci_high=hi, n=min(x.n, other.n),
+        method=f"difference of means ({kind} percentile bootstrap over prompts, "
+               f"{ctx.n_resamples} resamples)",
+        label=f"{x.label} - {other.label}", ci_level=ctx.ci_level,
+        samples=(x.samples - other.samples) if paired else None,
+        unit_ids=x.unit_ids if paired else None,
+    )
+
+
+class Claim:
+    """The ``claim`` fixture: ``claim.that(estimate).exceeds(...)`` decides and records a claim.
+
+    ``record`` receives every :class:`ClaimResult` as it is decided (the plugin stores them on the
+    test item so that they reach the report, whatever the outcome).
+    """
+
+    def __init__(self, record: Callable[[ClaimResult], None]) -> None:
+        self._record = record
+
+    def that(self, estimate: Estimate) -> Subject:
+        __tracebackhide__ = True
+        return Subject(estimate, self._record)

@@ -1,0 +1,62 @@
+"""The statistical context of the claim being run: its seed and interval settings.
+
+The plugin enters a context per test (seed chosen by the controller, key derived from the node id
+without the backend), so every random draw of an analysis depends only on the seed, the claim and
+what is drawn — not on test order, worker or backend. Outside pytest a default context applies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from interpclaims._stats import DEFAULT_CI_LEVEL, DEFAULT_RESAMPLES, derive_rng
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import numpy as np
+
+__all__ = ["ClaimContext", "current", "note_data", "rng", "use"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimContext:
+    seed: int = 0
+    key: str = ""
+    n_resamples: int = DEFAULT_RESAMPLES
+    ci_level: float = DEFAULT_CI_LEVEL
+    allow_inconclusive: bool = False
+    # name -> sha256 of every dataset an analysis read while this context was current
+    data_used: dict[str, str] = field(default_factory=dict)
+
+
+_CURRENT: contextvars.ContextVar[ClaimContext] = contextvars.ContextVar(
+    "interpclaims_claim_context", default=ClaimContext()
+)
+
+
+def current() -> ClaimContext:
+    return _CURRENT.get()
+
+
+def note_data(name: str, sha256: str) -> None:
+    """Record that the current claim read dataset ``name`` (for the report's manifest)."""
+    _CURRENT.get().data_used[name] = sha256
+
+
+def rng(*keys: object) -> np.random.Generator:
+    """A generator for one draw of the current claim, named by ``keys``."""
+    ctx = _CURRENT.get()
+    return derive_rng(ctx.seed, ctx.key, *keys)
+
+
+@contextlib.contextmanager
+def use(ctx: ClaimContext) -> Iterator[ClaimContext]:
+    token = _CURRENT.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _CURRENT.reset(token)

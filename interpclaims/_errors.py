@@ -1,0 +1,54 @@
+"""The one exception hierarchy of interpclaims.
+
+Every error says what went wrong, where (claim, site, model), why, and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendUnavailable",
+    "ClaimInconclusive",
+    "ClaimRefuted",
+    "DataError",
+    "HookLeakError",
+    "InterpClaimsError",
+    "InterventionDidNotFire",
+    "ModelLoadError",
+    "SiteError",
+]
+
+
+class InterpClaimsError(Exception):
+    """Base class of every error raised by interpclaims."""
+
+
+class SiteError(InterpClaimsError, ValueError):
+    """A site name could not be parsed, or does not exist in the model."""
+
+
+class ModelLoadError(InterpClaimsError):
+    """A model name could not be resolved or loaded on a backend."""
+
+
+class BackendUnavailable(ModelLoadError):
+    """The package behind a backend is not installed."""
+
+
+class DataError(InterpClaimsError, ValueError):
+    """A dataset could not be found, parsed or tokenized."""
+
+
+class HookLeakError(InterpClaimsError):
+    """A hook or edit stayed attached to a model after a claim finished."""
+
+
+class InterventionDidNotFire(InterpClaimsError):
+    """An intervention left the activation it targets unchanged (a silent no-op)."""
+
+
+class ClaimRefuted(AssertionError):
+    """The interval of a claim lies on the wrong side of its reference: the claim is false."""
+
+
+class ClaimInconclusive(InterpClaimsError):
+    """The interval of a claim straddles its reference: the data cannot decide it."""

@@ -1,0 +1,63 @@
+"""Content hashes of shipped fixtures (stdlib only: importable without torch)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+__all__ = ["data_hash", "file_sha256", "short", "weights_hash"]
+
+_CHUNK = 1 << 20
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes.
+
+    Args:
+        path: the file to hash.
+
+    Returns:
+        The full 64-character lowercase hex digest.
+    """
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def weights_hash(model_dir: str | Path) -> str:
+    """SHA-256 of ``model.safetensors`` in a Hugging Face model folder.
+
+    Args:
+        model_dir: the model folder (or the ``.safetensors`` file itself).
+
+    Returns:
+        The full hex digest (show ``short(...)`` where space is tight).
+
+    Raises:
+        FileNotFoundError: when the folder holds no ``model.safetensors``.
+    """
+    p = Path(model_dir)
+    if p.is_dir():
+        p = p / "model.safetensors"
+    if not p.is_file():
+        raise FileNotFoundError(f"no model.safetensors at {p}")
+    return file_sha256(p)
+
+
+def data_hash(path: str | Path) -> str:
+    """SHA-256 of a dataset file's bytes (e.g. a JSONL file).
+
+    Args:
+        path: the dataset file.
+
+    Returns:
+        The full hex digest.
+    """
+    return file_sha256(path)
+
+
+def short(digest: str, n: int = 16) -> str:
+    """The first ``n`` hex characters of a digest, for display."""
+    return digest[:n]

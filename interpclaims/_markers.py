@@ -1,0 +1,65 @@
+"""Markers of the public API (``ic.model``), validated where they are read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from interpclaims._errors import InterpClaimsError
+from interpclaims.backends import BACKENDS
+
+__all__ = ["MODEL_MARKER", "ModelParam", "model", "read_model_marker"]
+
+MODEL_MARKER = "interpclaims_model"
+MODEL_MARKER_SIGNATURE = (
+    f"{MODEL_MARKER}(name, *, backends=None): load the `model` fixture from `name` (zoo/<name>, a "
+    "local Hugging Face folder or a hub name) on each backend (default: all selected by "
+    "--claims-backends). Usually written `pytestmark = ic.model(\"zoo/agreement\")`."
+)
+
+
+def model(name: str, *, backends: Sequence[str] | None = None) -> pytest.MarkDecorator:
+    """Mark a test, class or module: its ``model`` fixture loads ``name`` on every backend.
+
+    >>> pytestmark = model("zoo/agreement")              # ids [tl] and [nnsight]
+    >>> pytestmark = model("zoo/agreement", backends=["tl"])
+    """
+    mark = pytest.mark.interpclaims_model(name, backends=tuple(backends) if backends else None)
+    _validate(mark.mark.args, mark.mark.kwargs, "ic.model()")
+    return mark
+
+
+@dataclass(frozen=True, slots=True)
+class ModelParam:
+    """The parameter of the ``model`` fixture: which model on which backend."""
+
+    name: str
+    backend: str
+
+
+def _validate(args: tuple[Any, ...], kwargs: dict[str, Any], where: str) -> tuple[str, tuple[str, ...]]:
+    if len(args) != 1 or not isinstance(args[0], str) or not args[0]:
+        raise InterpClaimsError(
+            f"{where}: the model marker takes exactly one model name (e.g. 'zoo/agreement'), "
+            f"got args {args!r}"
+        )
+    unknown = set(kwargs) - {"backends"}
+    if unknown:
+        raise InterpClaimsError(f"{where}: unknown marker argument(s) {sorted(unknown)}; "
+                                "the only keyword is backends=")
+    backends = kwargs.get("backends") or BACKENDS
+    if isinstance(backends, str):
+        backends = tuple(b.strip() for b in backends.split(","))
+    bad = [b for b in backends if b not in BACKENDS]
+    if bad:
+        raise InterpClaimsError(f"{where}: unknown backend(s) {bad}; known backends: "
+                                f"{', '.join(BACKENDS)}")
+    return args[0], tuple(backends)
+
+
+def read_model_marker(mark: pytest.Mark, where: str) -> tuple[str, tuple[str, ...]]:
+    """``(model name, backends)`` of a model marker, or an error naming the bad argument."""
+    return _validate(mark.args, mark.kwargs, where)

@@ -1,0 +1,287 @@
+"""Models: a name resolves to a loaded model on a backend.
+
+Names:
+
+* ``zoo/<name>`` — a model shipped in ``fixtures/models/<name>`` (see ``python -m interpclaims.zoo``);
+* a path to a local Hugging Face folder (``config.json`` + weights + tokenizer);
+* a Hugging Face hub name. The hub is used only where it is reachable and allowed: interpclaims
+  sets ``HF_HUB_OFFLINE=1`` unless the environment says otherwise, so a model not in the local
+  cache fails fast with a message instead of stalling on the network.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from interpclaims._errors import DataError, ModelLoadError, SiteError
+from interpclaims._hashing import weights_hash
+from interpclaims._sites import Site, parse_site
+from interpclaims.backends import Backend, Edit, ModelSpec, load_backend
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Model", "ModelRegistry", "fixtures_dir", "resolve_model_path"]
+
+ZOO_PREFIX = "zoo/"
+BATCH_SIZE = 64
+
+
+def fixtures_dir() -> Path:
+    """The shipped ``fixtures/`` folder (``INTERPCLAIMS_FIXTURES`` overrides)."""
+    env = os.environ.get("INTERPCLAIMS_FIXTURES")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def resolve_model_path(name: str) -> tuple[str, bool]:
+    """``(source, is_local)``: a local folder for zoo names and paths, else the hub name."""
+    if name.startswith(ZOO_PREFIX):
+        zoo = fixtures_dir() / "models"
+        path = zoo / name[len(ZOO_PREFIX):]
+        if not (path / "config.json").is_file():
+            have = sorted(p.name for p in zoo.iterdir() if (p / "config.json").is_file()) \
+                if zoo.is_dir() else []
+            raise ModelLoadError(
+                f"no zoo model {name!r}: {path} has no config.json. Shipped zoo models: "
+                f"{', '.join('zoo/' + h for h in have) or 'none'}. Build them with "
+                "`python -m interpclaims.zoo build`."
+            )
+        return str(path), True
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"{name!r} is a local path but has no config.json: a model folder needs the "
+                "Hugging Face layout (config.json, model.safetensors, tokenizer files)"
+            )
+        return str(path.resolve()), True
+    return name, False
+
+
+def _hub_hint(name: str) -> str:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return (
+            f"{name!r} is neither a zoo model (zoo/<name>) nor a local folder, and the Hugging Face "
+            "hub is offline (HF_HUB_OFFLINE=1), so it must already be in the local Hugging Face "
+            "cache. Download it once where the hub is reachable (huggingface-cli download "
+            f"{name}), point to a local folder, or set HF_HUB_OFFLINE=0 to allow downloads."
+        )
+    return f"could not download {name!r} from the Hugging Face hub (is it reachable?)"
+
+
+def _spec(hf_config: Any) -> ModelSpec:
+    arch = (getattr(hf_config, "architectures", None) or [type(hf_config).__name__])[0]
+    if arch == "GPT2LMHeadModel":
+        n_heads = hf_config.n_head
+        d_model = hf_config.n_embd
+        return ModelSpec(
+            architecture=arch, n_layers=hf_config.n_layer, n_heads=n_heads, d_model=d_model,
+            d_head=d_model // n_heads, d_mlp=hf_config.n_inner or 4 * d_model,
+            d_vocab=hf_config.vocab_size, n_ctx=hf_config.n_positions,
+        )
+    if arch == "LlamaForCausalLM":
+        n_heads = hf_config.num_attention_heads
+        d_model = hf_config.hidden_size
+        return ModelSpec(
+            architecture=arch, n_layers=hf_config.num_hidden_layers, n_heads=n_heads,
+            d_model=d_model, d_head=getattr(hf_config, "head_dim", None) or d_model // n_heads,
+            d_mlp=hf_config.intermediate_size, d_vocab=hf_config.vocab_size,
+            n_ctx=hf_config.max_position_embeddings,
+        )
+    raise ModelLoadError(
+        f"architecture {arch} is not supported yet; interpclaims supports LlamaForCausalLM and "
+        "GPT2LMHeadModel"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Right-padded token ids of a list of prompts."""
+
+    tokens: torch.Tensor  # [batch, pos] long
+    lengths: torch.Tensor  # [batch] long, number of real tokens (incl. bos)
+    ids: tuple[str, ...]
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """``[batch, pos]`` bool, True on real tokens."""
+        import torch
+
+        pos = torch.arange(self.tokens.shape[1])
+        return pos[None, :] < self.lengths[:, None]
+
+
+class Model:
+    """A model loaded on one backend: what the ``model`` fixture gives a claim."""
+
+    def __init__(self, name: str, backend: str) -> None:
+        from interpclaims._torch import ensure_torch_settings
+
+        ensure_torch_settings()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        source, is_local = resolve_model_path(name)
+        try:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            hf_model = AutoModelForCausalLM.from_pretrained(
+                source, attn_implementation="eager", dtype="float32"
+            )
+        except OSError as e:
+            if is_local:
+                raise ModelLoadError(f"could not load model {name!r} from {source}: {e}") from e
+            raise ModelLoadError(_hub_hint(name)) from e
+        hf_model.eval()
+        for p in hf_model.parameters():
+            p.requires_grad_(False)
+        self.name = name
+        self.source = source
+        self.spec = _spec(hf_model.config)
+        self.tokenizer = tokenizer
+        self.weights_hash = weights_hash(source) if is_local else f"hub:{name}"
+        self._backend: Backend = load_backend(backend, hf_model, tokenizer, self.spec)
+        self.backend = backend
+        if tokenizer.bos_token_id is None:
+            raise ModelLoadError(f"the tokenizer of {name!r} has no bos token; interpclaims "
+                                 "prepends bos to every prompt")
+        self.bos_id: int = tokenizer.bos_token_id
+        pad = tokenizer.pad_token_id
+        self.pad_id: int = pad if pad is not None else (tokenizer.eos_token_id or 0)
+
+    def __repr__(self) -> str:
+        return f"<Model {self.name} on {self.backend}>"
+
+    @property
+    def native(self) -> Any:
+        """The backend's own model object (HookedTransformer or nnsight LanguageModel)."""
+        return self._backend.native
+
+    # -- sites -----------------------------------------------------------------------------
+    def site(self, spec: str | Site, default_kind: str = "z") -> Site:
+        """Parse ``spec`` and check it exists in this model."""
+        __tracebackhide__ = True
+        s = self.spec
+        site = parse_site(spec, default_kind=default_kind, n_layers=s.n_layers, n_heads=s.n_heads)
+        return site.check(s.n_layers, s.n_heads, s.d_mlp, model=self.name)
+
+    # -- tokens ----------------------------------------------------------------------------
+    def token_id(self, word: str, *, where: str) -> int:
+        """The single token id of ``word`` (tried with and without a leading space)."""
+        tok = self.tokenizer
+        for text in (" " + word, word):
+            ids = tok.encode(text, add_special_tokens=False)
+            if len(ids) == 1 and ids[0] != tok.unk_token_id:
+                return int(ids[0])
+        raise DataError(
+            f"{where}: {word!r} is not a single token of {self.name}'s tokenizer (got "
+            f"{tok.tokenize(' ' + word)}); answers compared by logit must be single tokens"
+        )
+
+    def tokenize(self, texts: Sequence[str], ids: Sequence[str]) -> Batch:
+        """Tokenize prompts: bos + tokens, right-padded. Unknown words are an error."""
+        import torch
+
+        tok = self.tokenizer
+        rows = []
+        for text, pid in zip(texts, ids, strict=True):
+            toks = tok.encode(text, add_special_tokens=False)
+            if tok.unk_token_id is not None and tok.unk_token_id in toks:
+                words = [w for w in text.split() if tok.encode(w, add_special_tokens=False)
+                         == [tok.unk_token_id]]
+                raise DataError(
+                    f"prompt {pid!r}: {words or 'some words'} are not in the vocabulary of "
+                    f"{self.name} (they tokenize to {tok.unk_token!r}); fix the prompt or use a "
+                    "dataset written for this model"
+                )
+            rows.append([self.bos_id, *toks])
+        longest = max(len(r) for r in rows)
+        if longest > self.spec.n_ctx:
+            pid = ids[max(range(len(rows)), key=lambda i: len(rows[i]))]
+            raise DataError(
+                f"prompt {pid!r} is {longest} tokens long but {self.name} has a context of "
+                f"{self.spec.n_ctx} tokens; shorten it"
+            )
+        tokens = torch.full((len(rows), longest), self.pad_id, dtype=torch.long)
+        for i, r in enumerate(rows):
+            tokens[i, : len(r)] = torch.tensor(r)
+        lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+        return Batch(tokens=tokens, lengths=lengths, ids=tuple(ids))
+
+    # -- running ---------------------------------------------------------------------------
+    def run(
+        self,
+        tokens: torch.Tensor,
+        read: Iterable[Site] = (),
+        edits: Mapping[Site, Edit] | None = None,
+        *,
+        batch_size: int = BATCH_SIZE,
+    ) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
+        """Run ``tokens`` ``[batch, pos]`` in batches; logits and whole-tensor activations.
+
+        ``read`` may name heads or neurons: their whole-layer tensor is returned under
+        ``site.base`` (select with ``site.select``). ``result`` sites are computed from ``z`` and
+        the head output weights, the same way on every backend.
+        """
+        import torch
+
+        read = [self.site(s) for s in read]
+        edits = dict(edits or {})
+        for site in edits:
+            if site.kind in ("pattern", "result", "logits") or site.base != site:
+                raise SiteError(
+                    f"cannot edit site {site}: edits apply to whole-tensor sites of kind "
+                    "resid_pre, z, attn_out, resid_mid, mlp_post, mlp_out or resid_post "
+                    "(select heads/neurons inside the edit function)"
+                )
+        bases = sorted({(Site("z", s.layer) if s.kind == "result" else s.base) for s in read})
+        logits_parts: list[torch.Tensor] = []
+        parts: dict[Site, list[torch.Tensor]] = {b: [] for b in bases}
+        for start in range(0, tokens.shape[0], batch_size):
+            rows = slice(start, min(start + batch_size, tokens.shape[0]))
+            lg, acts = self._backend.forward(tokens[rows], rows, bases, edits)
+            logits_parts.append(lg.detach())
+            for b in bases:
+                parts[b].append(acts[b].detach())
+        acts = {b: torch.cat(v) for b, v in parts.items()}
+        for s in read:
+            if s.kind == "result":
+                assert s.layer is not None
+                z = acts[Site("z", s.layer)]  # [batch, pos, head, d_head]
+                acts[s.base] = torch.einsum("bphd,hdm->bphm", z, self._backend.w_o(s.layer))
+        return torch.cat(logits_parts), acts
+
+    # -- hygiene ---------------------------------------------------------------------------
+    def leaks(self) -> list[str]:
+        """Hooks or edits left attached to the model (empty when clean)."""
+        return self._backend.attached()
+
+    def clean_up(self) -> None:
+        self._backend.detach_all()
+
+
+class ModelRegistry:
+    """Loaded models of one process, keyed by (name, backend); each is loaded once."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, str], Model] = {}
+        self._errors: dict[tuple[str, str], ModelLoadError] = {}
+
+    def get(self, name: str, backend: str) -> Model:
+        __tracebackhide__ = True
+        key = (name, backend)
+        if key in self._errors:
+            raise self._errors[key]
+        if key not in self._models:
+            try:
+                self._models[key] = Model(name, backend)
+            except ModelLoadError as e:
+                self._errors[key] = e
+                raise
+        return self._models[key]
+
+    def loaded(self) -> list[Model]:
+        return list(self._models.values())

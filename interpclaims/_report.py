@@ -1,0 +1,250 @@
+"""The one reporter (controller only): collects claim results from test reports, writes
+``claims.json`` and a self-contained ``claims.html``, and prints a verdict table.
+
+It writes in ``pytest_sessionfinish``, which pytest also runs after an interruption or an
+internal error, so a partial run still leaves a report of what finished.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from interpclaims._claim import Verdict
+
+if TYPE_CHECKING:
+    from interpclaims._stash import Settings
+
+__all__ = ["Reporter", "build_report", "render_html"]
+
+PACKAGES = ("interpclaims", "torch", "transformers", "transformer-lens", "nnsight", "numpy",
+            "scipy", "pytest", "pytest-xdist", "circuit-tracer", "sae-lens")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def group_key(nodeid: str, backend: str) -> str:
+    """The claim a node id belongs to across backends: the id with the backend removed."""
+    if "[" not in nodeid or not backend:
+        return nodeid
+    base, _, params = nodeid.partition("[")
+    parts = [p for p in params.rstrip("]").split("-") if p != backend]
+    return f"{base}[{'-'.join(parts)}]" if parts else base
+
+
+class Reporter:
+    """Collects results on the controller and writes the report files."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.started = _now()
+        self.claims: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.models: dict[str, dict[str, Any]] = {}
+        self.written: list[Path] = []
+
+    # -- collection ----------------------------------------------------------------------------
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for entry in getattr(report, "interpclaims", []):
+            self.claims.append(entry)
+        info = getattr(report, "interpclaims_model", None)
+        if info:
+            m = self.models.setdefault(info["name"], {
+                "weights_sha256": info["weights_sha256"], "spec": info["spec"], "backends": [],
+            })
+            if info["backend"] not in m["backends"]:
+                m["backends"].append(info["backend"])
+        has_claims = bool(getattr(report, "interpclaims", []))
+        if report.failed and not has_claims and not hasattr(report, "wasxfail"):
+            self.errors.append({
+                "nodeid": report.nodeid, "when": report.when,
+                "message": (report.longreprtext or "").strip().splitlines()[-1:][0]
+                if report.longreprtext else "",
+            })
+
+    # -- output ----------------------------------------------------------------------------------
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        data = build_report(
+            claims=self.claims, errors=self.errors, models=self.models, settings=self.settings,
+            started=self.started, exitstatus=int(exitstatus),
+            interrupted=bool(session.shouldstop) or int(exitstatus) == int(pytest.ExitCode.INTERRUPTED),
+            argv=list(self.config.invocation_params.args),
+        )
+        if not data["claims"] and not data["errors"]:
+            return  # nothing about claims in this run: do not touch the report folder
+        out = self.settings.report_dir
+        out.mkdir(parents=True, exist_ok=True)
+        json_path = out / "claims.json"
+        html_path = out / "claims.html"
+        _atomic_write(json_path, json.dumps(data, indent=2, sort_keys=False, default=str))
+        _atomic_write(html_path, render_html(data))
+        self.written = [json_path, html_path]
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.claims and not self.written:
+            return
+        tr = terminalreporter
+        tr.section("interpclaims verdicts")
+        width = max((len(c["nodeid"]) for c in self.claims), default=10)
+        for c in sorted(self.claims, key=lambda c: c["nodeid"]):
+            t = c["tested"]
+            ref = c["reference"]
+            what = "x - ref" if c["comparator"] == "exceeds" else "x"
+            line = (f"{c['verdict']:<12} {c['nodeid']:<{width}}  {c['estimate']['value']:+.4g}"
+                    f"  ({what} {t['value']:+.4g} [{t['ci_low']:+.4g}, {t['ci_high']:+.4g}]"
+                    f" vs {ref['label']}{' by ' + format(ref['by'], 'g') if ref.get('by') else ''})"
+                    f"{'  [xfail]' if c.get('xfail') else ''}")
+            markup = {"SUPPORTED": {"green": True}, "REFUTED": {"red": True}}.get(
+                c["verdict"], {"yellow": True})
+            tr.write_line(line, **markup)
+        counts = Counter(c["verdict"] for c in self.claims)
+        tr.write_line(", ".join(f"{counts.get(v.value, 0)} {v.value.lower()}" for v in Verdict))
+        for path in self.written:
+            tr.write_line(f"interpclaims report: {path}")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def build_report(
+    *, claims: list[dict[str, Any]], errors: list[dict[str, Any]], models: dict[str, Any],
+    settings: Settings, started: str, exitstatus: int, interrupted: bool, argv: list[str],
+) -> dict[str, Any]:
+    """The ``claims.json`` document."""
+    claims = sorted(claims, key=lambda c: (c["nodeid"], c["backend"]))
+    data_hashes: dict[str, str] = {}
+    for c in claims:
+        data_hashes.update(c.get("data", {}))
+    summary: dict[str, int] = {v.value: 0 for v in Verdict}
+    for c in claims:
+        summary[c["verdict"]] += 1
+    summary["total"] = len(claims)
+    summary["errors"] = len(errors)
+    by_backend: dict[str, dict[str, int]] = {}
+    for c in claims:
+        b = by_backend.setdefault(c["backend"] or "-", {v.value: 0 for v in Verdict})
+        b[c["verdict"]] += 1
+    summary_out: dict[str, Any] = {**summary, "by_backend": by_backend}
+    manifest = {
+        "tool": "interpclaims",
+        "versions": _versions(),
+        "seed": settings.seed,
+        "backends": list(settings.backends),
+        "ci_level": 0.95,
+        "bootstrap_resamples": settings.n_resamples,
+        "inconclusive_policy": "pass" if settings.allow_inconclusive else "fail",
+        "models": models,
+        "data": dict(sorted(data_hashes.items())),
+        "started": started,
+        "finished": _now(),
+        "exitstatus": exitstatus,
+        "interrupted": interrupted,
+        "argv": argv,
+        "platform": platform.platform(),
+        "python_executable": sys.executable,
+        "device": "cpu",
+    }
+    return {"manifest": manifest, "summary": summary_out, "claims": claims, "errors": errors}
+
+
+def render_html(data: dict[str, Any]) -> str:
+    """A self-contained HTML page (no network): jinja2 with autoescape."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("interpclaims", "templates"),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["num"] = _num
+    groups: dict[str, dict[str, Any]] = {}
+    backends: list[str] = []
+    for c in data["claims"]:
+        key = group_key(c["nodeid"], c["backend"])
+        g = groups.setdefault(key, {"key": key, "by_backend": {}, "xfail": c.get("xfail", False)})
+        g["by_backend"][c["backend"]] = c
+        if c["backend"] not in backends:
+            backends.append(c["backend"])
+    ordered_backends = [b for b in data["manifest"]["backends"] if b in backends] + [
+        b for b in backends if b not in data["manifest"]["backends"]]
+    rows = list(groups.values())
+    for g in rows:
+        g["plot"] = _forest(list(g["by_backend"].values()))
+        verdicts = {c["verdict"] for c in g["by_backend"].values()}
+        g["agree"] = len(verdicts) <= 1
+    return env.get_template("report.html.j2").render(
+        data=data, rows=rows, backends=ordered_backends, summary=data["summary"],
+        manifest=data["manifest"],
+    )
+
+
+def _num(x: Any) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        if x != x:
+            return "nan"
+        if x in (float("inf"), float("-inf")):
+            return "∞" if x > 0 else "−∞"
+        return f"{x:.4g}"
+    return str(x)
+
+
+def _forest(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Geometry of a small forest plot: each backend's interval of the decided quantity and
+    the reference line, scaled into [0, 100]."""
+    pts: list[float] = []
+    refs: list[float] = []
+    for c in entries:
+        t = c["tested"]
+        pts += [v for v in (t["ci_low"], t["ci_high"], t["value"]) if abs(v) != float("inf")]
+        ref = c["reference"]
+        if c["comparator"] == "exceeds":
+            refs.append(float(ref.get("by", 0.0)))
+        elif c["comparator"] == "is_negligible":
+            refs += [-float(ref["within"]), float(ref["within"])]
+        else:
+            refs.append(float(ref["value"]))
+    allv = pts + refs or [0.0, 1.0]
+    lo, hi = min(allv), max(allv)
+    pad = (hi - lo) * 0.1 or 1.0
+    lo, hi = lo - pad, hi + pad
+
+    def x(v: float) -> float:
+        v = min(max(v, lo), hi)
+        return round(100 * (v - lo) / (hi - lo), 2)
+
+    bars = []
+    for i, c in enumerate(entries):
+        t = c["tested"]
+        bars.append({"backend": c["backend"], "lo": x(t["ci_low"]), "hi": x(t["ci_high"]),
+                     "mid": x(t["value"]), "y": 8 + 12 * i, "verdict": c["verdict"]})
+    return {"bars": bars, "refs": [x(r) for r in refs], "height": 12 * len(entries) + 8,
+            "lo": lo, "hi": hi}

@@ -1,0 +1,32 @@
+"""Typed keys of every piece of plugin state (``config.stash`` / ``item.stash``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from interpclaims._models import Model, ModelRegistry
+    from interpclaims._report import Reporter
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    backends: tuple[str, ...]
+    seed: int
+    allow_inconclusive: bool
+    n_resamples: int
+    report_dir: Path
+
+
+SETTINGS = pytest.StashKey["Settings"]()
+REGISTRY = pytest.StashKey["ModelRegistry"]()
+REPORTER = pytest.StashKey["Reporter"]()
+# per item: the claims decided by the test, and the model it ran on
+RESULTS = pytest.StashKey[list[dict[str, Any]]]()
+MODEL = pytest.StashKey["Model"]()
+DATA_USED = pytest.StashKey[dict[str, str]]()

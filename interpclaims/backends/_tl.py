@@ -1,0 +1,134 @@
+"""TransformerLens backend: a HookedTransformer built from a Hugging Face model.
+
+Weights go through TransformerLens's own state-dict conversion with *no* weight processing
+(no ``fold_ln``, ``center_writing_weights``, ``center_unembed``), so activations equal the Hugging
+Face model's and NNsight's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from interpclaims._errors import ModelLoadError
+from interpclaims._sites import Site
+from interpclaims.backends import Edit, ModelSpec
+
+__all__ = ["TLBackend"]
+
+
+def _tl_config_dict(hf_config: Any, spec: ModelSpec) -> dict[str, Any]:
+    """HookedTransformerConfig fields for the architectures the zoo ships.
+
+    TransformerLens's ``convert_hf_model_config`` keys Llama detection on the *name* (a local
+    folder whose path contains "llama" skips reading its config), and does not carry
+    ``rope_theta`` for Llama; so the two zoo architectures are converted here, from the config.
+    """
+    common = {
+        "d_model": spec.d_model, "d_head": spec.d_head, "n_heads": spec.n_heads,
+        "d_mlp": spec.d_mlp, "n_layers": spec.n_layers, "n_ctx": spec.n_ctx,
+        "d_vocab": spec.d_vocab, "original_architecture": spec.architecture,
+    }
+    if spec.architecture == "LlamaForCausalLM":
+        n_kv = hf_config.num_key_value_heads
+        return {
+            **common,
+            "eps": hf_config.rms_norm_eps,
+            "act_fn": hf_config.hidden_act,
+            "n_key_value_heads": n_kv if n_kv != spec.n_heads else None,
+            "normalization_type": "RMS",
+            "positional_embedding_type": "rotary",
+            "rotary_adjacent_pairs": False,
+            "rotary_dim": spec.d_head,
+            "rotary_base": getattr(hf_config, "rope_theta", None) or 10000.0,
+            "final_rms": True,
+            "gated_mlp": True,
+        }
+    if spec.architecture == "GPT2LMHeadModel":
+        return {
+            **common,
+            "eps": hf_config.layer_norm_epsilon,
+            "act_fn": hf_config.activation_function,
+            "use_attn_scale": True,
+            "scale_attn_by_inverse_layer_idx": hf_config.scale_attn_by_inverse_layer_idx,
+            "normalization_type": "LN",
+        }
+    raise ModelLoadError(
+        f"the tl backend of interpclaims supports LlamaForCausalLM and GPT2LMHeadModel, not "
+        f"{spec.architecture}"
+    )
+
+
+class TLBackend:
+    """Backend ``tl``."""
+
+    name = "tl"
+
+    def __init__(self, hf_model: Any, tokenizer: Any, spec: ModelSpec) -> None:
+        from transformer_lens import HookedTransformer, HookedTransformerConfig
+        from transformer_lens.pretrained.weight_conversions import (
+            convert_gpt2_weights,
+            convert_llama_weights,
+        )
+
+        self.spec = spec
+        cfg = HookedTransformerConfig.from_dict(
+            {**_tl_config_dict(hf_model.config, spec), "device": "cpu", "dtype": torch.float32,
+             "init_weights": False, "default_prepend_bos": False}
+        )
+        convert = (convert_llama_weights if spec.architecture == "LlamaForCausalLM"
+                   else convert_gpt2_weights)
+        state_dict = convert(hf_model, cfg)
+        # Right padding (the only policy interpclaims uses) needs no attention mask; a
+        # left-padding tokenizer would make TransformerLens compute one on its own.
+        tokenizer.padding_side = "right"
+        model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
+        model.load_and_process_state_dict(
+            state_dict, fold_ln=False, center_writing_weights=False, center_unembed=False,
+            fold_value_biases=False, refactor_factored_attn_matrices=False,
+        )
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.native = model
+
+    def forward(
+        self, tokens: torch.Tensor, rows: slice, read: Sequence[Site], edits: Mapping[Site, Edit]
+    ) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
+        acts: dict[Site, torch.Tensor] = {}
+        hooks: list[tuple[str, Any]] = []
+        for site, fn in edits.items():
+            def edit_hook(act: torch.Tensor, hook: Any, fn: Edit = fn) -> torch.Tensor:
+                return fn(act, rows)
+
+            hooks.append((site.tl_name, edit_hook))
+        # Read hooks after edit hooks: TransformerLens runs hooks in registration order.
+        for site in read:
+            if site.kind == "logits":
+                continue
+
+            def read_hook(act: torch.Tensor, hook: Any, site: Site = site) -> None:
+                acts[site] = act.detach().clone()
+
+            hooks.append((site.tl_name, read_hook))
+        with torch.no_grad(), self.native.hooks(fwd_hooks=hooks):
+            logits = self.native(tokens, return_type="logits")
+        if any(s.kind == "logits" for s in read):
+            acts[Site("logits")] = logits
+        return logits, acts
+
+    def w_o(self, layer: int) -> torch.Tensor:
+        return self.native.blocks[layer].attn.W_O.detach()
+
+    def attached(self) -> list[str]:
+        leaks = []
+        for name, hp in self.native.hook_dict.items():
+            n = len(hp._forward_hooks) + len(hp._forward_pre_hooks) + len(hp._backward_hooks)
+            if n:
+                leaks.append(f"{name} ({n} hook{'s' if n > 1 else ''})")
+        return leaks
+
+    def detach_all(self) -> None:
+        self.native.reset_hooks(including_permanent=True)
