@@ -5,7 +5,20 @@ Importing this package imports no torch; analyses import it when they run.
 
 from __future__ import annotations
 
-from interpclaims._analyses import ablate, attention_score, measure
+from interpclaims._analyses import attention_score, measure
+from interpclaims._causal import (
+    Localization,
+    PairwiseAblation,
+    SteeringResult,
+    ablate,
+    ablate_pair,
+    localize,
+    mean_difference,
+    patch,
+    patch_heads,
+    patch_sweep,
+    steer,
+)
 from interpclaims._claim import Claim, ClaimResult, Verdict
 from interpclaims._data import Dataset, load_data
 from interpclaims._errors import (
@@ -18,7 +31,7 @@ from interpclaims._errors import (
     ModelLoadError,
     SiteError,
 )
-from interpclaims._estimate import Estimate
+from interpclaims._estimate import Estimate, EstimateMatrix
 from interpclaims._markers import model
 from interpclaims._sites import (
     Site,
@@ -43,25 +56,36 @@ __all__ = [
     "DataError",
     "Dataset",
     "Estimate",
+    "EstimateMatrix",
     "HookLeakError",
     "InterpClaimsError",
     "InterventionDidNotFire",
+    "Localization",
     "ModelLoadError",
+    "PairwiseAblation",
     "Site",
     "SiteError",
+    "SteeringResult",
     "Verdict",
     "ablate",
+    "ablate_pair",
     "attention_score",
     "attn_out",
     "head",
     "load_data",
+    "localize",
+    "mean_difference",
     "measure",
     "mlp_out",
     "mlp_post",
     "model",
     "parse_site",
+    "patch",
+    "patch_heads",
+    "patch_sweep",
     "pattern",
     "resid_mid",
     "resid_post",
     "resid_pre",
+    "steer",
 ]

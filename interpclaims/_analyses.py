@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from interpclaims import _context
 from interpclaims._data import DataSpec, Dataset, load_data
-from interpclaims._errors import DataError, InterpClaimsError, InterventionDidNotFire
+from interpclaims._errors import DataError, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples
+from interpclaims._metrics import STATE_METRICS, Targets, state
 from interpclaims._sites import Site
 
 if TYPE_CHECKING:
@@ -20,11 +21,9 @@ if TYPE_CHECKING:
 
     from interpclaims._models import Batch, Model
 
-__all__ = ["ablate", "attention_score", "measure"]
+__all__ = ["attention_score", "measure"]
 
 PATTERNS = ("induction", "previous_token")
-METRICS = ("loss", "logit_diff")
-ABLATIONS = ("zero", "mean")
 N_CONTROL_HEADS = 4
 
 
@@ -148,105 +147,21 @@ def attention_score(
     )
 
 
-# -- behaviour metrics ---------------------------------------------------------------------------
-def _metric(model: Model, ds: Dataset, batch: Batch, logits: torch.Tensor, metric: str
-            ) -> torch.Tensor:
-    """Per-prompt metric ``[batch]`` from logits ``[batch, pos, d_vocab]``."""
-    import torch
-
-    if metric == "loss":
-        logp = torch.log_softmax(logits[:, :-1].double(), dim=-1)
-        nll = -logp.gather(-1, batch.tokens[:, 1:, None])[..., 0]  # [batch, pos-1]
-        mask = batch.mask[:, 1:].double()
-        return (nll * mask).sum(1) / mask.sum(1).clamp(min=1)
-    answers = [model.token_id(a, where=f"dataset {ds.name}, field 'answer'")
-               for a in ds.field("answer", analysis="metric='logit_diff'")]
-    wrongs = [model.token_id(w, where=f"dataset {ds.name}, field 'wrong'")
-              for w in ds.field("wrong", analysis="metric='logit_diff'")]
-    last = logits[torch.arange(logits.shape[0]), batch.lengths - 1].double()  # [batch, vocab]
-    idx = torch.arange(last.shape[0])
-    return last[idx, torch.tensor(answers)] - last[idx, torch.tensor(wrongs)]
-
-
+# -- behaviour -----------------------------------------------------------------------------------
 def measure(model: Model, data: DataSpec | Dataset, metric: str = "logit_diff") -> Estimate:
-    """A behaviour metric of the unmodified model, per prompt.
+    """A behaviour metric of the unmodified model, per prompt (see :mod:`interpclaims._metrics`).
 
-    ``logit_diff``: logit of ``answer`` minus logit of ``wrong`` after the prompt (rows need both
-    fields). ``loss``: mean next-token cross-entropy over the prompt's tokens.
+    ``logit_diff``: logit of ``answer`` minus logit of ``wrong`` after the prompt; ``accuracy``:
+    whether ``answer`` is preferred; ``prob``: probability of ``answer``; ``loss``: mean
+    next-token cross-entropy over the prompt.
     """
     __tracebackhide__ = True
     model = _check_model(model, "measure")
-    _choice(metric, METRICS, "metric", "measure")
+    _choice(metric, STATE_METRICS, "metric", "measure")
     ds, batch = _prepare(model, data)
     logits, _ = model.run(batch.tokens)
-    values = _metric(model, ds, batch, logits, metric)
+    values = state(Targets.of(model, ds, batch, metric), logits, metric)
     return estimate_from_samples(
         values.numpy(), method=f"{metric} per prompt on {ds.name}",
         label=f"{metric}({ds.name})", unit_ids=tuple(batch.ids),
-    )
-
-
-# -- ablation ------------------------------------------------------------------------------------
-def ablate(
-    model: Model,
-    component: str | Site,
-    data: DataSpec | Dataset,
-    how: str = "zero",
-    metric: str = "loss",
-) -> Estimate:
-    """Change of ``metric`` when ``component`` is ablated: ``metric(ablated) - metric(clean)``.
-
-    ``component``: a head (``"L1H2"``, ablated at its output ``z`` before W_O), an MLP neuron
-    (``"L0N17"``) or a whole site (``"L1.mlp_out"``, ``"L0.attn_out"``, ...).
-    ``how="zero"`` replaces the activation by 0; ``how="mean"`` by its mean over all real tokens
-    of ``data`` (computed from the clean run). The ablated run must change the activation at the
-    component, or :class:`InterventionDidNotFire` is raised.
-    """
-    __tracebackhide__ = True
-    import torch
-
-    model = _check_model(model, "ablate")
-    _choice(how, ABLATIONS, "ablation", "ablate")
-    _choice(metric, METRICS, "metric", "ablate")
-    site = model.site(component, default_kind="z")
-    if site.kind in ("pattern", "result", "logits"):
-        raise InterpClaimsError(
-            f"ablate(): cannot ablate {site}; ablate a head by its output ('L1H2' = z), a neuron "
-            "('L0N17') or a layer site ('L1.mlp_out', 'L0.attn_out', 'L1.resid_post')"
-        )
-    ds, batch = _prepare(model, data)
-    base = site.base
-    clean_logits, clean = model.run(batch.tokens, read=[base])
-    mask = batch.mask
-    clean_part = site.select(clean[base])  # [batch, pos, ...]
-    if how == "mean":
-        replacement = clean_part[mask].mean(0)
-    else:
-        replacement = torch.zeros_like(clean_part[0, 0])
-
-    def edit(act: torch.Tensor, rows: slice) -> torch.Tensor:
-        act = act.clone()
-        if site.head is not None:
-            act[:, :, site.head] = replacement
-        elif site.neuron is not None:
-            act[..., site.neuron] = replacement
-        else:
-            act[:] = replacement
-        return act
-
-    ablated_logits, ablated = model.run(batch.tokens, read=[base], edits={base: edit})
-    moved = (site.select(ablated[base]) - clean_part)[mask].abs().max()
-    if not float(moved) > 0:
-        raise InterventionDidNotFire(
-            f"ablate({site}, how={how!r}) on {model.name} [{model.backend}] left the activation "
-            "at the site unchanged on every token of the data: the ablation did nothing (is the "
-            "component already constant at this value?)"
-        )
-    effect = (_metric(model, ds, batch, ablated_logits, metric)
-              - _metric(model, ds, batch, clean_logits, metric))
-    return estimate_from_samples(
-        effect.numpy(),
-        method=f"{how}-ablation of {site} on {ds.name}: {metric}(ablated) - {metric}(clean) "
-               "per prompt",
-        label=f"ablate({site}, {how}, {metric})", unit_ids=tuple(batch.ids),
     )

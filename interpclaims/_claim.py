@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,7 +91,7 @@ class ClaimResult:
 
 def _as_number(x: Any, what: str) -> float:
     __tracebackhide__ = True
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise InterpClaimsError(f"{what} must be a number, got {type(x).__name__}: {x!r}")
     if not math.isfinite(x):
         raise InterpClaimsError(f"{what} must be finite, got {x!r}")

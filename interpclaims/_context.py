@@ -33,23 +33,24 @@ class ClaimContext:
     data_used: dict[str, str] = field(default_factory=dict)
 
 
-_CURRENT: contextvars.ContextVar[ClaimContext] = contextvars.ContextVar(
-    "interpclaims_claim_context", default=ClaimContext()
+_CURRENT: contextvars.ContextVar[ClaimContext | None] = contextvars.ContextVar(
+    "interpclaims_claim_context", default=None
 )
 
 
 def current() -> ClaimContext:
-    return _CURRENT.get()
+    """The context of the running claim (a fresh default one outside a claim)."""
+    return _CURRENT.get() or ClaimContext()
 
 
 def note_data(name: str, sha256: str) -> None:
     """Record that the current claim read dataset ``name`` (for the report's manifest)."""
-    _CURRENT.get().data_used[name] = sha256
+    current().data_used[name] = sha256
 
 
 def rng(*keys: object) -> np.random.Generator:
     """A generator for one draw of the current claim, named by ``keys``."""
-    ctx = _CURRENT.get()
+    ctx = current()
     return derive_rng(ctx.seed, ctx.key, *keys)
 
 

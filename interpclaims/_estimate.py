@@ -14,7 +14,7 @@ from interpclaims import _context
 from interpclaims._errors import InterpClaimsError
 from interpclaims._stats import DEFAULT_CI_LEVEL, bootstrap_mean
 
-__all__ = ["Estimate", "estimate_from_samples"]
+__all__ = ["Estimate", "EstimateMatrix", "estimate_from_samples"]
 
 def _fmt(x: float) -> str:
     if math.isinf(x):
@@ -41,6 +41,8 @@ class Estimate:
     samples: np.ndarray | None = field(default=None, compare=False, repr=False)
     unit_ids: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
     controls: Mapping[str, Estimate] = field(default_factory=dict, compare=False, repr=False)
+    # JSON-safe extras for the report (e.g. the matrix a sweep cell belongs to)
+    context: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not (self.ci_low <= self.value <= self.ci_high) and not math.isnan(self.value):
@@ -73,8 +75,9 @@ class Estimate:
         """JSON-safe summary (per-prompt samples are not included)."""
         out: dict[str, Any] = {
             "value": self.value,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
+            # an unbounded side is written as null (JSON has no infinity)
+            "ci_low": self.ci_low if math.isfinite(self.ci_low) else None,
+            "ci_high": self.ci_high if math.isfinite(self.ci_high) else None,
             "n": self.n,
             "method": self.method,
             "label": self.label,
@@ -82,15 +85,20 @@ class Estimate:
         }
         if self.controls:
             out["controls"] = {k: v.to_json() for k, v in self.controls.items()}
+        if self.context:
+            out["context"] = dict(self.context)
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Estimate:
         controls = {k: cls.from_json(v) for k, v in data.get("controls", {}).items()}
         return cls(
-            value=data["value"], ci_low=data["ci_low"], ci_high=data["ci_high"], n=data["n"],
+            value=data["value"],
+            ci_low=-math.inf if data["ci_low"] is None else data["ci_low"],
+            ci_high=math.inf if data["ci_high"] is None else data["ci_high"], n=data["n"],
             method=data["method"], label=data.get("label", ""),
             ci_level=data.get("ci_level", DEFAULT_CI_LEVEL), controls=controls,
+            context=dict(data.get("context", {})),
         )
 
 
@@ -115,3 +123,57 @@ def estimate_from_samples(
         label=label, ci_level=ctx.ci_level, samples=x, unit_ids=unit_ids,
         controls=dict(controls or {}),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class EstimateMatrix:
+    """A grid of estimates (e.g. layer × position of a patching sweep, or layer × head).
+
+    ``matrix[row, col]`` is an :class:`Estimate` that carries the whole grid in its ``context``,
+    so a claim on one cell brings the heatmap into the report.
+    """
+
+    title: str
+    rows: tuple[str, ...]
+    cols: tuple[str, ...]
+    cells: tuple[tuple[Estimate, ...], ...]
+    # cells whose intervention copied values already present (exactly zero effect)
+    noop: tuple[tuple[str, str], ...] = ()
+
+    def __getitem__(self, key: tuple[str | int, str | int]) -> Estimate:
+        r, c = key
+        i = r if isinstance(r, int) else self._index(self.rows, r, "row")
+        j = c if isinstance(c, int) else self._index(self.cols, c, "column")
+        est = self.cells[i][j]
+        return Estimate(
+            value=est.value, ci_low=est.ci_low, ci_high=est.ci_high, n=est.n, method=est.method,
+            label=est.label, ci_level=est.ci_level, samples=est.samples, unit_ids=est.unit_ids,
+            controls=est.controls,
+            context={"matrix": self.to_json(), "cell": [self.rows[i], self.cols[j]]},
+        )
+
+    def _index(self, labels: tuple[str, ...], name: str, what: str) -> int:
+        try:
+            return labels.index(str(name))
+        except ValueError:
+            raise InterpClaimsError(
+                f"{self.title}: no {what} {name!r}; {what}s are {', '.join(labels)}"
+            ) from None
+
+    def values(self) -> list[list[float]]:
+        return [[e.value for e in row] for row in self.cells]
+
+    def argmax(self) -> tuple[str, str]:
+        """Labels of the cell with the largest value."""
+        best = max(((i, j) for i in range(len(self.rows)) for j in range(len(self.cols))),
+                   key=lambda ij: self.cells[ij[0]][ij[1]].value)
+        return self.rows[best[0]], self.cols[best[1]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title, "rows": list(self.rows), "cols": list(self.cols),
+            "value": [[e.value for e in row] for row in self.cells],
+            "ci_low": [[e.ci_low for e in row] for row in self.cells],
+            "ci_high": [[e.ci_high for e in row] for row in self.cells],
+            "noop": [list(c) for c in self.noop],
+        }

@@ -11,8 +11,9 @@ Names:
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +116,34 @@ class Batch:
         return pos[None, :] < self.lengths[:, None]
 
 
+class _ActiveEdits(dict):  # type: ignore[type-arg]
+    """Edits of one open :meth:`Model.intervene` context (compared by identity)."""
+
+    def __init__(self, edits: Mapping[Site, Edit], name: str) -> None:
+        super().__init__(edits)
+        self.name = name
+
+    __eq__ = object.__eq__  # type: ignore[assignment]
+    __hash__ = object.__hash__  # type: ignore[assignment]
+
+
+def _compose(layers: Sequence[Mapping[Site, Edit]]) -> dict[Site, Edit]:
+    """One edit per site: edits of later layers apply to the output of earlier ones."""
+    out: dict[Site, Edit] = {}
+    for layer in layers:
+        for site, fn in layer.items():
+            if site in out:
+                first = out[site]
+
+                def both(act: Any, rows: slice, first: Edit = first, fn: Edit = fn) -> Any:
+                    return fn(first(act, rows), rows)
+
+                out[site] = both
+            else:
+                out[site] = fn
+    return out
+
+
 class Model:
     """A model loaded on one backend: what the ``model`` fixture gives a claim."""
 
@@ -151,6 +180,8 @@ class Model:
         self.bos_id: int = tokenizer.bos_token_id
         pad = tokenizer.pad_token_id
         self.pad_id: int = pad if pad is not None else (tokenizer.eos_token_id or 0)
+        self.forward_passes = 0
+        self._active: list[_ActiveEdits] = []
 
     def __repr__(self) -> str:
         return f"<Model {self.name} on {self.backend}>"
@@ -229,7 +260,7 @@ class Model:
         import torch
 
         read = [self.site(s) for s in read]
-        edits = dict(edits or {})
+        edits = _compose([*self._active, dict(edits or {})])
         for site in edits:
             if site.kind in ("pattern", "result", "logits") or site.base != site:
                 raise SiteError(
@@ -237,12 +268,14 @@ class Model:
                     "resid_pre, z, attn_out, resid_mid, mlp_post, mlp_out or resid_post "
                     "(select heads/neurons inside the edit function)"
                 )
-        bases = sorted({(Site("z", s.layer) if s.kind == "result" else s.base) for s in read})
+        bases = sorted({(Site("z", s.layer) if s.kind == "result" else s.base) for s in read},
+                       key=lambda s: s.order)
         logits_parts: list[torch.Tensor] = []
         parts: dict[Site, list[torch.Tensor]] = {b: [] for b in bases}
         for start in range(0, tokens.shape[0], batch_size):
             rows = slice(start, min(start + batch_size, tokens.shape[0]))
             lg, acts = self._backend.forward(tokens[rows], rows, bases, edits)
+            self.forward_passes += 1
             logits_parts.append(lg.detach())
             for b in bases:
                 parts[b].append(acts[b].detach())
@@ -254,12 +287,29 @@ class Model:
                 acts[s.base] = torch.einsum("bphd,hdm->bphm", z, self._backend.w_o(s.layer))
         return torch.cat(logits_parts), acts
 
+    def unembedding(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
+        """``(W_U [d_model, d_vocab], final-norm gain [d_model], "rms" | "ln", eps)``."""
+        return self._backend.unembed()
+
+    @contextlib.contextmanager
+    def intervene(self, edits: Mapping[Site, Edit], name: str = "intervention") -> Iterator[Model]:
+        """Apply ``edits`` to every :meth:`run` inside the ``with`` block; removed on exit, also
+        when the block raises. Nested contexts compose (outer edits apply first)."""
+        entry = _ActiveEdits(edits, name)
+        self._active.append(entry)
+        try:
+            yield self
+        finally:
+            self._active.remove(entry)
+
     # -- hygiene ---------------------------------------------------------------------------
     def leaks(self) -> list[str]:
         """Hooks or edits left attached to the model (empty when clean)."""
-        return self._backend.attached()
+        open_contexts = [f"open interpclaims context {e.name!r}" for e in self._active]
+        return open_contexts + self._backend.attached()
 
     def clean_up(self) -> None:
+        self._active.clear()
         self._backend.detach_all()
 
 

@@ -215,6 +215,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if "model" in getattr(item, "fixturenames", ()) or "claim" in getattr(item, "fixturenames", ()):
+        report.interpclaims_test = True  # type: ignore[attr-defined]
     if report.when == "call":
         results = item.stash.get(RESULTS, [])
         data = item.stash.get(DATA_USED, {})

@@ -49,7 +49,9 @@ def group_key(nodeid: str, backend: str) -> str:
     if "[" not in nodeid or not backend:
         return nodeid
     base, _, params = nodeid.partition("[")
-    parts = [p for p in params.rstrip("]").split("-") if p != backend]
+    parts = params.removesuffix("]").split("-")
+    if backend in parts:
+        parts.remove(backend)
     return f"{base}[{'-'.join(parts)}]" if parts else base
 
 
@@ -78,11 +80,11 @@ class Reporter:
             if info["backend"] not in m["backends"]:
                 m["backends"].append(info["backend"])
         has_claims = bool(getattr(report, "interpclaims", []))
-        if report.failed and not has_claims and not hasattr(report, "wasxfail"):
+        is_claim_test = getattr(report, "interpclaims_test", False)
+        if is_claim_test and report.failed and not has_claims and not hasattr(report, "wasxfail"):
             self.errors.append({
                 "nodeid": report.nodeid, "when": report.when,
-                "message": (report.longreprtext or "").strip().splitlines()[-1:][0]
-                if report.longreprtext else "",
+                "message": next(iter((report.longreprtext or "").strip().splitlines()[-1:]), ""),
             })
 
     # -- output ----------------------------------------------------------------------------------
@@ -100,12 +102,12 @@ class Reporter:
         out.mkdir(parents=True, exist_ok=True)
         json_path = out / "claims.json"
         html_path = out / "claims.html"
-        _atomic_write(json_path, json.dumps(data, indent=2, sort_keys=False, default=str))
+        _atomic_write(json_path, json.dumps(data, indent=2, default=str, allow_nan=False))
         _atomic_write(html_path, render_html(data))
         self.written = [json_path, html_path]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.claims and not self.written:
+        if not self.claims and not self.errors:
             return
         tr = terminalreporter
         tr.section("interpclaims verdicts")
@@ -115,7 +117,7 @@ class Reporter:
             ref = c["reference"]
             what = "x - ref" if c["comparator"] == "exceeds" else "x"
             line = (f"{c['verdict']:<12} {c['nodeid']:<{width}}  {c['estimate']['value']:+.4g}"
-                    f"  ({what} {t['value']:+.4g} [{t['ci_low']:+.4g}, {t['ci_high']:+.4g}]"
+                    f"  ({what} {t['value']:+.4g} [{_bound(t['ci_low'], -1)}, {_bound(t['ci_high'], 1)}]"
                     f" vs {ref['label']}{' by ' + format(ref['by'], 'g') if ref.get('by') else ''})"
                     f"{'  [xfail]' if c.get('xfail') else ''}")
             markup = {"SUPPORTED": {"green": True}, "REFUTED": {"red": True}}.get(
@@ -125,6 +127,13 @@ class Reporter:
         tr.write_line(", ".join(f"{counts.get(v.value, 0)} {v.value.lower()}" for v in Verdict))
         for path in self.written:
             tr.write_line(f"interpclaims report: {path}")
+
+
+def _bound(x: float | None, side: int) -> str:
+    """An interval bound for the terminal; ``None`` is an unbounded side."""
+    if x is None:
+        return "-inf" if side < 0 else "+inf"
+    return f"{x:+.4g}"
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -196,7 +205,7 @@ def render_html(data: dict[str, Any]) -> str:
         b for b in backends if b not in data["manifest"]["backends"]]
     rows = list(groups.values())
     for g in rows:
-        g["plot"] = _forest(list(g["by_backend"].values()))
+        g["plot"] = _forest([g["by_backend"][b] for b in ordered_backends if b in g["by_backend"]])
         verdicts = {c["verdict"] for c in g["by_backend"].values()}
         g["agree"] = len(verdicts) <= 1
     return env.get_template("report.html.j2").render(
@@ -224,7 +233,7 @@ def _forest(entries: list[dict[str, Any]]) -> dict[str, Any]:
     refs: list[float] = []
     for c in entries:
         t = c["tested"]
-        pts += [v for v in (t["ci_low"], t["ci_high"], t["value"]) if abs(v) != float("inf")]
+        pts += [v for v in (t["ci_low"], t["ci_high"], t["value"]) if v is not None]
         ref = c["reference"]
         if c["comparator"] == "exceeds":
             refs.append(float(ref.get("by", 0.0)))
@@ -244,7 +253,9 @@ def _forest(entries: list[dict[str, Any]]) -> dict[str, Any]:
     bars = []
     for i, c in enumerate(entries):
         t = c["tested"]
-        bars.append({"backend": c["backend"], "lo": x(t["ci_low"]), "hi": x(t["ci_high"]),
+        low = lo if t["ci_low"] is None else t["ci_low"]
+        high = hi if t["ci_high"] is None else t["ci_high"]
+        bars.append({"backend": c["backend"], "lo": x(low), "hi": x(high),
                      "mid": x(t["value"]), "y": 8 + 12 * i, "verdict": c["verdict"]})
     return {"bars": bars, "refs": [x(r) for r in refs], "height": 12 * len(entries) + 8,
             "lo": lo, "hi": hi}

@@ -93,7 +93,7 @@ _SHORT_RE = re.compile(
 _ALIASES = {"mlp": "mlp_out", "attn": "attn_out", "post": "mlp_post", "neuron": "mlp_post"}
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Site:
     """One activation site: a kind, a layer, and optionally a head or an MLP neuron."""
 
@@ -119,12 +119,13 @@ class Site:
                     f"a head can only be selected on a per-head site ({', '.join(PER_HEAD_KINDS)}),"
                     f" not on {self.kind!r}"
                 )
-            if not isinstance(self.head, int) or self.head < 0:
+            if isinstance(self.head, bool) or not isinstance(self.head, int) or self.head < 0:
                 raise SiteError(f"head index must be an int >= 0, got {self.head!r}")
         if self.neuron is not None:
             if self.kind != "mlp_post":
                 raise SiteError(f"a neuron can only be selected on 'mlp_post', not on {self.kind!r}")
-            if not isinstance(self.neuron, int) or self.neuron < 0:
+            if (isinstance(self.neuron, bool) or not isinstance(self.neuron, int)
+                    or self.neuron < 0):
                 raise SiteError(f"neuron index must be an int >= 0, got {self.neuron!r}")
 
     # -- names -----------------------------------------------------------------------------

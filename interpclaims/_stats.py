@@ -33,7 +33,10 @@ _CHUNK_ELEMENTS = 4_000_000
 
 def derive_rng(seed: int, *keys: object) -> np.random.Generator:
     """A generator that depends only on ``seed`` and ``keys`` (not on call order or process)."""
-    words = [seed & 0xFFFFFFFF] + [zlib.crc32(repr(k).encode()) for k in keys]
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    seed_words = [(seed >> (32 * i)) & 0xFFFFFFFF for i in range(max(1, (seed.bit_length() + 31) // 32))]
+    words = [len(seed_words), *seed_words] + [zlib.crc32(repr(k).encode()) for k in keys]
     return np.random.default_rng(words)
 
 

@@ -81,6 +81,10 @@ class Backend(Protocol):
         """Output weights of the heads of ``layer``: ``[n_heads, d_head, d_model]``."""
         ...
 
+    def unembed(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
+        """``(W_U [d_model, d_vocab], final-norm gain [d_model], "rms" | "ln", eps)``."""
+        ...
+
     def attached(self) -> list[str]:
         """Names of hooks or edits attached beyond the backend's own (empty when clean)."""
         ...

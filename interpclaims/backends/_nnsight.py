@@ -63,6 +63,13 @@ class NNsightBackend:
         w = self._hf_layer(layer).attn.c_proj.weight  # Conv1D: [n_heads*d_head, d_model]
         return w.detach().reshape(s.n_heads, s.d_head, s.d_model)
 
+    def unembed(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
+        m = self.native._model
+        w_u = m.lm_head.weight.detach().T
+        if self._llama:
+            return w_u, m.model.norm.weight.detach(), "rms", float(m.model.norm.variance_epsilon)
+        return w_u, m.transformer.ln_f.weight.detach(), "ln", float(m.transformer.ln_f.eps)
+
     # -- forward ---------------------------------------------------------------------------
     def forward(
         self, tokens: torch.Tensor, rows: slice, read: Sequence[Site], edits: Mapping[Site, Edit]

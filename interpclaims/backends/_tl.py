@@ -122,6 +122,11 @@ class TLBackend:
     def w_o(self, layer: int) -> torch.Tensor:
         return self.native.blocks[layer].attn.W_O.detach()
 
+    def unembed(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
+        m = self.native
+        kind = "rms" if m.cfg.normalization_type.startswith("RMS") else "ln"
+        return m.W_U.detach(), m.ln_final.w.detach(), kind, float(m.cfg.eps)
+
     def attached(self) -> list[str]:
         leaks = []
         for name, hp in self.native.hook_dict.items():

@@ -1,0 +1,37 @@
+"""Induction circuit of zoo/agreement (Llama): a previous-token head in layer 0 feeds induction
+heads in layer 1. Head scores are on fixtures/models/agreement/MODEL_CARD.md."""
+
+import pytest
+
+import interpclaims as ic
+
+pytestmark = ic.model("zoo/agreement")
+
+
+def test_L1H2_is_an_induction_head(model, claim):
+    score = ic.attention_score(model, data="repeated_tokens", head="L1H2", pattern="induction")
+    claim.that(score).exceeds(score.control("random_heads"), by=0.3)
+
+
+def test_L0H1_is_a_previous_token_head(model, claim):
+    score = ic.attention_score(model, data="repeated_tokens", head="L0H1",
+                               pattern="previous_token")
+    claim.that(score).exceeds(score.control("random_heads"), by=0.3)
+
+
+def test_previous_token_head_is_necessary_for_induction(model, claim):
+    # Without L0H1 the layer-1 heads cannot find "the token after the previous occurrence".
+    effect = ic.ablate(model, "L0H1", data="repeated_tokens", how="mean", metric="loss")
+    claim.that(effect).is_at_least(0.5)
+
+
+def test_ablating_an_idle_layer0_head_barely_changes_the_loss(model, claim):
+    effect = ic.ablate(model, "L0H0", data="repeated_tokens", how="mean", metric="loss")
+    claim.that(effect).is_negligible(within=0.25)
+
+
+@pytest.mark.xfail(strict=True, reason="false claim: L0H1 attends to the previous token, "
+                   "not along the induction pattern — the harness must refute it")
+def test_L0H1_is_an_induction_head(model, claim):
+    score = ic.attention_score(model, data="repeated_tokens", head="L0H1", pattern="induction")
+    claim.that(score).exceeds(score.control("random_heads"), by=0.3)

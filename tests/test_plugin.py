@@ -1,0 +1,232 @@
+"""End-to-end tests of the pytest plugin with pytester: run pytest on small claim files, read the
+JSON report."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+CLAIMS = textwrap.dedent(
+    """
+    import pytest
+    import interpclaims as ic
+
+    pytestmark = ic.model("zoo/agreement")
+
+    def test_true(model, claim):
+        e = ic.measure(model, data="agreement", metric="logit_diff")
+        claim.that(e).is_at_least(0.5)
+
+    def test_false(model, claim):
+        e = ic.measure(model, data="agreement", metric="logit_diff")
+        claim.that(e).is_at_most(-1.0)
+
+    def test_undecided(model, claim):
+        e = ic.measure(model, data="agreement", metric="logit_diff")
+        claim.that(e).is_at_least(e.value)   # the threshold sits inside the interval
+
+    @pytest.mark.xfail(strict=True)
+    def test_expected_false(model, claim):
+        e = ic.measure(model, data="agreement", metric="logit_diff")
+        claim.that(e).is_negligible(within=0.01)
+    """
+)
+
+
+def _report(pytester: pytest.Pytester, folder: str = "reports") -> dict:
+    return json.loads((pytester.path / folder / "claims.json").read_text())
+
+
+def _numbers(report: dict) -> list[tuple]:
+    return sorted(
+        (c["nodeid"], c["verdict"], c["estimate"]["value"], c["tested"]["ci_low"],
+         c["tested"]["ci_high"], c["seed"])
+        for c in report["claims"]
+    )
+
+
+@pytest.fixture
+def claims_file(pytester: pytest.Pytester):
+    pytester.makepyfile(test_claims=CLAIMS)
+    return pytester
+
+
+def test_pass_fail_inconclusive_and_json(claims_file: pytest.Pytester) -> None:
+    result = claims_file.runpytest("-p", "no:xdist", "-p", "no:cacheprovider", "-rA")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed") == 2, result.stdout.str()
+    assert outcomes.get("failed") == 2
+    assert outcomes.get("inconclusive") == 2
+    assert outcomes.get("xfailed") == 2
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    assert "INCONCLUSIVE" in out and "interpclaims verdicts" in out
+    result.stdout.fnmatch_lines(["*SUPPORTED*test_claims.py::test_true[[]tl[]]*"])
+
+    report = _report(claims_file)
+    assert report["summary"]["SUPPORTED"] == 2
+    assert report["summary"]["REFUTED"] == 4  # test_false and the xfail, on both backends
+    assert report["summary"]["INCONCLUSIVE"] == 2
+    by_id = {c["nodeid"]: c for c in report["claims"]}
+    true_tl = by_id["test_claims.py::test_true[tl]"]
+    assert true_tl["backend"] == "tl" and true_tl["model"] == "zoo/agreement"
+    assert true_tl["xfail"] is False and by_id["test_claims.py::test_expected_false[nnsight]"]["xfail"]
+    est = true_tl["estimate"]
+    assert est["ci_low"] <= est["value"] <= est["ci_high"] and est["n"] == 200
+    assert true_tl["reference"] == {"kind": "threshold", "value": 0.5, "label": ">= 0.5"}
+    manifest = report["manifest"]
+    assert manifest["seed"] == 0
+    assert manifest["models"]["zoo/agreement"]["weights_sha256"] == true_tl["model_sha256"]
+    assert sorted(manifest["models"]["zoo/agreement"]["backends"]) == ["nnsight", "tl"]
+    assert "agreement" in manifest["data"] and manifest["versions"]["torch"]
+    assert manifest["started"] <= manifest["finished"]
+    # both backends agree on the numbers (same seed, same prompts, same model)
+    nn = by_id["test_claims.py::test_true[nnsight]"]["estimate"]
+    assert nn["value"] == pytest.approx(est["value"], rel=1e-4)
+    html = (claims_file.path / "reports" / "claims.html").read_text()
+    assert "test_claims.py::test_true" in html and "SUPPORTED" in html
+
+
+def test_inconclusive_can_pass(claims_file: pytest.Pytester) -> None:
+    result = claims_file.runpytest("-p", "no:xdist", "-p", "no:cacheprovider",
+                                   "--claims-inconclusive=pass", "-k", "undecided or true")
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0, result.stdout.str()
+    assert outcomes.get("inconclusive") == 2
+
+
+def test_xdist_gives_the_same_numbers(claims_file: pytest.Pytester) -> None:
+    serial = claims_file.runpytest_subprocess("-n", "0", "-p", "no:cacheprovider",
+                                              "--claims-report-dir=serial")
+    parallel = claims_file.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider",
+                                                "--claims-report-dir=parallel")
+    assert serial.ret == parallel.ret == pytest.ExitCode.TESTS_FAILED
+    a, b = _report(claims_file, "serial"), _report(claims_file, "parallel")
+    assert len(a["claims"]) == 8
+    assert _numbers(a) == _numbers(b)
+
+
+def test_random_seed_is_chosen_once_and_shared_with_workers(claims_file: pytest.Pytester) -> None:
+    result = claims_file.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider",
+                                              "--claims-seed=random", "-k", "true or false")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    report = _report(claims_file)
+    seeds = {c["seed"] for c in report["claims"]}
+    assert seeds == {report["manifest"]["seed"]}
+
+
+def test_backend_selection(claims_file: pytest.Pytester) -> None:
+    result = claims_file.runpytest("-p", "no:xdist", "-p", "no:cacheprovider",
+                                   "--claims-backends=nnsight", "-k", "true")
+    result.assert_outcomes(passed=1)
+    assert [c["backend"] for c in _report(claims_file)["claims"]] == ["nnsight"]
+
+
+def test_bad_backend_option_is_a_usage_error(claims_file: pytest.Pytester) -> None:
+    result = claims_file.runpytest("-p", "no:xdist", "--claims-backends=tl,jax")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--claims-backends*unknown backend*jax*"])
+
+
+def test_missing_marker_is_explained(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_no_marker(model):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:xdist")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*needs a model marker*pytestmark = ic.model*"])
+
+
+def test_bad_marker_argument_names_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.interpclaims_model("zoo/agreement", backends=["tl", "torchscript"])
+        def test_x(model):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:xdist")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*unknown backend*torchscript*"])
+
+
+def test_unknown_model_fails_fast_with_a_hint(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import interpclaims as ic
+        pytestmark = ic.model("zoo/does-not-exist", backends=["tl"])
+
+        def test_x(model):
+            pass
+
+        @ic.model("no-such-org/no-such-model-xyz", backends=["tl"])
+        def test_hub(model):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:xdist")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines([
+        "*no zoo model 'zoo/does-not-exist'*Shipped zoo models: *zoo/agreement*",
+        "*HF_HUB_OFFLINE=1*",
+    ])
+    report = _report(pytester)
+    assert {e["nodeid"] for e in report["errors"]} == {"test_unknown_model_fails_fast_with_a_hint.py"
+                                                       "::test_x[tl]",
+                                                       "test_unknown_model_fails_fast_with_a_hint.py"
+                                                       "::test_hub[tl]"}
+
+
+def test_leaked_hooks_fail_the_test_and_are_removed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import interpclaims as ic
+        pytestmark = ic.model("zoo/agreement")
+
+        def test_leaks(model):
+            if model.backend == "tl":
+                model.native.blocks[0].attn.hook_z.add_hook(lambda act, hook: act)
+            else:
+                model.native._model.model.layers[0].mlp.register_forward_hook(
+                    lambda mod, inp, out: out)
+
+        def test_next_is_clean(model):
+            assert model.leaks() == []
+        """
+    )
+    result = pytester.runpytest("-p", "no:xdist")
+    result.assert_outcomes(passed=4, errors=2)
+    result.stdout.fnmatch_lines([
+        "*hooks left attached to zoo/agreement [[]tl[]]*blocks.0.attn.hook_z*",
+        "*hooks left attached to zoo/agreement [[]nnsight[]]*model.layers.0.mlp*",
+    ])
+
+
+def test_interrupted_run_still_writes_what_finished(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import interpclaims as ic
+        pytestmark = ic.model("zoo/agreement", backends=["tl"])
+
+        def test_a_first(model, claim):
+            claim.that(ic.measure(model, data="agreement")).is_at_least(0.5)
+
+        def test_b_interrupt(model):
+            raise KeyboardInterrupt
+
+        def test_c_never_runs(model, claim):
+            claim.that(ic.measure(model, data="agreement")).is_at_least(0.5)
+        """
+    )
+    result = pytester.runpytest("-p", "no:xdist")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    report = _report(pytester)
+    assert [c["nodeid"].split("::")[1] for c in report["claims"]] == ["test_a_first[tl]"]
+    assert report["manifest"]["interrupted"] is True

@@ -1,0 +1,59 @@
+"""The shipped zoo: its card facts hold on the shipped weights, through both backends, and its
+files are what the manifest says."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import interpclaims as ic
+from interpclaims._hashing import file_sha256, weights_hash
+from interpclaims._models import fixtures_dir
+
+from .conftest import ZOO
+
+
+def _facts(name: str) -> dict:
+    return json.loads((fixtures_dir() / "models" / name.removeprefix("zoo/") / "facts.json")
+                      .read_text())
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_weights_are_the_ones_the_card_describes(name: str) -> None:
+    folder = fixtures_dir() / "models" / name.removeprefix("zoo/")
+    assert weights_hash(folder) == _facts(name)["weights_sha256"]
+    assert (folder / "MODEL_CARD.md").is_file()
+    assert (folder / "model.safetensors").stat().st_size < 5 * 2**20
+
+
+def test_data_manifest_hashes_match() -> None:
+    data = fixtures_dir() / "data"
+    manifest = json.loads((data / "MANIFEST.json").read_text())
+    files = manifest.get("files", manifest)
+    assert {"repeated_tokens.jsonl", "agreement.jsonl"} <= set(files)
+    for fname, entry in files.items():
+        assert file_sha256(data / fname) == entry["sha256"], fname
+
+
+@pytest.mark.parametrize("backend", ["tl", "nnsight"])
+@pytest.mark.parametrize("name", ZOO)
+def test_card_head_scores_hold(zoo_models, name: str, backend: str) -> None:
+    """Every head's previous-token and induction score, measured by interpclaims, equals the
+    card's (measured with the plain Hugging Face model)."""
+    model = zoo_models[name, backend]
+    facts = _facts(name)
+    for head, scores in facts["heads"].items():
+        for pattern in ("previous_token", "induction"):
+            est = ic.attention_score(model, data="repeated_tokens", head=head, pattern=pattern,
+                                     controls=())
+            assert est.value == pytest.approx(scores[pattern], abs=2e-3), (head, pattern)
+    assert facts["induction_heads"], f"{name} has no induction head on its card"
+    assert facts["previous_token_heads"], f"{name} has no previous-token head on its card"
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_agreement_is_learned(zoo_models, name: str) -> None:
+    model = zoo_models[name, "tl"]
+    diff = ic.measure(model, data="agreement", metric="logit_diff")
+    assert diff.ci_low > 1.0
