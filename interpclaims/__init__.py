@@ -33,6 +33,7 @@ from interpclaims._errors import (
 )
 from interpclaims._estimate import Estimate, EstimateMatrix
 from interpclaims._markers import model
+from interpclaims._probe import ProbeResult, probe
 from interpclaims._sites import (
     Site,
     attn_out,
@@ -63,6 +64,7 @@ __all__ = [
     "Localization",
     "ModelLoadError",
     "PairwiseAblation",
+    "ProbeResult",
     "Site",
     "SiteError",
     "SteeringResult",
@@ -84,6 +86,7 @@ __all__ = [
     "patch_heads",
     "patch_sweep",
     "pattern",
+    "probe",
     "resid_mid",
     "resid_post",
     "resid_pre",

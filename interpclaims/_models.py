@@ -300,7 +300,8 @@ class Model:
         try:
             yield self
         finally:
-            self._active.remove(entry)
+            # clean_up() may have dropped it already (a context left open, reported as a leak)
+            self._active[:] = [e for e in self._active if e is not entry]
 
     # -- hygiene ---------------------------------------------------------------------------
     def leaks(self) -> list[str]:

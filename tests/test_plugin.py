@@ -225,7 +225,7 @@ def test_interrupted_run_still_writes_what_finished(pytester: pytest.Pytester) -
             claim.that(ic.measure(model, data="agreement")).is_at_least(0.5)
         """
     )
-    result = pytester.runpytest("-p", "no:xdist")
+    result = pytester.runpytest_subprocess("-p", "no:xdist")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     report = _report(pytester)
     assert [c["nodeid"].split("::")[1] for c in report["claims"]] == ["test_a_first[tl]"]

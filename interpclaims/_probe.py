@@ -1,0 +1,203 @@
+"""Linear probes with controls: "layer L encodes feature X, with a CI above the shuffled-label
+control".
+
+The probe is a ridge-regularized linear classifier (closed form on standardized activations,
+one-vs-rest targets), trained on a random half of the prompts and tested on the other half: the
+split is by prompt, seeded per claim. Accuracy is one 0/1 value per test prompt, so its interval
+is the usual bootstrap over prompts; AUROC (two classes) is the mean of per-positive placement
+values (the fraction of negatives scored below each positive), which decomposes it over prompts.
+
+Controls (``controls=[...]``), each the same probe and test set with something removed:
+
+* ``label_shuffle`` — trained on permuted labels: the accuracy an unrelated labelling gets;
+* ``control_task`` — Hewitt & Liang: each *word type* at the read position gets a random label;
+  a probe that memorizes word identity does well here, so ``selectivity = task − control``;
+* ``random_features`` — trained on a random projection of the activations to the same number of
+  dimensions drawn with no relation to the model (a matched-dimension random baseline).
+
+``seeds=`` repeats the split (and the controls' randomness) per seed; the per-prompt values of all
+seeds are pooled with a seed-then-prompt bootstrap, so the interval carries the split variance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from interpclaims import _context
+from interpclaims._analyses import _check_model, _prepare
+from interpclaims._causal import _positions
+from interpclaims._data import DataSpec, Dataset
+from interpclaims._errors import DataError, InterpClaimsError
+from interpclaims._estimate import Estimate, estimate_from_samples
+from interpclaims._sites import Site
+
+if TYPE_CHECKING:
+    from interpclaims._models import Model
+
+__all__ = ["ProbeResult", "probe"]
+
+PROBE_CONTROLS = ("label_shuffle", "control_task", "random_features")
+RIDGE = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """``accuracy`` (with its controls), ``auroc`` (two classes only) and ``selectivity``
+    (accuracy − control-task accuracy, paired per test prompt)."""
+
+    accuracy: Estimate
+    auroc: Estimate | None
+    selectivity: Estimate | None
+    classes: tuple[str, ...]
+
+    def control(self, name: str) -> Estimate:
+        """Accuracy of the probe under control ``name``."""
+        return self.accuracy.control(name)
+
+
+def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int
+                 ) -> np.ndarray:
+    """Ridge one-vs-rest scores ``[n_test, n_classes]`` of a linear probe."""
+    mu = x_train.mean(0)
+    sd = x_train.std(0) + 1e-6
+    a = (x_train - mu) / sd
+    b = (x_test - mu) / sd
+    a = np.hstack([a, np.ones((a.shape[0], 1))])
+    b = np.hstack([b, np.ones((b.shape[0], 1))])
+    targets = np.eye(n_classes)[y_train] * 2 - 1
+    reg = RIDGE * np.eye(a.shape[1])
+    reg[-1, -1] = 0.0  # no penalty on the bias
+    w = np.linalg.solve(a.T @ a + reg, a.T @ targets)
+    return b @ w
+
+
+def _placements(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-positive AUROC placement values (ties count one half)."""
+    pos, neg = scores[y == 1], scores[y == 0]
+    if pos.size == 0 or neg.size == 0:
+        raise DataError("probe: the test split holds a single class; AUROC is undefined")
+    below = (neg[None, :] < pos[:, None]).sum(1) + 0.5 * (neg[None, :] == pos[:, None]).sum(1)
+    return below / neg.size
+
+
+def probe(
+    model: Model,
+    site: str | Site,
+    task: str,
+    data: DataSpec | Dataset = "agreement",
+    *,
+    position: Any = -1,
+    controls: Sequence[str] = ("label_shuffle", "control_task"),
+    word_field: str | None = None,
+    seeds: int | Sequence[int] = 1,
+    test_fraction: float = 0.5,
+) -> ProbeResult:
+    """Train a linear probe for the dataset field ``task`` on activations at ``site``.
+
+    ``position``: which token is read (``-1`` the last, an int, or a field such as
+    ``"subject_pos"``). ``word_field`` names the field whose value is the word type for the
+    control task (default: the token at the read position). ``seeds``: how many splits (or which
+    split seeds) to pool.
+    """
+    __tracebackhide__ = True
+    model = _check_model(model, "probe")
+    for c in controls:
+        if c not in PROBE_CONTROLS:
+            raise InterpClaimsError(f"probe(): unknown control {c!r}; choose from "
+                                    f"{', '.join(PROBE_CONTROLS)}")
+    if not 0.1 <= test_fraction <= 0.9:
+        raise InterpClaimsError(f"probe(test_fraction=): expected 0.1..0.9, got {test_fraction}")
+    s = model.site(site, default_kind="resid_post")
+    if s.kind in ("pattern", "logits"):
+        raise InterpClaimsError(f"probe(): cannot probe {s}; probe a residual, attn_out, "
+                                "mlp_out, mlp_post or head site")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if not seed_list:
+        raise InterpClaimsError("probe(seeds=): give at least one seed")
+    ds, batch = _prepare(model, data)
+    labels_raw = [str(v) for v in ds.field(task, analysis=f"probe(task={task!r})")]
+    classes = tuple(sorted(set(labels_raw)))
+    if len(classes) < 2:
+        raise DataError(f"probe(task={task!r}): every row of {ds.name} has the same label "
+                        f"{classes[0]!r}; a probe needs two or more classes")
+    y = np.array([classes.index(v) for v in labels_raw])
+    _, acts = model.run(batch.tokens, read=[s])
+    where = _positions(batch, ds, position, "probe")
+    feats = s.select(acts[s.base])[where].reshape(int(where.sum()), -1).double().numpy()
+    if word_field is not None:
+        words = [str(v) for v in ds.field(word_field, analysis="probe(word_field=)")]
+    else:
+        words = [str(t) for t in batch.tokens[where].tolist()]
+    n = len(y)
+    k = len(classes)
+    n_test = max(2, round(n * test_fraction))
+    per_seed: dict[str, list[np.ndarray]] = {}
+    test_ids: list[str] = []
+    for seed in seed_list:
+        rng = _context.rng("probe", str(s), task, seed)
+        order = rng.permutation(n)
+        test, train = order[:n_test], order[n_test:]
+        if len(set(y[train].tolist())) < k:
+            raise DataError(f"probe: the training split of seed {seed} misses a class; use more "
+                            "prompts")
+        runs = {"task": (feats, y[train])}
+        if "label_shuffle" in controls:
+            runs["label_shuffle"] = (feats, rng.permutation(y[train]))
+        if "control_task" in controls:
+            types = sorted(set(words))
+            mapping = dict(zip(types, rng.integers(0, k, size=len(types)).tolist(), strict=True))
+            control_y = np.array([mapping[w] for w in words])
+            runs["control_task"] = (feats, control_y[train])
+        if "random_features" in controls:
+            proj = rng.standard_normal((feats.shape[1], feats.shape[1]))
+            noise = rng.standard_normal(feats.shape) @ proj
+            runs["random_features"] = (noise, y[train])
+        for name, (x, y_train) in runs.items():
+            scores = _fit_predict(x[train], y_train, x[test], k)
+            truth = control_y[test] if name == "control_task" else y[test]
+            correct = (scores.argmax(1) == truth).astype(np.float64)
+            per_seed.setdefault(name, []).append(correct)
+            if name == "task" and k == 2:
+                per_seed.setdefault("auroc", []).append(_placements(scores[:, 1] - scores[:, 0],
+                                                                    y[test]))
+        test_ids += [f"{seed}:{ds.ids[i]}" for i in test]
+    unit_ids = tuple(test_ids)
+    where_txt = f"{s} at position {position} on {ds.name}"
+    seeds_txt = f", {len(seed_list)} split seed(s)" if len(seed_list) > 1 else ""
+
+    def est(name: str, label: str, ids: tuple[str, ...] | None = unit_ids) -> Estimate:
+        return estimate_from_samples(
+            np.concatenate(per_seed[name]),
+            method=f"ridge linear probe of {task!r} ({k} classes), {where_txt}, test accuracy per "
+                   f"held-out prompt ({name}){seeds_txt}",
+            label=label, unit_ids=ids,
+        )
+
+    ctrl = {name: est(name, f"probe({s}, {task}) under {name}") for name in controls}
+    accuracy = Estimate(**{**_fields(est("task", f"probe_accuracy({s}, {task})")),
+                           "controls": ctrl})
+    auroc = None
+    if k == 2:
+        auroc = estimate_from_samples(
+            np.concatenate(per_seed["auroc"]),
+            method=f"AUROC of the probe of {task!r}, {where_txt}: mean placement value per "
+                   f"held-out positive prompt{seeds_txt}",
+            label=f"probe_auroc({s}, {task})",
+        )
+    selectivity = None
+    if "control_task" in controls:
+        diff = np.concatenate(per_seed["task"]) - np.concatenate(per_seed["control_task"])
+        selectivity = estimate_from_samples(
+            diff, method=f"selectivity (task − control-task accuracy) per held-out prompt, "
+                         f"{where_txt}{seeds_txt}",
+            label=f"probe_selectivity({s}, {task})", unit_ids=unit_ids,
+        )
+    return ProbeResult(accuracy=accuracy, auroc=auroc, selectivity=selectivity, classes=classes)
+
+
+def _fields(e: Estimate) -> dict[str, Any]:
+    return {f: getattr(e, f) for f in e.__slots__ if f != "controls"}
