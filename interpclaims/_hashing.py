@@ -61,3 +61,17 @@ def data_hash(path: str | Path) -> str:
 def short(digest: str, n: int = 16) -> str:
     """The first ``n`` hex characters of a digest, for display."""
     return digest[:n]
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                   "vocab.json", "merges.txt", "tokenizer.model")
+
+
+def tokenizer_hash(model_dir: str | Path) -> str:
+    """SHA-256 over the tokenizer files present in a Hugging Face model folder."""
+    h = hashlib.sha256()
+    for name in TOKENIZER_FILES:
+        path = Path(model_dir) / name
+        if path.is_file():
+            h.update(name.encode() + b"\0" + file_sha256(path).encode())
+    return h.hexdigest()

@@ -19,17 +19,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interpclaims._errors import DataError, ModelLoadError, SiteError
-from interpclaims._hashing import weights_hash
-from interpclaims._sites import Site, parse_site
+from interpclaims._hashing import tokenizer_hash, weights_hash
+from interpclaims._sites import KINDS, Site, parse_site
 from interpclaims.backends import Backend, Edit, ModelSpec, load_backend
 
 if TYPE_CHECKING:
     import torch
 
+    from interpclaims._store import ActivationStore
+
 __all__ = ["Model", "ModelRegistry", "fixtures_dir", "resolve_model_path"]
 
 ZOO_PREFIX = "zoo/"
 BATCH_SIZE = 64
+MEMORY_CAP_BYTES = int(os.environ.get("INTERPCLAIMS_MEMORY_CAP_MB", "512")) * 2**20
+PREFETCH_MAX = 4096  # n_layers * d_model up to which a cache miss extracts every site
 
 
 def fixtures_dir() -> Path:
@@ -147,7 +151,7 @@ def _compose(layers: Sequence[Mapping[Site, Edit]]) -> dict[Site, Edit]:
 class Model:
     """A model loaded on one backend: what the ``model`` fixture gives a claim."""
 
-    def __init__(self, name: str, backend: str) -> None:
+    def __init__(self, name: str, backend: str, store: ActivationStore | None = None) -> None:
         from interpclaims._torch import ensure_torch_settings
 
         ensure_torch_settings()
@@ -182,6 +186,10 @@ class Model:
         self.pad_id: int = pad if pad is not None else (tokenizer.eos_token_id or 0)
         self.forward_passes = 0
         self._active: list[_ActiveEdits] = []
+        self.store: ActivationStore | None = store
+        # small models extract every site on the first miss (one pass serves all analyses)
+        self._prefetch = self.spec.n_layers * self.spec.d_model <= PREFETCH_MAX
+        self.tokenizer_hash = tokenizer_hash(source) if is_local else f"hub:{name}"
 
     def __repr__(self) -> str:
         return f"<Model {self.name} on {self.backend}>"
@@ -270,22 +278,96 @@ class Model:
                 )
         bases = sorted({(Site("z", s.layer) if s.kind == "result" else s.base) for s in read},
                        key=lambda s: s.order)
-        logits_parts: list[torch.Tensor] = []
-        parts: dict[Site, list[torch.Tensor]] = {b: [] for b in bases}
-        for start in range(0, tokens.shape[0], batch_size):
-            rows = slice(start, min(start + batch_size, tokens.shape[0]))
-            lg, acts = self._backend.forward(tokens[rows], rows, bases, edits)
-            self.forward_passes += 1
-            logits_parts.append(lg.detach())
-            for b in bases:
-                parts[b].append(acts[b].detach())
-        acts = {b: torch.cat(v) for b, v in parts.items()}
+        if not edits and self.store is not None:
+            logits, acts = self._cached(tokens, bases, batch_size)
+        else:
+            logits, acts = self._forward(tokens, bases, edits, batch_size)
         for s in read:
             if s.kind == "result":
                 assert s.layer is not None
                 z = acts[Site("z", s.layer)]  # [batch, pos, head, d_head]
                 acts[s.base] = torch.einsum("bphd,hdm->bphm", z, self._backend.w_o(s.layer))
-        return torch.cat(logits_parts), acts
+        return logits, acts
+
+    def _batch_size(self, tokens: torch.Tensor, bases: Sequence[Site], requested: int | None) -> int:
+        """Prompts per forward pass: ``requested``, else as many as fit the memory cap."""
+        if requested is not None:
+            return max(1, int(requested))
+        s = self.spec
+        pos = tokens.shape[1]
+        width = {"z": s.n_heads * s.d_head, "pattern": s.n_heads * pos, "mlp_post": s.d_mlp}
+        floats = pos * (s.d_vocab + sum(width.get(b.kind, s.d_model) for b in bases))
+        # activations of the reads and logits, times 4 for the model's own intermediates
+        per_prompt = 4 * floats * 4
+        return int(max(1, min(BATCH_SIZE, MEMORY_CAP_BYTES // max(per_prompt, 1))))
+
+    def _forward(self, tokens: torch.Tensor, bases: Sequence[Site], edits: Mapping[Site, Edit],
+                 batch_size: int | None) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
+        """Forward passes over ``tokens`` in batches: logits and the whole-tensor ``bases``."""
+        import torch
+
+        from interpclaims._progress import progress
+
+        size = self._batch_size(tokens, bases, batch_size)
+        logits_parts: list[torch.Tensor] = []
+        parts: dict[Site, list[torch.Tensor]] = {b: [] for b in bases}
+        starts = range(0, tokens.shape[0], size)
+        for start in progress(starts, f"{self.name} [{self.backend}]"):
+            rows = slice(start, min(start + size, tokens.shape[0]))
+            lg, acts = self._backend.forward(tokens[rows], rows, bases, edits)
+            self.forward_passes += 1
+            logits_parts.append(lg.detach())
+            for b in bases:
+                parts[b].append(acts[b].detach())
+        return torch.cat(logits_parts), {b: torch.cat(v) for b, v in parts.items()}
+
+    def _cached(self, tokens: torch.Tensor, bases: Sequence[Site], batch_size: int | None
+                ) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
+        """Clean activations through the activation store: the model runs only on a miss, and
+        then extracts every site of a small model at once so later analyses of the same prompts
+        run no forward pass at all."""
+        import warnings
+
+        import numpy as np
+        import torch
+
+        from interpclaims._store import StoreKey, tokens_digest
+
+        assert self.store is not None
+        digest = tokens_digest(tokens.numpy())
+
+        def key(site: Site) -> StoreKey:
+            return StoreKey(weights=self.weights_hash, backend=self.backend, dtype="float32",
+                            tokenizer=self.tokenizer_hash, tokens=digest, site=str(site))
+
+        wanted = [Site("logits"), *bases]
+        keys = {key(s): s for s in wanted}
+        extras: dict[StoreKey, np.ndarray] = {}
+
+        def compute(missing: list[StoreKey]) -> dict[StoreKey, np.ndarray]:
+            need = {keys[k] for k in missing}
+            prefetch = self._prefetch_sites() if self._prefetch else []
+            sites = sorted((need | set(prefetch)) - {Site("logits")}, key=lambda s: s.order)
+            logits, acts = self._forward(tokens, sites, {}, batch_size)
+            acts[Site("logits")] = logits
+            out = {key(s): acts[s].numpy() for s in acts}
+            extras.update({k: v for k, v in out.items() if k not in keys})
+            return {k: out[k] for k in missing}
+
+        arrays = self.store.get_or_compute_many(list(keys), compute)
+        # the prefetched sites are written after the requested ones' locks are released
+        for k, arr in extras.items():
+            if k not in self.store:
+                self.store.put(k, arr)
+        with warnings.catch_warnings():  # read-only memory maps: analyses never write in place
+            warnings.simplefilter("ignore", UserWarning)
+            tensors = {keys[k]: torch.from_numpy(arr) for k, arr in arrays.items()}
+        return tensors.pop(Site("logits")), tensors
+
+    def _prefetch_sites(self) -> list[Site]:
+        s = self.spec
+        return [Site(k, ly) for ly in range(s.n_layers) for k in KINDS
+                if k not in ("logits", "result")]
 
     def unembedding(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
         """``(W_U [d_model, d_vocab], final-norm gain [d_model], "rms" | "ln", eps)``."""
@@ -317,8 +399,11 @@ class Model:
 class ModelRegistry:
     """Loaded models of one process, keyed by (name, backend); each is loaded once."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: ActivationStore | None = None) -> None:
+        self.store = store
         self._models: dict[tuple[str, str], Model] = {}
+        self._seen: dict[tuple[str, str], int] = {}
+        self._seen_store: dict[str, int] = {}
         self._errors: dict[tuple[str, str], ModelLoadError] = {}
 
     def get(self, name: str, backend: str) -> Model:
@@ -328,7 +413,7 @@ class ModelRegistry:
             raise self._errors[key]
         if key not in self._models:
             try:
-                self._models[key] = Model(name, backend)
+                self._models[key] = Model(name, backend, store=self.store)
             except ModelLoadError as e:
                 self._errors[key] = e
                 raise
@@ -336,3 +421,22 @@ class ModelRegistry:
 
     def loaded(self) -> list[Model]:
         return list(self._models.values())
+
+    def take_counters(self) -> dict[str, Any]:
+        """Forward passes per model and backend, and store hits/misses, since the last call."""
+        passes = {}
+        for (name, backend), m in self._models.items():
+            n = m.forward_passes - self._seen.get((name, backend), 0)
+            self._seen[(name, backend)] = m.forward_passes
+            if n:
+                passes[f"{name} [{backend}]"] = n
+        out: dict[str, Any] = {}
+        if passes:
+            out["forward_passes"] = passes
+        if self.store is not None:
+            now = self.store.stats.to_json()
+            delta = {k: v - self._seen_store.get(k, 0) for k, v in now.items()}
+            self._seen_store = now
+            if any(delta.values()):
+                out["cache"] = delta
+        return out

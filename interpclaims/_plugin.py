@@ -44,6 +44,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="fail|pass")
     add("report-dir", "folder for claims.json and claims.html", "reports", metavar="DIR")
     add("resamples", "bootstrap resamples per interval", "10000", metavar="N")
+    add("cache", "activation store: rw (default), read (never write) or off", "rw",
+        metavar="rw|read|off")
+    add("cache-dir", "activation store folder (default: in pytest's cache dir)", "", metavar="DIR")
+    group.addoption("--claims-cache-clear", action="store_true", default=False,
+                    help="empty the activation store before the run")
 
 
 def _setting(config: pytest.Config, name: str) -> str:
@@ -86,8 +91,19 @@ def _settings(config: pytest.Config) -> Settings:
     report_dir = Path(_setting(config, "claims_report_dir"))
     if not report_dir.is_absolute():
         report_dir = config.invocation_params.dir / report_dir
+    cache_mode = _setting(config, "claims_cache")
+    if cache_mode not in ("rw", "read", "off"):
+        raise pytest.UsageError(f"--claims-cache: expected rw, read or off, got {cache_mode!r}")
+    raw_dir = _setting(config, "claims_cache_dir")
+    if raw_dir:
+        cache_dir = Path(raw_dir)
+        if not cache_dir.is_absolute():
+            cache_dir = config.invocation_params.dir / cache_dir
+    else:
+        cache_dir = config.rootpath / ".pytest_cache" / "interpclaims" / "activations"
     return Settings(backends=backends, seed=seed, allow_inconclusive=policy == "pass",
-                    n_resamples=n_resamples, report_dir=report_dir)
+                    n_resamples=n_resamples, report_dir=report_dir, cache_mode=cache_mode,
+                    cache_dir=cache_dir)
 
 
 class _XdistHooks:
@@ -109,7 +125,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     from interpclaims._models import ModelRegistry
 
-    config.stash[REGISTRY] = ModelRegistry()
+    store = None
+    if settings.cache_mode != "off":
+        from interpclaims._store import ActivationStore
+
+        store = ActivationStore(settings.cache_dir, mode=settings.cache_mode)
+        if config.getoption("claims_cache_clear") and not hasattr(config, "workerinput"):
+            store.clear()
+    config.stash[REGISTRY] = ModelRegistry(store=store)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "interpclaims-xdist")
     if not hasattr(config, "workerinput"):
@@ -191,6 +214,7 @@ def claim(request: pytest.FixtureRequest) -> Claim:
             xfail=item.get_closest_marker("xfail") is not None,
         )
         entry = result.to_json()
+        entry["index"] = len(results)  # a test may decide several claims
         if loaded is not None:
             entry["model_sha256"] = loaded.weights_hash
         results.append(entry)
@@ -217,6 +241,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     report = yield
     if "model" in getattr(item, "fixturenames", ()) or "claim" in getattr(item, "fixturenames", ()):
         report.interpclaims_test = True  # type: ignore[attr-defined]
+    if report.when == "teardown":
+        counters = item.config.stash[REGISTRY].take_counters()
+        if counters:
+            report.interpclaims_counters = counters  # type: ignore[attr-defined]
     if report.when == "call":
         results = item.stash.get(RESULTS, [])
         data = item.stash.get(DATA_USED, {})

@@ -65,11 +65,17 @@ class Reporter:
         self.claims: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
         self.models: dict[str, dict[str, Any]] = {}
+        self.forward_passes: Counter[str] = Counter()
+        self.cache: Counter[str] = Counter()
         self.written: list[Path] = []
 
     # -- collection ----------------------------------------------------------------------------
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        counters = getattr(report, "interpclaims_counters", None)
+        if counters:
+            self.forward_passes.update(counters.get("forward_passes", {}))
+            self.cache.update(counters.get("cache", {}))
         for entry in getattr(report, "interpclaims", []):
             self.claims.append(entry)
         info = getattr(report, "interpclaims_model", None)
@@ -95,6 +101,9 @@ class Reporter:
             started=self.started, exitstatus=int(exitstatus),
             interrupted=bool(session.shouldstop) or int(exitstatus) == int(pytest.ExitCode.INTERRUPTED),
             argv=list(self.config.invocation_params.args),
+            forward_passes=dict(sorted(self.forward_passes.items())),
+            cache={"mode": self.settings.cache_mode, "dir": str(self.settings.cache_dir),
+                   **dict(self.cache)},
         )
         if not data["claims"] and not data["errors"]:
             return  # nothing about claims in this run: do not touch the report folder
@@ -125,6 +134,12 @@ class Reporter:
             tr.write_line(line, **markup)
         counts = Counter(c["verdict"] for c in self.claims)
         tr.write_line(", ".join(f"{counts.get(v.value, 0)} {v.value.lower()}" for v in Verdict))
+        if self.forward_passes:
+            tr.write_line("forward passes: " + ", ".join(
+                f"{k}: {v}" for k, v in sorted(self.forward_passes.items())))
+        if self.cache:
+            tr.write_line("activation store: " + ", ".join(
+                f"{k} {v}" for k, v in sorted(self.cache.items())))
         for path in self.written:
             tr.write_line(f"interpclaims report: {path}")
 
@@ -145,9 +160,10 @@ def _atomic_write(path: Path, text: str) -> None:
 def build_report(
     *, claims: list[dict[str, Any]], errors: list[dict[str, Any]], models: dict[str, Any],
     settings: Settings, started: str, exitstatus: int, interrupted: bool, argv: list[str],
+    forward_passes: dict[str, int] | None = None, cache: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``claims.json`` document."""
-    claims = sorted(claims, key=lambda c: (c["nodeid"], c["backend"]))
+    claims = sorted(claims, key=lambda c: (c["nodeid"], c.get("index", 0), c["backend"]))
     data_hashes: dict[str, str] = {}
     for c in claims:
         data_hashes.update(c.get("data", {}))
@@ -179,6 +195,8 @@ def build_report(
         "platform": platform.platform(),
         "python_executable": sys.executable,
         "device": "cpu",
+        "forward_passes": forward_passes or {},
+        "cache": cache or {},
     }
     return {"manifest": manifest, "summary": summary_out, "claims": claims, "errors": errors}
 
@@ -197,6 +215,8 @@ def render_html(data: dict[str, Any]) -> str:
     backends: list[str] = []
     for c in data["claims"]:
         key = group_key(c["nodeid"], c["backend"])
+        if c.get("index"):
+            key += f" (claim {c['index'] + 1})"
         g = groups.setdefault(key, {"key": key, "by_backend": {}, "xfail": c.get("xfail", False)})
         g["by_backend"][c["backend"]] = c
         if c["backend"] not in backends:
@@ -208,10 +228,30 @@ def render_html(data: dict[str, Any]) -> str:
         g["plot"] = _forest([g["by_backend"][b] for b in ordered_backends if b in g["by_backend"]])
         verdicts = {c["verdict"] for c in g["by_backend"].values()}
         g["agree"] = len(verdicts) <= 1
+        first = next(iter(g["by_backend"].values()))
+        matrix = first["estimate"].get("context", {}).get("matrix")
+        g["heatmap"] = _heatmap(matrix, first["estimate"]["context"].get("cell")) if matrix else None
     return env.get_template("report.html.j2").render(
         data=data, rows=rows, backends=ordered_backends, summary=data["summary"],
         manifest=data["manifest"],
     )
+
+
+def _heatmap(matrix: dict[str, Any], cell: list[str] | None) -> dict[str, Any]:
+    """Colors of a sweep matrix (diverging around 0, scaled by the largest |value|)."""
+    values = matrix["value"]
+    top = max((abs(v) for row in values for v in row), default=1.0) or 1.0
+    rows = []
+    for r, row in zip(matrix["rows"], values, strict=True):
+        cells = []
+        for c, v in zip(matrix["cols"], row, strict=True):
+            t = max(-1.0, min(1.0, v / top))
+            shade = round(255 * (1 - abs(t)))
+            color = f"rgb(255,{shade},{shade})" if t < 0 else f"rgb({shade},{shade},255)"
+            cells.append({"value": v, "color": color, "dark": abs(t) > 0.6,
+                          "picked": cell == [r, c]})
+        rows.append({"label": r, "cells": cells})
+    return {"title": matrix["title"], "cols": matrix["cols"], "rows": rows}
 
 
 def _num(x: Any) -> str:

@@ -21,6 +21,8 @@ class Settings:
     allow_inconclusive: bool
     n_resamples: int
     report_dir: Path
+    cache_mode: str  # rw | read | off
+    cache_dir: Path
 
 
 SETTINGS = pytest.StashKey["Settings"]()

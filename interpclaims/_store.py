@@ -14,22 +14,26 @@ On-disk format (``FORMAT_VERSION`` 1)::
       <digest[:2]>/.<digest>.<pid>.<random>.<npy|json>.tmp     a write in progress
 
 The sidecar records the key, shape, dtype (``.npy`` descr), the data offset and byte size, the
-file size and a checksum of the array bytes. A reader opens the sidecar first and ignores every
-name but the two final ones, so temp files are never picked up. A writer writes the data to a temp
-file, renames it into place, then writes the sidecar to a temp file and renames it into place: a
-writer killed at any point before the last rename leaves no committed entry (at most a temp file,
-or a data file without a sidecar, which is reported and removed like any other damage).
+file size and a checksum of the whole ``.npy`` file (its header and the array bytes). A reader
+opens the sidecar first and ignores every name but the two final ones, so temp files are never
+picked up. A writer writes the data to a temp file, renames it into place, then writes the sidecar
+to a temp file and renames it into place: a writer killed at any point before the last rename
+leaves no committed entry (at most a temp file, or a data file without a sidecar, which is
+reported and removed like any other damage).
 
-Checksum: CRC-32 (``zlib.crc32``) of the array bytes, streamed from the file in 1 MiB chunks
-through one reusable buffer, so verifying a 1 GB entry needs 1 MiB of RAM. CRC-32 is the fastest
-checksum in the standard library (about 2.4 GB/s here, against 1.5 GB/s for SHA-256 with SHA-NI,
-0.4 GB/s without, and 0.8 GB/s for BLAKE2b); it catches every burst error up to 32 bits and
-misses random damage with probability 2**-32, which is plenty for a cache that guards against
-torn writes and bit rot rather than an adversary (the key digest itself is SHA-256). Size, shape
-and dtype are checked against the ``.npy`` header and the file size before the data is hashed, so
-truncation is caught without reading a byte of data. With ``verify="once"`` (the default) a
-process verifies a file once and trusts it while its (device, inode, size, mtime, ctime) stay the
-same; ``verify="always"`` hashes on every read.
+Checksum: CRC-32 (``zlib.crc32``) of the file bytes, streamed from the file in 1 MiB chunks
+through one reusable buffer, so verifying a 1 GB entry needs 1 MiB of RAM and leaves no pages
+mapped. CRC-32 is the fastest checksum in the standard library (about 2.4 GB/s measured, against
+1.5 GB/s for SHA-256 with SHA-NI, about 0.4 GB/s without, 0.8 GB/s for BLAKE2b); it catches every
+burst error up to 32 bits and misses random damage with probability 2**-32, plenty for a cache
+that guards against torn writes and bit rot rather than an adversary (the key digest itself is
+SHA-256). The file size is checked against the sidecar before anything is hashed, so truncation
+is caught without reading the data; the header is covered by the checksum, and the memmap is
+built from the sidecar's dtype, shape and offset. A write hashes the temp file it has just
+written (hot in the page cache; faster here than hashing the array in memory), so the checksum
+covers the bytes that reached the file. With ``verify="once"`` (the default) a process verifies
+a file once and trusts it while its (device, inode, size, mtime, ctime) stay the same;
+``verify="always"`` hashes on every read.
 
 Damaged entries (a wrong size, a flipped byte, an unparsable sidecar, a sidecar without data, data
 without a sidecar) are re-checked under the key's lock (a concurrent writer may be between its two
@@ -37,6 +41,9 @@ renames), then reported with :class:`StoreWarning` naming the file, deleted in `
 treated as a miss, so they are rebuilt and never used.
 
 Reads are memory-mapped (:class:`numpy.memmap`, read-only), so large entries do not load into RAM.
+The store never writes a file in place: an entry is replaced by renaming a new file over it, so a
+mapping handed out earlier keeps showing the old, verified bytes. (Bytes that something else
+changes in place after a verification show through such mappings until the next verification.)
 The store is meant for POSIX file systems (entries are replaced with ``os.replace`` while readers
 may hold them mapped). This module imports numpy, the standard library and filelock, never torch.
 """
@@ -45,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
@@ -56,7 +64,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -89,7 +97,7 @@ _SHARD_RE = re.compile(r"[0-9a-f]{2}")
 
 
 class StoreWarning(UserWarning):
-    """A store entry was damaged (it is deleted and rebuilt) or could not be written."""
+    """A store entry was damaged (it is deleted and rebuilt), or could not be locked or written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +184,9 @@ def tokens_digest(ids: np.ndarray, lengths: np.ndarray | Sequence[int] | None = 
             continue
         if arr.dtype.kind not in "iub":
             raise TypeError(f"tokens_digest: {name} must hold integers, got dtype {arr.dtype}")
-        canon = np.ascontiguousarray(arr, dtype="<i8")
+        canon = np.asarray(arr, dtype="<i8", order="C")
         h.update(f"|{name}:{list(canon.shape)}".encode())
-        h.update(canon.reshape(-1).view(np.uint8))
+        h.update(canon.reshape(-1).view(np.uint8).data)
     return h.hexdigest()
 
 
@@ -224,39 +232,28 @@ class _Meta:
     checksum: str
 
 
-def _write_npy(f: IO[bytes], arr: np.ndarray) -> None:
+def _write_npy(f: io.BufferedIOBase, arr: np.ndarray) -> None:
     """Write ``arr`` as ``.npy`` to ``f`` (a module-level seam, so tests can interrupt a write)."""
     np.lib.format.write_array(f, arr, allow_pickle=False)
 
 
-def _byte_view(arr: np.ndarray) -> np.ndarray:
-    """The bytes of a C-contiguous array as a flat uint8 view (no copy)."""
-    return arr.reshape(-1).view(np.uint8)
-
-
-def _crc_of_buffer(data: np.ndarray) -> str:
-    """CRC-32 of a flat uint8 array, in chunks."""
-    crc = 0
-    for start in range(0, data.size, _CHUNK):
-        crc = zlib.crc32(data[start : start + _CHUNK], crc)
-    return f"{_CHECKSUM_ALGO}:{crc:08x}"
-
-
-def _crc_of_file(f: IO[bytes], offset: int, nbytes: int) -> str:
-    """CRC-32 of ``nbytes`` bytes of ``f`` from ``offset``, streamed through a 1 MiB buffer."""
+def _crc_of_file(f: io.BufferedIOBase, nbytes: int) -> str:
+    """CRC-32 of the first ``nbytes`` bytes of ``f``, streamed through one 1 MiB buffer."""
     buf = bytearray(_CHUNK)
     view = memoryview(buf)
-    f.seek(offset)
+    f.seek(0)
     crc = 0
     left = nbytes
     while left > 0:
         n = f.readinto(view[: min(_CHUNK, left)])
         if not n:
-            break
+            raise EOFError(f"{left} bytes short")
         crc = zlib.crc32(view[:n], crc)
         left -= n
-    if left:
-        raise EOFError(f"{left} bytes short")
+    return _fmt_crc(crc)
+
+
+def _fmt_crc(crc: int) -> str:
     return f"{_CHECKSUM_ALGO}:{crc:08x}"
 
 
@@ -273,7 +270,7 @@ def _parse_sidecar(path: Path, raw: bytes, digest: str) -> _Meta:
             raise ValueError("its key does not hash to the entry's name")
         shape = tuple(int(n) for n in side["shape"])
         descr = side["dtype"]
-        dtype = np.lib.format.descr_to_dtype(descr)
+        dtype = np.lib.format.descr_to_dtype(descr)  # type: ignore[arg-type]
         meta = _Meta(
             shape=shape,
             descr=descr,
@@ -404,19 +401,20 @@ class ActivationStore:
                 stack.enter_context(self._lock(digest))
             yield
 
-    def _try_lock(self, digest: str) -> BaseFileLock | None | Literal[False]:
+    def _try_lock(self, digest: str) -> BaseFileLock | Literal[False] | None:
         """Take ``digest``'s lock without waiting.
 
         Returns:
             The acquired lock (release it), ``None`` when no lock can be had here (a read-only
-            store without a lock folder), or ``False`` when another process holds it.
+            store without that lock file, or a file system that refuses it), or ``False`` when
+            another process holds it.
         """
         from filelock import Timeout
 
-        if self.mode != "rw" and not (self.root / _LOCK_DIR).is_dir():
-            return None
-        lock = self._lock(digest)
+        if self.mode != "rw" and not (self.root / _LOCK_DIR / f"{digest}.lock").is_file():
+            return None  # "read" creates nothing, not even a lock file
         try:
+            lock = self._lock(digest)
             lock.acquire(timeout=0)
         except Timeout:
             return False
@@ -466,40 +464,30 @@ class ActivationStore:
         data_path, side_path = self._paths(digest)
         try:
             raw = side_path.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             if data_path.exists():
                 raise _Damaged(data_path, "data without sidecar") from None
             return None
+        except OSError as exc:
+            raise _Damaged(side_path, f"unreadable sidecar ({exc})") from None
         meta = _parse_sidecar(side_path, raw, digest)
         try:
             f = data_path.open("rb")
         except FileNotFoundError:
             raise _Damaged(side_path, "sidecar without data") from None
+        except OSError as exc:
+            raise _Damaged(data_path, f"unreadable data ({exc})") from None
         with f:
             st = os.fstat(f.fileno())
             if st.st_size != meta.file_size:
                 raise _Damaged(
                     data_path, f"size {st.st_size} bytes, sidecar says {meta.file_size}"
                 )
-            try:
-                version = np.lib.format.read_magic(f)
-                shape, fortran, dtype = np.lib.format._read_array_header(  # type: ignore[attr-defined]
-                    f, version, max_header_size=1 << 20
-                )
-            except (ValueError, OSError, SyntaxError) as exc:
-                raise _Damaged(data_path, f"unreadable .npy header ({exc})") from None
-            if (
-                fortran
-                or tuple(shape) != meta.shape
-                or np.lib.format.dtype_to_descr(dtype) != meta.descr
-                or f.tell() != meta.data_offset
-            ):
-                raise _Damaged(data_path, ".npy header does not match the sidecar")
             ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
             cache_key = f"{data_path}|{meta.checksum}"
             if self.verify == "always" or self._verified.get(cache_key) != ident:
                 try:
-                    actual = _crc_of_file(f, meta.data_offset, meta.nbytes)
+                    actual = _crc_of_file(f, meta.file_size)
                 except (EOFError, OSError) as exc:
                     raise _Damaged(data_path, f"unreadable data ({exc})") from None
                 if actual != meta.checksum:
@@ -507,16 +495,24 @@ class ActivationStore:
                         data_path, f"checksum {actual} != {meta.checksum} in the sidecar"
                     )
                 self._verified[cache_key] = ident
-            return np.memmap(f, dtype=dtype, mode="r", offset=meta.data_offset, shape=meta.shape)
+            # the header was covered by the checksum; map from the sidecar's dtype and shape
+            dtype = np.lib.format.descr_to_dtype(meta.descr)  # type: ignore[arg-type]
+            mapped = np.memmap(
+                f, dtype=dtype, mode="r", offset=meta.data_offset, shape=meta.shape or (1,)
+            )
+            return mapped if meta.shape else mapped.reshape(())  # np.memmap turns () into (1,)
 
     def _drop(self, digest: str, damage: _Damaged) -> None:
         """Report a damaged entry and, in ``"rw"`` mode, delete it (sidecar first: uncommit)."""
         self.stats.corrupt += 1
         if self.mode == "rw":
             data_path, side_path = self._paths(digest)
-            _unlink(side_path)
-            _unlink(data_path)
-            action = "deleted; it will be rebuilt"
+            try:
+                _unlink(side_path)
+                _unlink(data_path)
+                action = "deleted; it will be rebuilt"
+            except OSError as exc:
+                action = f"ignored; it could not be deleted ({exc})"
         else:
             action = f"ignored (the store is in {self.mode!r} mode, so it stays on disk)"
         warnings.warn(
@@ -542,7 +538,7 @@ class ActivationStore:
             TypeError: for an object (or other pickled) dtype.
             OSError: when the entry cannot be written (disk full, no permission).
         """
-        arr = np.ascontiguousarray(array)
+        arr = np.asarray(array, order="C")
         if arr.dtype.hasobject:
             raise TypeError(f"ActivationStore cannot store dtype {arr.dtype} (holds objects)")
         if self.mode != "rw":
@@ -562,18 +558,20 @@ class ActivationStore:
         stem = f".{digest}.{os.getpid()}.{secrets.token_hex(4)}"
         tmp_data = data_path.with_name(f"{stem}.npy{_TMP_SUFFIX}")
         tmp_side = data_path.with_name(f"{stem}.json{_TMP_SUFFIX}")
-        checksum = _crc_of_buffer(_byte_view(arr))
         try:
-            with tmp_data.open("xb") as f:
+            with tmp_data.open("xb") as f:  # a BufferedWriter: numpy writes it with tofile()
                 _write_npy(f, arr)
                 file_size = f.tell()
+            data_offset = file_size - arr.nbytes
+            with tmp_data.open("rb") as f:  # hash what reached the file (hot in the page cache)
+                checksum = _crc_of_file(f, file_size)
             sidecar = {
                 "format": FORMAT_VERSION,
                 "digest": digest,
                 "key": key.to_json(),
                 "shape": list(arr.shape),
                 "dtype": np.lib.format.dtype_to_descr(arr.dtype),
-                "data_offset": file_size - arr.nbytes,
+                "data_offset": data_offset,
                 "nbytes": arr.nbytes,
                 "file_size": file_size,
                 "checksum": checksum,
@@ -649,27 +647,48 @@ class ActivationStore:
                 if arr is not None:
                     found[key] = arr
         missing = [key for key in unique if key not in found]
-        if missing and self.mode == "rw":
-            with self._locked([digests[key] for key in missing]):
-                still = []
-                for key in missing:
-                    arr = self._lookup(digests[key])
-                    if arr is None:
-                        still.append(key)
-                    else:
-                        found[key] = arr
-                if still:
-                    computed = self._compute(compute, still)
-                    for key in still:
-                        found[key] = self._store_computed(key, digests[key], computed[key])
-                missing = still
-        elif missing:
-            computed = self._compute(compute, missing)
-            for key in missing:
-                found[key] = _read_only(computed[key])
+        if missing:
+            with contextlib.ExitStack() as stack:
+                store = self.mode == "rw" and self._lock_all(stack, [digests[k] for k in missing])
+                if store:  # check again under the locks: another process may have written them
+                    for key in missing:
+                        arr = self._lookup(digests[key])
+                        if arr is not None:
+                            found[key] = arr
+                    missing = [key for key in missing if key not in found]
+                if missing:
+                    computed = self._compute(compute, missing)
+                    for key in missing:
+                        found[key] = (
+                            self._store_computed(key, digests[key], computed[key])
+                            if store
+                            else _read_only(computed[key])
+                        )
         self.stats.hits += len(unique) - len(missing)
         self.stats.misses += len(missing)
         return {key: found[key] for key in keys}
+
+    def _lock_all(self, stack: contextlib.ExitStack, digests: list[str]) -> bool:
+        """Enter the locks of ``digests`` on ``stack``; ``False`` (with a warning) if impossible.
+
+        Raises:
+            filelock.Timeout: when another process holds a lock past ``lock_timeout``.
+        """
+        from filelock import Timeout
+
+        try:
+            stack.enter_context(self._locked(digests))
+        except Timeout:
+            raise
+        except OSError as exc:  # a read-only or missing root: run, but cache nothing
+            warnings.warn(
+                f"interpclaims activation store: cannot lock entries under {self.root} ({exc}); "
+                "computing without caching",
+                StoreWarning,
+                stacklevel=4,
+            )
+            return False
+        return True
 
     @staticmethod
     def _compute(
@@ -686,7 +705,7 @@ class ActivationStore:
 
     def _store_computed(self, key: StoreKey, digest: str, arr: np.ndarray) -> np.ndarray:
         """Write a computed array (lock held) and return its memmap; on failure, warn and go on."""
-        arr = np.ascontiguousarray(arr)
+        arr = np.asarray(arr, order="C")
         if arr.dtype.hasobject:
             raise TypeError(f"ActivationStore cannot store dtype {arr.dtype} (holds objects)")
         try:
