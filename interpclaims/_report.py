@@ -66,12 +66,15 @@ class Reporter:
         self.errors: list[dict[str, Any]] = []
         self.models: dict[str, dict[str, Any]] = {}
         self.forward_passes: Counter[str] = Counter()
+        self.analysis_seconds = 0.0  # call phases of claim tests (no start-up, no model loads)
         self.cache: Counter[str] = Counter()
         self.written: list[Path] = []
 
     # -- collection ----------------------------------------------------------------------------
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and getattr(report, "interpclaims_test", False):
+            self.analysis_seconds += report.duration
         counters = getattr(report, "interpclaims_counters", None)
         if counters:
             self.forward_passes.update(counters.get("forward_passes", {}))
@@ -102,6 +105,7 @@ class Reporter:
             interrupted=bool(session.shouldstop) or int(exitstatus) == int(pytest.ExitCode.INTERRUPTED),
             argv=list(self.config.invocation_params.args),
             forward_passes=dict(sorted(self.forward_passes.items())),
+            analysis_seconds=round(self.analysis_seconds, 4),
             cache={"mode": self.settings.cache_mode, "dir": str(self.settings.cache_dir),
                    **dict(self.cache)},
         )
@@ -161,6 +165,7 @@ def build_report(
     *, claims: list[dict[str, Any]], errors: list[dict[str, Any]], models: dict[str, Any],
     settings: Settings, started: str, exitstatus: int, interrupted: bool, argv: list[str],
     forward_passes: dict[str, int] | None = None, cache: dict[str, Any] | None = None,
+    analysis_seconds: float = 0.0,
 ) -> dict[str, Any]:
     """The ``claims.json`` document."""
     claims = sorted(claims, key=lambda c: (c["nodeid"], c.get("index", 0), c["backend"]))
@@ -196,6 +201,7 @@ def build_report(
         "python_executable": sys.executable,
         "device": "cpu",
         "forward_passes": forward_passes or {},
+        "analysis_seconds": analysis_seconds,
         "cache": cache or {},
     }
     return {"manifest": manifest, "summary": summary_out, "claims": claims, "errors": errors}
