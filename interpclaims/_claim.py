@@ -9,6 +9,7 @@ comparator                    SUPPORTED when                REFUTED when
 ``is_at_most(v)``             ``I.high <= v``               ``I.low > v``
 ``exceeds(other, by=b)``      ``I(x - other).low > b``      ``I(x - other).high <= b``
 ``is_negligible(within=d)``   ``-d < I.low, I.high < d``    ``I.low >= d or I.high <= -d``
+``is_between(lo, hi)``        ``lo < I.low, I.high < hi``   ``I.low >= hi or I.high <= lo``
 ============================  ============================  ==============================
 
 Anything else is INCONCLUSIVE: the interval straddles the reference. ``is_negligible`` is an
@@ -154,6 +155,21 @@ class Subject:
             ref = {"kind": "threshold", "value": thr, "label": f"> {_fmt(thr)}", "by": by}
         verdict = _decide(diff.ci_low > by, diff.ci_high <= by)
         return self._finish("exceeds", f"ci_low(x - reference) > {_fmt(by)}", verdict, diff, ref)
+
+    def is_between(self, low: float, high: float) -> ClaimResult:
+        """Equivalence to a range: SUPPORTED when the whole interval lies inside ``(low, high)``,
+        REFUTED when it lies wholly outside it (e.g. "this probe is at chance, 0.5 ± 0.15")."""
+        __tracebackhide__ = True
+        lo = _as_number(low, "is_between(low)")
+        hi = _as_number(high, "is_between(high)")
+        if not lo < hi:
+            raise InterpClaimsError(f"is_between(low, high) needs low < high, got {lo} and {hi}")
+        x = self._x
+        verdict = _decide(lo < x.ci_low and x.ci_high < hi, x.ci_low >= hi or x.ci_high <= lo)
+        ref = {"kind": "range", "low": lo, "high": hi, "value": (lo + hi) / 2,
+               "label": f"in ({_fmt(lo)}, {_fmt(hi)})"}
+        return self._finish("is_between", f"{_fmt(lo)} < ci_low, ci_high < {_fmt(hi)}", verdict,
+                            x, ref)
 
     def is_negligible(self, within: float) -> ClaimResult:
         """Equivalence test: SUPPORTED when the whole interval lies inside ``(-within, within)``."""

@@ -11,7 +11,7 @@ import pytest
 from interpclaims._errors import InterpClaimsError
 from interpclaims.backends import BACKENDS
 
-__all__ = ["MODEL_MARKER", "ModelParam", "model", "read_model_marker"]
+__all__ = ["FAMILY_MARKER", "MODEL_MARKER", "ModelParam", "family", "model", "read_model_marker"]
 
 MODEL_MARKER = "interpclaims_model"
 MODEL_MARKER_SIGNATURE = (
@@ -19,6 +19,29 @@ MODEL_MARKER_SIGNATURE = (
     "local Hugging Face folder or a hub name) on each backend (default: all selected by "
     "--claims-backends). Usually written `pytestmark = ic.model(\"zoo/agreement\")`."
 )
+
+
+FAMILY_MARKER = "interpclaims_family"
+FAMILY_MARKER_SIGNATURE = (
+    f"{FAMILY_MARKER}(name): put the claims of this test in the multiple-comparison family "
+    "`name` (default: all parametrized instances of one test function form a family)."
+)
+
+
+def family(name: str) -> pytest.MarkDecorator:
+    """Mark tests whose claims are corrected together (Holm by default) as one family."""
+    if not isinstance(name, str) or not name.strip():
+        raise InterpClaimsError(f"ic.family(): expected a non-empty family name, got {name!r}")
+    return pytest.mark.interpclaims_family(name)
+
+
+def read_family_marker(mark: pytest.Mark | None, default: str, where: str) -> str:
+    if mark is None:
+        return default
+    if len(mark.args) != 1 or not isinstance(mark.args[0], str) or not mark.args[0].strip():
+        raise InterpClaimsError(f"{where}: the family marker takes one non-empty name, got "
+                                f"{mark.args!r}")
+    return mark.args[0]
 
 
 def model(name: str, *, backends: Sequence[str] | None = None) -> pytest.MarkDecorator:

@@ -161,12 +161,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def _claim_key(item: pytest.Item) -> str:
     """The node id without the backend: both backends of a claim draw the same random numbers."""
-    base = item.nodeid.split("[", 1)[0]
+    from interpclaims._report import group_key
+
     callspec = getattr(item, "callspec", None)
-    if callspec is None:
-        return base
-    others = sorted((k, v) for k, v in callspec.indices.items() if k != "model")
-    return f"{base}{others}"
+    param = callspec.params.get("model") if callspec is not None else None
+    return group_key(item.nodeid, param.backend) if isinstance(param, ModelParam) else item.nodeid
 
 
 # -- fixtures ------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ control".
 
 The probe is a ridge-regularized linear classifier (closed form on standardized activations,
 one-vs-rest targets), trained on a random half of the prompts and tested on the other half: the
-split is by prompt, seeded per claim. Accuracy is one 0/1 value per test prompt, so its interval
+split is by prompt (stratified by class), seeded per claim. Accuracy is one 0/1 value per test prompt, so its interval
 is the usual bootstrap over prompts; AUROC (two classes) is the mean of per-positive placement
 values (the fraction of negatives scored below each positive), which decomposes it over prompts.
 
@@ -75,6 +75,22 @@ def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n
     return b @ w
 
 
+def _stratified_split(y: np.ndarray, test_fraction: float, rng: np.random.Generator
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Test and train indices with the same class proportions.
+
+    An unstratified split of a fixed set makes the test set's majority the training set's
+    minority; a probe that learns only the majority class then scores *below* chance.
+    """
+    test, train = [], []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        cut = max(1, round(idx.size * test_fraction))
+        test.append(idx[:cut])
+        train.append(idx[cut:])
+    return np.sort(np.concatenate(test)), np.sort(np.concatenate(train))
+
+
 def _placements(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per-positive AUROC placement values (ties count one half)."""
     pos, neg = scores[y == 1], scores[y == 0]
@@ -132,15 +148,12 @@ def probe(
         words = [str(v) for v in ds.field(word_field, analysis="probe(word_field=)")]
     else:
         words = [str(t) for t in batch.tokens[where].tolist()]
-    n = len(y)
     k = len(classes)
-    n_test = max(2, round(n * test_fraction))
     per_seed: dict[str, list[np.ndarray]] = {}
     test_ids: list[str] = []
     for seed in seed_list:
         rng = _context.rng("probe", str(s), task, seed)
-        order = rng.permutation(n)
-        test, train = order[:n_test], order[n_test:]
+        test, train = _stratified_split(y, test_fraction, rng)
         if len(set(y[train].tolist())) < k:
             raise DataError(f"probe: the training split of seed {seed} misses a class; use more "
                             "prompts")

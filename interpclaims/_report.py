@@ -285,6 +285,8 @@ def _forest(entries: list[dict[str, Any]]) -> dict[str, Any]:
             refs.append(float(ref.get("by", 0.0)))
         elif c["comparator"] == "is_negligible":
             refs += [-float(ref["within"]), float(ref["within"])]
+        elif c["comparator"] == "is_between":
+            refs += [float(ref["low"]), float(ref["high"])]
         else:
             refs.append(float(ref["value"]))
     allv = pts + refs or [0.0, 1.0]

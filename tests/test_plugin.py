@@ -85,6 +85,9 @@ def test_pass_fail_inconclusive_and_json(claims_file: pytest.Pytester) -> None:
     # both backends agree on the numbers (same seed, same prompts, same model)
     nn = by_id["test_claims.py::test_true[nnsight]"]["estimate"]
     assert nn["value"] == pytest.approx(est["value"], rel=1e-4)
+    # ... and draw the same bootstrap resamples (the claim's RNG ignores the backend)
+    assert nn["ci_low"] == pytest.approx(est["ci_low"], rel=1e-4)
+    assert nn["ci_high"] == pytest.approx(est["ci_high"], rel=1e-4)
     html = (claims_file.path / "reports" / "claims.html").read_text()
     assert "test_claims.py::test_true" in html and "SUPPORTED" in html
 
