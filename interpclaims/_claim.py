@@ -18,17 +18,25 @@ equivalence test (two one-sided tests): the whole interval must lie inside ``(-d
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from interpclaims import _context
 from interpclaims._errors import ClaimInconclusive, ClaimRefuted, InterpClaimsError
 from interpclaims._estimate import Estimate, _fmt
-from interpclaims._stats import bootstrap_mean_diff
+from interpclaims._stats import (
+    bootstrap_mean_diff,
+    one_sample_p,
+    paired_sign_flip_test,
+    permutation_test,
+    sample_size_warnings,
+    tost_p,
+)
 
 __all__ = ["Claim", "ClaimResult", "Subject", "Verdict"]
 
@@ -59,6 +67,13 @@ class ClaimResult:
     seed: int = 0
     xfail: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # the claim's one-sided (or TOST) p-value, from sign-flip / permutation tests on the
+    # per-prompt samples; None when the estimate carries no samples
+    p: float | None = None
+    alpha: float = 0.05
+    warnings: tuple[str, ...] = ()
+    family: str = ""
+    p_adjusted: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +89,15 @@ class ClaimResult:
             "reference": dict(self.reference),
             "message": self.message,
             "seed": self.seed,
+            "p": self.p,
+            "p_adjusted": self.p_adjusted,
+            "family": self.family,
+            "alpha": self.alpha,
+            "ci_level": self.tested.ci_level,
+            "warnings": list(self.warnings),
+            "control": ({"name": self.reference["label"], "estimate": {
+                k: self.reference.get(k) for k in ("value", "ci_low", "ci_high", "n")}}
+                if self.reference.get("kind") == "estimate" else None),
             **({"extra": dict(self.extra)} if self.extra else {}),
         }
 
@@ -86,7 +110,9 @@ class ClaimResult:
             message=data["message"], nodeid=data.get("nodeid", ""),
             backend=data.get("backend", ""), model=data.get("model", ""),
             seed=data.get("seed", 0), xfail=data.get("xfail", False),
-            extra=dict(data.get("extra", {})),
+            extra=dict(data.get("extra", {})), p=data.get("p"),
+            alpha=data.get("alpha", 0.05), warnings=tuple(data.get("warnings", ())),
+            family=data.get("family", ""), p_adjusted=data.get("p_adjusted"),
         )
 
 
@@ -120,7 +146,9 @@ class Subject:
         x = self._x
         verdict = _decide(x.ci_low >= v, x.ci_high < v)
         ref = {"kind": "threshold", "value": v, "label": f">= {_fmt(v)}"}
-        return self._finish("is_at_least", f"ci_low >= {_fmt(v)}", verdict, x, ref)
+        p = _p(x, lambda s, rng: one_sample_p(s, v, "greater", rng))
+        return self._finish("is_at_least", f"ci_low >= {_fmt(v)}", verdict, x, ref, p,
+                            _warn(x, v, "threshold"))
 
     def is_at_most(self, v: float) -> ClaimResult:
         """SUPPORTED when the whole interval is at or below ``v``."""
@@ -129,7 +157,9 @@ class Subject:
         x = self._x
         verdict = _decide(x.ci_high <= v, x.ci_low > v)
         ref = {"kind": "threshold", "value": v, "label": f"<= {_fmt(v)}"}
-        return self._finish("is_at_most", f"ci_high <= {_fmt(v)}", verdict, x, ref)
+        p = _p(x, lambda s, rng: one_sample_p(s, v, "less", rng))
+        return self._finish("is_at_most", f"ci_high <= {_fmt(v)}", verdict, x, ref, p,
+                            _warn(x, v, "threshold"))
 
     def exceeds(self, other: Estimate | float, by: float = 0.0) -> ClaimResult:
         """SUPPORTED when the interval of ``estimate - other`` lies above ``by``.
@@ -142,6 +172,13 @@ class Subject:
         x = self._x
         if isinstance(other, Estimate):
             diff = _difference(x, other)
+            if diff.samples is not None:  # paired
+                p = _p(diff, lambda s, rng: paired_sign_flip_test(s, rng, margin=by))
+            elif x.samples is not None and other.samples is not None:
+                o = other.samples
+                p = _p(x, lambda s, rng: permutation_test(s, o, rng, margin=by))
+            else:
+                p = None
             ref: dict[str, Any] = {
                 "kind": "estimate", "label": other.label or "other", "value": other.value,
                 "ci_low": other.ci_low, "ci_high": other.ci_high, "n": other.n, "by": by,
@@ -153,8 +190,10 @@ class Subject:
                 method=x.method, label=f"{x.label} - {_fmt(thr)}", ci_level=x.ci_level,
             )
             ref = {"kind": "threshold", "value": thr, "label": f"> {_fmt(thr)}", "by": by}
+            p = _p(x, lambda s, rng: one_sample_p(s, thr + by, "greater", rng))
         verdict = _decide(diff.ci_low > by, diff.ci_high <= by)
-        return self._finish("exceeds", f"ci_low(x - reference) > {_fmt(by)}", verdict, diff, ref)
+        return self._finish("exceeds", f"ci_low(x - reference) > {_fmt(by)}", verdict, diff, ref,
+                            p, _warn(diff, by, "threshold"))
 
     def is_between(self, low: float, high: float) -> ClaimResult:
         """Equivalence to a range: SUPPORTED when the whole interval lies inside ``(low, high)``,
@@ -166,10 +205,14 @@ class Subject:
             raise InterpClaimsError(f"is_between(low, high) needs low < high, got {lo} and {hi}")
         x = self._x
         verdict = _decide(lo < x.ci_low and x.ci_high < hi, x.ci_low >= hi or x.ci_high <= lo)
-        ref = {"kind": "range", "low": lo, "high": hi, "value": (lo + hi) / 2,
+        mid, half = (lo + hi) / 2, (hi - lo) / 2
+        ref = {"kind": "range", "low": lo, "high": hi, "value": mid,
                "label": f"in ({_fmt(lo)}, {_fmt(hi)})"}
+        p = _p(x, lambda s, rng: tost_p(s - mid, half, rng))
+        shifted = dataclasses.replace(x, value=x.value - mid, ci_low=x.ci_low - mid,
+                                      ci_high=x.ci_high - mid)
         return self._finish("is_between", f"{_fmt(lo)} < ci_low, ci_high < {_fmt(hi)}", verdict,
-                            x, ref)
+                            x, ref, p, _warn(shifted, half, "equivalence"))
 
     def is_negligible(self, within: float) -> ClaimResult:
         """Equivalence test: SUPPORTED when the whole interval lies inside ``(-within, within)``."""
@@ -180,12 +223,14 @@ class Subject:
         x = self._x
         verdict = _decide(-d < x.ci_low and x.ci_high < d, x.ci_low >= d or x.ci_high <= -d)
         ref = {"kind": "equivalence", "value": 0.0, "within": d, "label": f"|x| < {_fmt(d)}"}
+        p = _p(x, lambda s, rng: tost_p(s, d, rng))
         return self._finish("is_negligible", f"-{_fmt(d)} < ci_low, ci_high < {_fmt(d)}",
-                            verdict, x, ref)
+                            verdict, x, ref, p, _warn(x, d, "equivalence"))
 
     # -- internals -------------------------------------------------------------------------
     def _finish(self, comparator: str, rule: str, verdict: Verdict, tested: Estimate,
-                reference: Mapping[str, Any]) -> ClaimResult:
+                reference: Mapping[str, Any], p: float | None = None,
+                warnings: Sequence[str] = ()) -> ClaimResult:
         __tracebackhide__ = True
         name = self._x.label or self._x.method
         pct = round(tested.ci_level * 100)
@@ -196,10 +241,13 @@ class Subject:
             f"reference {reference['label']}"
             + (f" (by {_fmt(reference['by'])})" if reference.get("by") else "")
             + f"; rule: {rule}"
+            + (f"; p = {p:.3g}" if p is not None else "")
+            + "".join(f"\n  warning: {w}" for w in warnings)
         )
         result = ClaimResult(
             verdict=verdict, comparator=comparator, rule=rule, estimate=self._x, tested=tested,
-            reference=reference, message=message,
+            reference=reference, message=message, p=p, alpha=round(1 - tested.ci_level, 10),
+            warnings=tuple(warnings),
         )
         self._record(result)
         if verdict is Verdict.REFUTED:
@@ -208,6 +256,20 @@ class Subject:
             raise ClaimInconclusive(message + " — the interval straddles the reference; "
                                     "more prompts or a smaller effect margin may decide it")
         return result
+
+
+def _p(est: Estimate, test: Callable[[Any, Any], float]) -> float | None:
+    """The p-value of ``test`` on the per-prompt samples of ``est`` (None without samples)."""
+    if est.samples is None or est.samples.size < 2:
+        return None
+    return float(test(est.samples, _context.rng("p-value", est.label, est.method)))
+
+
+def _warn(est: Estimate, reference: float, kind: str) -> list[str]:
+    if not (math.isfinite(est.ci_low) and math.isfinite(est.ci_high)):
+        return [f"insufficient_n: {est.n} prompt(s) give an unbounded interval"]
+    return sample_size_warnings(est.n, est.ci_low, est.ci_high, reference, value=est.value,
+                                kind=kind, level=est.ci_level)  # type: ignore[arg-type]
 
 
 def _decide(supported: bool, refuted: bool) -> Verdict:

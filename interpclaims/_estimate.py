@@ -12,9 +12,14 @@ import numpy as np
 
 from interpclaims import _context
 from interpclaims._errors import InterpClaimsError
-from interpclaims._stats import DEFAULT_CI_LEVEL, bootstrap_mean
+from interpclaims._stats import (
+    DEFAULT_CI_LEVEL,
+    bootstrap_multiseed,
+    mean_interval,
+    wilson_interval,
+)
 
-__all__ = ["Estimate", "EstimateMatrix", "estimate_from_samples"]
+__all__ = ["Estimate", "EstimateMatrix", "estimate_from_samples", "estimate_from_seeds"]
 
 def _fmt(x: float) -> str:
     if math.isinf(x):
@@ -110,17 +115,57 @@ def estimate_from_samples(
     unit_ids: tuple[str, ...] | None = None,
     controls: Mapping[str, Estimate] | None = None,
 ) -> Estimate:
-    """Bootstrap an :class:`Estimate` from one value per prompt, seeded for the current claim."""
+    """An :class:`Estimate` of the mean of one value per prompt, seeded for the current claim.
+
+    The interval: Wilson score for 0/1 values (rates such as accuracy); otherwise Student t
+    below :data:`~interpclaims._stats.SMALL_N` prompts and BCa bootstrap over prompts from there
+    on (see :func:`~interpclaims._stats.choose_interval` for the measured reasons).
+    """
     x = np.asarray(samples, dtype=np.float64).reshape(-1)
     ctx = _context.current()
-    mean, lo, hi = bootstrap_mean(
-        x, _context.rng("estimate", label, method), n_resamples=ctx.n_resamples,
-        level=ctx.ci_level,
-    )
+    if x.size > 1 and np.all((x == 0) | (x == 1)):
+        mean, lo, hi = wilson_interval(x, level=ctx.ci_level)
+        how = "Wilson score interval of a rate"
+    else:
+        r = mean_interval(x, _context.rng("estimate", label, method), n_resamples=ctx.n_resamples,
+                          level=ctx.ci_level)
+        mean, lo, hi = r.mean, r.low, r.high
+        how = {"t": "Student-t interval (few prompts)",
+               "bca": f"BCa bootstrap over prompts ({ctx.n_resamples} resamples)",
+               "percentile": f"percentile bootstrap over prompts ({ctx.n_resamples} resamples)",
+               }[r.method]
     return Estimate(
-        value=mean, ci_low=lo, ci_high=hi, n=int(x.size),
-        method=f"{method}; percentile bootstrap over prompts ({ctx.n_resamples} resamples)",
+        value=mean, ci_low=lo, ci_high=hi, n=int(x.size), method=f"{method}; {how}",
         label=label, ci_level=ctx.ci_level, samples=x, unit_ids=unit_ids,
+        controls=dict(controls or {}),
+    )
+
+
+def estimate_from_seeds(
+    samples_per_seed: list[Any],
+    *,
+    method: str,
+    label: str,
+    unit_ids: tuple[str, ...] | None = None,
+    controls: Mapping[str, Estimate] | None = None,
+) -> Estimate:
+    """An :class:`Estimate` pooling several seeds (splits, random draws): seeds and prompts are
+    resampled (a two-level bootstrap), so the interval carries seed-to-seed variance."""
+    if len(samples_per_seed) == 1:
+        return estimate_from_samples(samples_per_seed[0], method=method, label=label,
+                                     unit_ids=unit_ids, controls=controls)
+    ctx = _context.current()
+    mean, lo, hi = bootstrap_multiseed(
+        [np.asarray(s, dtype=np.float64) for s in samples_per_seed],
+        _context.rng("estimate-seeds", label, method), level=ctx.ci_level,
+        n_resamples=ctx.n_resamples,
+    )
+    pooled = np.concatenate([np.asarray(s, dtype=np.float64) for s in samples_per_seed])
+    return Estimate(
+        value=mean, ci_low=min(lo, mean), ci_high=max(hi, mean), n=int(pooled.size),
+        method=f"{method}; {len(samples_per_seed)} seeds, seed-then-prompt bootstrap "
+               f"({ctx.n_resamples} resamples)",
+        label=label, ci_level=ctx.ci_level, samples=pooled, unit_ids=unit_ids,
         controls=dict(controls or {}),
     )
 

@@ -19,7 +19,15 @@ import pytest
 from interpclaims import _context
 from interpclaims._claim import Claim, ClaimResult
 from interpclaims._errors import ModelLoadError
-from interpclaims._markers import MODEL_MARKER, MODEL_MARKER_SIGNATURE, ModelParam, read_model_marker
+from interpclaims._markers import (
+    FAMILY_MARKER,
+    FAMILY_MARKER_SIGNATURE,
+    MODEL_MARKER,
+    MODEL_MARKER_SIGNATURE,
+    ModelParam,
+    read_family_marker,
+    read_model_marker,
+)
 from interpclaims._stash import DATA_USED, MODEL, REGISTRY, REPORTER, RESULTS, SETTINGS, Settings
 from interpclaims.backends import BACKENDS, backend_available, install_hint
 
@@ -44,6 +52,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="fail|pass")
     add("report-dir", "folder for claims.json and claims.html", "reports", metavar="DIR")
     add("resamples", "bootstrap resamples per interval", "10000", metavar="N")
+    add("correction", "multiple-comparison correction of p-values within each family: holm, bh "
+        "or none", "holm", metavar="holm|bh|none")
     add("cache", "activation store: rw (default), read (never write) or off", "rw",
         metavar="rw|read|off")
     add("cache-dir", "activation store folder (default: in pytest's cache dir)", "", metavar="DIR")
@@ -101,9 +111,12 @@ def _settings(config: pytest.Config) -> Settings:
             cache_dir = config.invocation_params.dir / cache_dir
     else:
         cache_dir = config.rootpath / ".pytest_cache" / "interpclaims" / "activations"
+    correction = _setting(config, "claims_correction")
+    if correction not in ("holm", "bh", "none"):
+        raise pytest.UsageError(f"--claims-correction: expected holm, bh or none, got {correction!r}")
     return Settings(backends=backends, seed=seed, allow_inconclusive=policy == "pass",
                     n_resamples=n_resamples, report_dir=report_dir, cache_mode=cache_mode,
-                    cache_dir=cache_dir)
+                    cache_dir=cache_dir, correction=correction)
 
 
 class _XdistHooks:
@@ -121,6 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # Before any Hugging Face library is imported: never stall ~20 s on an unreachable hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     config.addinivalue_line("markers", MODEL_MARKER_SIGNATURE)
+    config.addinivalue_line("markers", FAMILY_MARKER_SIGNATURE)
     settings = _settings(config)
     config.stash[SETTINGS] = settings
     from interpclaims._models import ModelRegistry
@@ -204,13 +218,16 @@ def claim(request: pytest.FixtureRequest) -> Claim:
     """``claim.that(estimate).exceeds(...)``: decide a claim on intervals and record it."""
     item = request.node
     results = item.stash.setdefault(RESULTS, [])
+    # all parametrized instances of one test function form a family unless ic.family() names one
+    family = read_family_marker(item.get_closest_marker(FAMILY_MARKER),
+                                item.nodeid.split("[", 1)[0], item.nodeid)
 
     def record(result: ClaimResult) -> None:
         loaded = item.stash.get(MODEL, None)
         result = dataclasses.replace(
             result, nodeid=item.nodeid, backend=loaded.backend if loaded else "",
             model=loaded.name if loaded else "", seed=request.config.stash[SETTINGS].seed,
-            xfail=item.get_closest_marker("xfail") is not None,
+            xfail=item.get_closest_marker("xfail") is not None, family=family,
         )
         entry = result.to_json()
         entry["index"] = len(results)  # a test may decide several claims

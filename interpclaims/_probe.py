@@ -32,7 +32,7 @@ from interpclaims._analyses import _check_model, _prepare
 from interpclaims._causal import _positions
 from interpclaims._data import DataSpec, Dataset
 from interpclaims._errors import DataError, InterpClaimsError
-from interpclaims._estimate import Estimate, estimate_from_samples
+from interpclaims._estimate import Estimate, estimate_from_seeds
 from interpclaims._sites import Site
 
 if TYPE_CHECKING:
@@ -183,8 +183,8 @@ def probe(
     seeds_txt = f", {len(seed_list)} split seed(s)" if len(seed_list) > 1 else ""
 
     def est(name: str, label: str, ids: tuple[str, ...] | None = unit_ids) -> Estimate:
-        return estimate_from_samples(
-            np.concatenate(per_seed[name]),
+        return estimate_from_seeds(
+            per_seed[name],
             method=f"ridge linear probe of {task!r} ({k} classes), {where_txt}, test accuracy per "
                    f"held-out prompt ({name}){seeds_txt}",
             label=label, unit_ids=ids,
@@ -195,16 +195,16 @@ def probe(
                            "controls": ctrl})
     auroc = None
     if k == 2:
-        auroc = estimate_from_samples(
-            np.concatenate(per_seed["auroc"]),
+        auroc = estimate_from_seeds(
+            per_seed["auroc"],
             method=f"AUROC of the probe of {task!r}, {where_txt}: mean placement value per "
                    f"held-out positive prompt{seeds_txt}",
             label=f"probe_auroc({s}, {task})",
         )
     selectivity = None
     if "control_task" in controls:
-        diff = np.concatenate(per_seed["task"]) - np.concatenate(per_seed["control_task"])
-        selectivity = estimate_from_samples(
+        diff = [t - c for t, c in zip(per_seed["task"], per_seed["control_task"], strict=True)]
+        selectivity = estimate_from_seeds(
             diff, method=f"selectivity (task − control-task accuracy) per held-out prompt, "
                          f"{where_txt}{seeds_txt}",
             label=f"probe_selectivity({s}, {task})", unit_ids=unit_ids,

@@ -69,6 +69,7 @@ class Reporter:
         self.analysis_seconds = 0.0  # call phases of claim tests (no start-up, no model loads)
         self.cache: Counter[str] = Counter()
         self.written: list[Path] = []
+        self.downgraded: list[dict[str, Any]] = []
 
     # -- collection ----------------------------------------------------------------------------
     @pytest.hookimpl
@@ -97,8 +98,14 @@ class Reporter:
             })
 
     # -- output ----------------------------------------------------------------------------------
-    @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.downgraded = correct_families(self.claims, self.settings.correction)
+        if (not self.settings.allow_inconclusive
+                and any(not c.get("xfail") for c in self.downgraded)
+                and session.exitstatus == pytest.ExitCode.OK):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            exitstatus = int(pytest.ExitCode.TESTS_FAILED)
         data = build_report(
             claims=self.claims, errors=self.errors, models=self.models, settings=self.settings,
             started=self.started, exitstatus=int(exitstatus),
@@ -138,6 +145,10 @@ class Reporter:
             tr.write_line(line, **markup)
         counts = Counter(c["verdict"] for c in self.claims)
         tr.write_line(", ".join(f"{counts.get(v.value, 0)} {v.value.lower()}" for v in Verdict))
+        for c in self.downgraded:
+            tr.write_line(f"INCONCLUSIVE after {self.settings.correction} correction within family "
+                          f"{c['family']!r} [{c['backend']}]: {c['nodeid']} (p = {c['p']:.3g}, "
+                          f"adjusted {c['p_adjusted']:.3g} > {c['alpha'] / 2:g})", yellow=True)
         if self.forward_passes:
             tr.write_line("forward passes: " + ", ".join(
                 f"{k}: {v}" for k, v in sorted(self.forward_passes.items())))
@@ -146,6 +157,40 @@ class Reporter:
                 f"{k} {v}" for k, v in sorted(self.cache.items())))
         for path in self.written:
             tr.write_line(f"interpclaims report: {path}")
+
+
+def correct_families(claims: list[dict[str, Any]], method: str) -> list[dict[str, Any]]:
+    """Adjust p-values within each (family, backend) and downgrade SUPPORTED claims whose
+    adjusted p-value exceeds α/2 (the one-sided level of a 95% interval) to INCONCLUSIVE.
+
+    Families are complete only at the end of the session, on the controller, so this runs there.
+    Returns the downgraded claims (modified in place).
+    """
+    from interpclaims._stats import adjust_pvalues
+
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for c in claims:
+        groups.setdefault((c.get("family") or c["nodeid"], c["backend"]), []).append(c)
+    downgraded = []
+    for members in groups.values():
+        tested = [c for c in members if c.get("p") is not None]
+        for c in members:
+            c["family_size"] = len(members)
+            c["correction"] = method
+            c.setdefault("p_adjusted", None)
+        if not tested:
+            continue
+        adjusted = adjust_pvalues([c["p"] for c in tested], method=method)  # type: ignore[arg-type]
+        for c, q in zip(tested, adjusted, strict=True):
+            c["p_adjusted"] = float(q)
+            if c["verdict"] == "SUPPORTED" and q > c["alpha"] / 2:
+                c["verdict"] = "INCONCLUSIVE"
+                c["verdict_before_correction"] = "SUPPORTED"
+                c["warnings"] = [*c.get("warnings", []), (
+                    f"not significant after {method} correction within family {c['family']!r} "
+                    f"of {len(members)} claims: adjusted p = {q:.3g} > {c['alpha'] / 2:g}")]
+                downgraded.append(c)
+    return downgraded
 
 
 def _bound(x: float | None, side: int) -> str:
@@ -189,6 +234,8 @@ def build_report(
         "backends": list(settings.backends),
         "ci_level": 0.95,
         "bootstrap_resamples": settings.n_resamples,
+        "alpha": 0.05,
+        "correction": settings.correction,
         "inconclusive_policy": "pass" if settings.allow_inconclusive else "fail",
         "models": models,
         "data": dict(sorted(data_hashes.items())),

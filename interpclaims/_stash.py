@@ -23,6 +23,7 @@ class Settings:
     report_dir: Path
     cache_mode: str  # rw | read | off
     cache_dir: Path
+    correction: str = "holm"  # holm | bh | none, within each family
 
 
 SETTINGS = pytest.StashKey["Settings"]()

@@ -467,6 +467,12 @@ def test_estimate_from_samples_uses_the_context():
     assert e1.value == 3.0
     assert e1.ci_low < 3.0 < e1.ci_high
     assert e1.n == 5 and e1.ci_level == 0.9
-    assert "500 resamples" in e1.method
+    assert "Student-t" in e1.method  # few prompts: t interval
+    with _context.use(ClaimContext(seed=3, key="k", n_resamples=500, ci_level=0.9)):
+        many = estimate_from_samples(np.arange(40.0), method="m", label="l")
+        rate = estimate_from_samples(np.array([1.0] * 40), method="m", label="l")
+    assert "BCa bootstrap over prompts (500 resamples)" in many.method
+    # a perfect rate still has an interval of positive width (Wilson), not [1, 1]
+    assert "Wilson" in rate.method and rate.value == 1.0 and 0.9 < rate.ci_low < 1.0
     assert e1.unit_ids == tuple("abcde")
     np.testing.assert_array_equal(e1.samples, samples)
