@@ -32,7 +32,7 @@ from interpclaims._errors import (
     SiteError,
 )
 from interpclaims._estimate import Estimate, EstimateMatrix
-from interpclaims._markers import model
+from interpclaims._markers import family, model
 from interpclaims._probe import ProbeResult, probe
 from interpclaims._sites import (
     Site,
@@ -73,6 +73,7 @@ __all__ = [
     "ablate_pair",
     "attention_score",
     "attn_out",
+    "family",
     "head",
     "load_data",
     "localize",

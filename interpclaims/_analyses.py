@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from interpclaims import _context
-from interpclaims._data import DataSpec, Dataset, load_data
+from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import DataError, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples
 from interpclaims._metrics import STATE_METRICS, Targets, state
@@ -163,5 +163,5 @@ def measure(model: Model, data: DataSpec | Dataset, metric: str = "logit_diff") 
     values = state(Targets.of(model, ds, batch, metric), logits, metric)
     return estimate_from_samples(
         values.numpy(), method=f"{metric} per prompt on {ds.name}",
-        label=f"{metric}({ds.name})", unit_ids=tuple(batch.ids),
+        label=f"{metric}({ds.name})", unit_ids=tuple(batch.ids), rate=metric == "accuracy",
     )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from interpclaims import _context
 from interpclaims._analyses import _check_model, _choice, _prepare
-from interpclaims._data import DataSpec, Dataset, load_data
+from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import DataError, InterpClaimsError, InterventionDidNotFire
 from interpclaims._estimate import Estimate, EstimateMatrix, estimate_from_samples
 from interpclaims._metrics import EFFECT_METRICS, Targets, effect, state
@@ -272,7 +272,7 @@ def ablate(
     values = effect(targets, clean_logits, ablated_logits, metric)
     return estimate_from_samples(
         values.numpy(), method=f"{how}-ablation of {what} on {ds.name}: effect on {metric} per prompt",
-        label=label, unit_ids=tuple(batch.ids),
+        label=label, unit_ids=tuple(batch.ids), rate=metric == "flip_rate",
     )
 
 
@@ -452,21 +452,21 @@ def _sweep(model: Model, setup: _PatchSetup, sites: list[list[Site]], where_by_c
                         else (corrupt_acts, clean_acts))
     ids = tuple(setup.ds.ids)
     cells = []
-    noop = []
+    noop: list[tuple[str, str]] = []
     for i, row in enumerate(sites):
         out = []
         for j, s in enumerate(row):
             values, fired = _patched_values(model, setup, s, where_by_col[j], direction, metric,
                                             source[s.base], receiver[s.base])
             if not fired:
-                noop.append([row_labels[i], col_labels[j]])
+                noop.append((row_labels[i], col_labels[j]))
             out.append(estimate_from_samples(
                 values.numpy(), method=f"{direction} patch, {metric} per prompt on {setup.ds.name}",
                 label=f"{title}[{row_labels[i]}, {col_labels[j]}]", unit_ids=ids,
             ))
         cells.append(tuple(out))
     return EstimateMatrix(title=title, rows=tuple(row_labels), cols=tuple(col_labels),
-                          cells=tuple(cells), noop=tuple(tuple(c) for c in noop))
+                          cells=tuple(cells), noop=tuple((r, c) for r, c in noop))
 
 
 def patch_sweep(
@@ -614,7 +614,8 @@ def steer(
         where = _positions(b, d, pos, "steer")
         clean_logits, clean = model.run(b.tokens, read=[s.base])
         runs.append((b, tg, where, clean_logits, clean[s.base]))
-    target_est, side_est = [], []
+    target_est: list[Estimate] = []
+    side_est: list[Estimate] = []
     for k in strengths_t:
         for i, (b, tg, where, clean_logits, clean_act) in enumerate(runs):
             def edit(act: torch.Tensor, rows: slice, where: torch.Tensor = where, k: float = k
@@ -630,6 +631,7 @@ def steer(
             est = estimate_from_samples(
                 values, method=f"steer {s} by {k:g} x vector; {metric_i} per prompt",
                 label=f"steer({s}, {k:g}, {metric_i})", unit_ids=tuple(b.ids),
+                rate=metric_i == "flip_rate",
             )
             (target_est if i == 0 else side_est).append(est)
     return SteeringResult(strengths_t, tuple(target_est), tuple(side_est))
@@ -722,6 +724,7 @@ def localize(
                 effect(t, clean_logits, ablated_logits, m).numpy(),
                 method=f"{how}-ablation of {name} on {ds.name}: effect on {m} per prompt",
                 label=f"ablate({name}, {how}, {m})", unit_ids=tuple(batch.ids),
+                rate=m == "flip_rate",
             ))
         cells.append(tuple(row))
     impact = EstimateMatrix(title=f"localize({ds.name}, {how}-ablation)", rows=tuple(top),

@@ -41,7 +41,7 @@ from interpclaims._stats import (
 __all__ = ["Claim", "ClaimResult", "Subject", "Verdict"]
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     SUPPORTED = "SUPPORTED"
     REFUTED = "REFUTED"
     INCONCLUSIVE = "INCONCLUSIVE"

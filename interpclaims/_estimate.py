@@ -114,16 +114,17 @@ def estimate_from_samples(
     label: str,
     unit_ids: tuple[str, ...] | None = None,
     controls: Mapping[str, Estimate] | None = None,
+    rate: bool = False,
 ) -> Estimate:
     """An :class:`Estimate` of the mean of one value per prompt, seeded for the current claim.
 
-    The interval: Wilson score for 0/1 values (rates such as accuracy); otherwise Student t
+    The interval: Wilson score when ``rate`` (0/1 values: accuracy, flip rate); otherwise Student t
     below :data:`~interpclaims._stats.SMALL_N` prompts and BCa bootstrap over prompts from there
     on (see :func:`~interpclaims._stats.choose_interval` for the measured reasons).
     """
     x = np.asarray(samples, dtype=np.float64).reshape(-1)
     ctx = _context.current()
-    if x.size > 1 and np.all((x == 0) | (x == 1)):
+    if rate and x.size > 1:
         mean, lo, hi = wilson_interval(x, level=ctx.ci_level)
         how = "Wilson score interval of a rate"
     else:
@@ -148,12 +149,13 @@ def estimate_from_seeds(
     label: str,
     unit_ids: tuple[str, ...] | None = None,
     controls: Mapping[str, Estimate] | None = None,
+    rate: bool = False,
 ) -> Estimate:
     """An :class:`Estimate` pooling several seeds (splits, random draws): seeds and prompts are
     resampled (a two-level bootstrap), so the interval carries seed-to-seed variance."""
     if len(samples_per_seed) == 1:
         return estimate_from_samples(samples_per_seed[0], method=method, label=label,
-                                     unit_ids=unit_ids, controls=controls)
+                                     unit_ids=unit_ids, controls=controls, rate=rate)
     ctx = _context.current()
     mean, lo, hi = bootstrap_multiseed(
         [np.asarray(s, dtype=np.float64) for s in samples_per_seed],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +63,8 @@ class ModelParam:
     backend: str
 
 
-def _validate(args: tuple[Any, ...], kwargs: dict[str, Any], where: str) -> tuple[str, tuple[str, ...]]:
+def _validate(args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str
+              ) -> tuple[str, tuple[str, ...]]:
     if len(args) != 1 or not isinstance(args[0], str) or not args[0]:
         raise InterpClaimsError(
             f"{where}: the model marker takes exactly one model name (e.g. 'zoo/agreement'), "

@@ -3,8 +3,9 @@ control".
 
 The probe is a ridge-regularized linear classifier (closed form on standardized activations,
 one-vs-rest targets), trained on a random half of the prompts and tested on the other half: the
-split is by prompt (stratified by class), seeded per claim. Accuracy is one 0/1 value per test prompt, so its interval
-is the usual bootstrap over prompts; AUROC (two classes) is the mean of per-positive placement
+split is by prompt (stratified by class), seeded per claim. Accuracy is one 0/1 value per test
+prompt, so its interval is a Wilson interval of a rate (one seed) or a seed-then-prompt bootstrap
+(several seeds); AUROC (two classes) is the mean of per-positive placement
 values (the fraction of negatives scored below each positive), which decomposes it over prompts.
 
 Controls (``controls=[...]``), each the same probe and test set with something removed:
@@ -30,7 +31,7 @@ import numpy as np
 from interpclaims import _context
 from interpclaims._analyses import _check_model, _prepare
 from interpclaims._causal import _positions
-from interpclaims._data import DataSpec, Dataset
+from interpclaims._data import Dataset, DataSpec
 from interpclaims._errors import DataError, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_seeds
 from interpclaims._sites import Site
@@ -184,7 +185,7 @@ def probe(
 
     def est(name: str, label: str, ids: tuple[str, ...] | None = unit_ids) -> Estimate:
         return estimate_from_seeds(
-            per_seed[name],
+            per_seed[name], rate=True,
             method=f"ridge linear probe of {task!r} ({k} classes), {where_txt}, test accuracy per "
                    f"held-out prompt ({name}){seeds_txt}",
             label=label, unit_ids=ids,

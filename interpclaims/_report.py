@@ -31,7 +31,7 @@ PACKAGES = ("interpclaims", "torch", "transformers", "transformer-lens", "nnsigh
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _versions() -> dict[str, str | None]:

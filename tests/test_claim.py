@@ -470,9 +470,11 @@ def test_estimate_from_samples_uses_the_context():
     assert "Student-t" in e1.method  # few prompts: t interval
     with _context.use(ClaimContext(seed=3, key="k", n_resamples=500, ci_level=0.9)):
         many = estimate_from_samples(np.arange(40.0), method="m", label="l")
-        rate = estimate_from_samples(np.array([1.0] * 40), method="m", label="l")
+        rate = estimate_from_samples(np.array([1.0] * 40), method="m", label="l", rate=True)
+        zeros = estimate_from_samples(np.zeros(40), method="m", label="l")
     assert "BCa bootstrap over prompts (500 resamples)" in many.method
     # a perfect rate still has an interval of positive width (Wilson), not [1, 1]
     assert "Wilson" in rate.method and rate.value == 1.0 and 0.9 < rate.ci_low < 1.0
+    assert zeros.ci_low == zeros.value == zeros.ci_high == 0.0  # not a rate: no Wilson
     assert e1.unit_ids == tuple("abcde")
     np.testing.assert_array_equal(e1.samples, samples)

@@ -233,3 +233,47 @@ def test_interrupted_run_still_writes_what_finished(pytester: pytest.Pytester) -
     report = _report(pytester)
     assert [c["nodeid"].split("::")[1] for c in report["claims"]] == ["test_a_first[tl]"]
     assert report["manifest"]["interrupted"] is True
+
+
+FAMILY = textwrap.dedent(
+    """
+    import numpy as np
+    import pytest
+    import interpclaims as ic
+    from interpclaims._estimate import estimate_from_samples
+
+    # each instance alone: mean 0.26, interval above 0, one-sided p ≈ 0.018
+    SAMPLES = 0.3 + np.random.default_rng(4).standard_normal(64)
+
+    @pytest.mark.parametrize("i", range(5))
+    def test_sweep(claim, i):
+        claim.that(estimate_from_samples(SAMPLES, method="m", label="x")).is_at_least(0.0)
+
+    @ic.family("alone")
+    def test_alone(claim):
+        claim.that(estimate_from_samples(SAMPLES, method="m", label="x")).is_at_least(0.0)
+    """
+)
+
+
+@pytest.mark.parametrize("correction", ["holm", "none"])
+def test_family_correction_on_the_controller(pytester: pytest.Pytester, correction: str) -> None:
+    pytester.makepyfile(test_family=FAMILY)
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider",
+                                           f"--claims-correction={correction}")
+    report = _report(pytester)
+    sweep = [c for c in report["claims"] if "test_sweep" in c["nodeid"]]
+    alone = next(c for c in report["claims"] if "test_alone" in c["nodeid"])
+    assert len(sweep) == 5 and {c["family_size"] for c in sweep} == {5}
+    assert all(0.0 < c["p"] < 0.025 for c in sweep)  # each passes alone...
+    assert alone["verdict"] == "SUPPORTED" and alone["family"] == "alone"
+    if correction == "holm":
+        # ...but not as one of five: Holm multiplies the smallest p by 5
+        assert all(c["p_adjusted"] > 0.025 for c in sweep)
+        assert {c["verdict"] for c in sweep} == {"INCONCLUSIVE"}
+        assert all(c["verdict_before_correction"] == "SUPPORTED" for c in sweep)
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        result.stdout.fnmatch_lines(["*INCONCLUSIVE after holm correction within family*"])
+    else:
+        assert {c["verdict"] for c in sweep} == {"SUPPORTED"}
+        assert result.ret == pytest.ExitCode.OK

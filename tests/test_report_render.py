@@ -79,7 +79,8 @@ MODELS = {"zoo/agreement": {"weights_sha256": "c" * 64, "spec": {"n_layers": 2},
 @pytest.fixture
 def settings(tmp_path):
     return Settings(backends=("tl", "nnsight"), seed=1234, allow_inconclusive=False,
-                    n_resamples=1000, report_dir=tmp_path)
+                    n_resamples=1000, report_dir=tmp_path, cache_mode="off",
+                    cache_dir=tmp_path / "cache")
 
 
 def make_report(settings, claims=CLAIMS, errors=(), **kw):

@@ -120,6 +120,7 @@ class NNsightBackend:
                         changed = True
                     mid_site = Site("resid_mid", L)
                     if mid_site in edits:
+                        assert resid_pre is not None
                         a_out = edits[mid_site](resid_pre + a_out, rows) - resid_pre
                         changed = True
                     if changed:

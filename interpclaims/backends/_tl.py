@@ -7,7 +7,7 @@ Face model's and NNsight's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -98,7 +98,7 @@ class TLBackend:
         self, tokens: torch.Tensor, rows: slice, read: Sequence[Site], edits: Mapping[Site, Edit]
     ) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
         acts: dict[Site, torch.Tensor] = {}
-        hooks: list[tuple[str, Any]] = []
+        hooks: list[tuple[str | Callable[..., Any], Callable[..., Any]]] = []
         for site, fn in edits.items():
             def edit_hook(act: torch.Tensor, hook: Any, fn: Edit = fn) -> torch.Tensor:
                 return fn(act, rows)
@@ -120,12 +120,14 @@ class TLBackend:
         return logits, acts
 
     def w_o(self, layer: int) -> torch.Tensor:
-        return self.native.blocks[layer].attn.W_O.detach()
+        w: torch.Tensor = self.native.blocks[layer].attn.W_O  # type: ignore[union-attr,assignment]
+        return w.detach()
 
     def unembed(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
         m = self.native
-        kind = "rms" if m.cfg.normalization_type.startswith("RMS") else "ln"
-        return m.W_U.detach(), m.ln_final.w.detach(), kind, float(m.cfg.eps)
+        kind = "rms" if str(m.cfg.normalization_type).startswith("RMS") else "ln"
+        gain: torch.Tensor = m.ln_final.w  # type: ignore[union-attr,assignment]
+        return m.W_U.detach(), gain.detach(), kind, float(m.cfg.eps)
 
     def attached(self) -> list[str]:
         leaks = []
