@@ -9,9 +9,9 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from interpclaims._data import load_data  # noqa: E402
-from interpclaims._models import ModelRegistry  # noqa: E402
-from interpclaims._parity import compare_backends  # noqa: E402
+from interpclaims._data import load_data
+from interpclaims._models import ModelRegistry
+from interpclaims._parity import compare_backends
 
 ZOO = ("zoo/agreement", "zoo/agreement-gpt2")
 

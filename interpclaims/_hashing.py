@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-__all__ = ["data_hash", "file_sha256", "short", "weights_hash"]
+__all__ = ["data_hash", "file_sha256", "short", "tokenizer_hash", "weights_hash"]
 
 _CHUNK = 1 << 20
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -399,8 +399,10 @@ class Model:
 class ModelRegistry:
     """Loaded models of one process, keyed by (name, backend); each is loaded once."""
 
-    def __init__(self, store: ActivationStore | None = None) -> None:
+    def __init__(self, store: ActivationStore | None = None,
+                 store_factory: Callable[[], ActivationStore] | None = None) -> None:
         self.store = store
+        self._store_factory = store_factory
         self._models: dict[tuple[str, str], Model] = {}
         self._seen: dict[tuple[str, str], int] = {}
         self._seen_store: dict[str, int] = {}
@@ -412,6 +414,8 @@ class ModelRegistry:
         if key in self._errors:
             raise self._errors[key]
         if key not in self._models:
+            if self.store is None and self._store_factory is not None:
+                self.store = self._store_factory()
             try:
                 self._models[key] = Model(name, backend, store=self.store)
             except ModelLoadError as e:

@@ -139,14 +139,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     from interpclaims._models import ModelRegistry
 
-    store = None
-    if settings.cache_mode != "off":
+    def open_store() -> Any:  # numpy and the store load only when a model does
         from interpclaims._store import ActivationStore
 
-        store = ActivationStore(settings.cache_dir, mode=settings.cache_mode)
-        if config.getoption("claims_cache_clear") and not hasattr(config, "workerinput"):
-            store.clear()
-    config.stash[REGISTRY] = ModelRegistry(store=store)
+        return ActivationStore(settings.cache_dir, mode=settings.cache_mode)
+
+    if config.getoption("claims_cache_clear") and not hasattr(config, "workerinput"):
+        open_store().clear()
+    config.stash[REGISTRY] = ModelRegistry(
+        store_factory=open_store if settings.cache_mode != "off" else None)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "interpclaims-xdist")
     if not hasattr(config, "workerinput"):

@@ -35,6 +35,17 @@ CLAIMS = textwrap.dedent(
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _heavy_modules_imported_once():
+    """In-process pytester runs restore ``sys.modules`` afterwards, dropping what they imported;
+    torch cannot be imported a second time in one process (its extension segfaults on re-init).
+    Importing the model libraries here, outside the inner runs, keeps them loaded."""
+    import nnsight  # noqa: F401
+    import torch  # noqa: F401
+    import transformer_lens  # noqa: F401
+    import transformers  # noqa: F401
+
+
 def _report(pytester: pytest.Pytester, folder: str = "reports") -> dict:
     return json.loads((pytester.path / folder / "claims.json").read_text())
 
