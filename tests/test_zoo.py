@@ -59,3 +59,24 @@ def test_agreement_is_learned(zoo_models, name: str) -> None:
     model = zoo_models[name, "tl"]
     diff = ic.measure(model, data="agreement", metric="logit_diff")
     assert diff.ci_low > 1.0
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_training_is_deterministic(arch: str) -> None:
+    """The zoo's training reproduces its weights bit for bit (20 steps here; the full build is
+    `python -m interpclaims.zoo build`, checked by `python -m interpclaims.zoo hash --check`)."""
+    from interpclaims.zoo import train_model
+
+    a = train_model(arch, seed=0, steps=20).weights_sha256
+    b = train_model(arch, seed=0, steps=20).weights_sha256
+    c = train_model(arch, seed=1, steps=20).weights_sha256
+    assert a == b != c
+
+
+def test_shipped_hashes_check() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "interpclaims.zoo", "hash", "--check"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
