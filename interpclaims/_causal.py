@@ -367,6 +367,16 @@ def _patch_setup(model: Model, data: DataSpec | Dataset, corrupt_field: str, ana
     return _PatchSetup(ds, clean, corrupt, targets, clean_logits, corrupt_logits)
 
 
+def _patch_start(model: Model, data: DataSpec | Dataset, direction: str, metric: str,
+                 corrupt_field: str, analysis: str) -> tuple[Model, _PatchSetup]:
+    """Validate the arguments shared by every patching analysis and run the clean/corrupt pair."""
+    __tracebackhide__ = True
+    model = _check_model(model, analysis)
+    _choice(direction, DIRECTIONS, "direction", analysis)
+    _choice(metric, PATCH_METRICS, "metric", analysis)
+    return model, _patch_setup(model, data, corrupt_field, analysis)
+
+
 def _patched_values(model: Model, setup: _PatchSetup, site: Site, where: torch.Tensor,
                     direction: str, metric: str, source_acts: torch.Tensor,
                     receiver_acts: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -418,11 +428,8 @@ def patch(
     change of the logit difference caused by the patch.
     """
     __tracebackhide__ = True
-    model = _check_model(model, "patch")
-    _choice(direction, DIRECTIONS, "direction", "patch")
-    _choice(metric, PATCH_METRICS, "metric", "patch")
+    model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch")
     s = _component(model, site, "patch")
-    setup = _patch_setup(model, data, corrupt_field, "patch")
     where = _positions(setup.clean, setup.ds, positions, "patch")
     _, clean_acts = model.run(setup.clean.tokens, read=[s.base])
     _, corrupt_acts = model.run(setup.corrupt.tokens, read=[s.base])
@@ -481,10 +488,7 @@ def patch_sweep(
     """Patch ``kind`` at every layer × every position: a matrix of estimates (rows ``L0``…,
     columns ``pos0``…). All prompts must have the same token length (a template)."""
     __tracebackhide__ = True
-    model = _check_model(model, "patch_sweep")
-    _choice(direction, DIRECTIONS, "direction", "patch_sweep")
-    _choice(metric, PATCH_METRICS, "metric", "patch_sweep")
-    setup = _patch_setup(model, data, corrupt_field, "patch_sweep")
+    model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch_sweep")
     lengths = setup.clean.lengths
     if int(lengths.min()) != int(lengths.max()):
         raise DataError(
@@ -512,10 +516,7 @@ def patch_heads(
 ) -> EstimateMatrix:
     """Patch every head's output (``z``): a layer × head matrix of estimates."""
     __tracebackhide__ = True
-    model = _check_model(model, "patch_heads")
-    _choice(direction, DIRECTIONS, "direction", "patch_heads")
-    _choice(metric, PATCH_METRICS, "metric", "patch_heads")
-    setup = _patch_setup(model, data, corrupt_field, "patch_heads")
+    model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch_heads")
     where = _positions(setup.clean, setup.ds, positions, "patch_heads")
     s = model.spec
     sites = [[Site("z", ly, head=h) for h in range(s.n_heads)] for ly in range(s.n_layers)]

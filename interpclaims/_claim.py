@@ -28,7 +28,7 @@ from typing import Any
 
 from interpclaims import _context
 from interpclaims._errors import ClaimInconclusive, ClaimRefuted, InterpClaimsError
-from interpclaims._estimate import Estimate, _fmt
+from interpclaims._estimate import Estimate, _fmt, estimate_from_samples
 from interpclaims._stats import (
     bootstrap_mean_diff,
     one_sample_p,
@@ -291,19 +291,22 @@ def _difference(x: Estimate, other: Estimate) -> Estimate:
     paired = (
         x.unit_ids is not None and x.unit_ids == other.unit_ids and x.samples.size == other.samples.size
     )
+    label = f"{x.label} - {other.label}"
+    if paired:  # the per-prompt differences are one sample: the same interval rules as any mean
+        return estimate_from_samples(
+            x.samples - other.samples, method="difference of means, paired per prompt",
+            label=label, unit_ids=x.unit_ids,
+        )
     ctx = _context.current()
     value, lo, hi = bootstrap_mean_diff(
         x.samples, other.samples, _context.rng("difference", x.label, other.label),
-        paired=paired, n_resamples=ctx.n_resamples, level=ctx.ci_level,
+        paired=False, n_resamples=ctx.n_resamples, level=ctx.ci_level, method="bca",
     )
-    kind = "paired" if paired else "independent"
     return Estimate(
-        value=value, ci_low=lo, ci_high=hi, n=min(x.n, other.n),
-        method=f"difference of means ({kind} percentile bootstrap over prompts, "
+        value=value, ci_low=min(lo, value), ci_high=max(hi, value), n=min(x.n, other.n),
+        method=f"difference of means (independent BCa bootstrap over prompts, "
                f"{ctx.n_resamples} resamples)",
-        label=f"{x.label} - {other.label}", ci_level=ctx.ci_level,
-        samples=(x.samples - other.samples) if paired else None,
-        unit_ids=x.unit_ids if paired else None,
+        label=label, ci_level=ctx.ci_level,
     )
 
 

@@ -194,7 +194,7 @@ def test_exceeds_estimate_paired_resolves_a_small_effect(fast_ctx):
     verdict, result = decide(x, "exceeds", other)
     assert verdict is S
     t = result.tested
-    assert "(paired" in t.method
+    assert "paired per prompt" in t.method
     assert t.value == pytest.approx(float(np.mean(a - b)))
     assert 0 < t.ci_low < t.value < t.ci_high
     assert t.ci_high - t.ci_low < 0.2
