@@ -82,6 +82,16 @@ def _assign(act: torch.Tensor, site: Site, value: torch.Tensor, where: torch.Ten
     return out
 
 
+def _feature_shape(model: Model, site: Site) -> tuple[int, ...]:
+    """Shape of ``site.select(act)`` per token (what a steering vector must match)."""
+    spec = model.spec
+    if site.kind == "z":
+        return (spec.d_head,) if site.head is not None else (spec.n_heads, spec.d_head)
+    if site.kind == "mlp_post":
+        return () if site.neuron is not None else (spec.d_mlp,)
+    return (spec.d_model,)
+
+
 def _fired(site: Site, before: torch.Tensor, after: torch.Tensor, where: torch.Tensor) -> bool:
     """Whether ``site``'s part moved anywhere inside ``where`` (``[batch, pos]``)."""
     diff = (site.select(after) - site.select(before)).abs()
@@ -598,8 +608,7 @@ def steer(
     vec = torch.as_tensor(vector, dtype=torch.float32)
     ds, batch = _prepare(model, data)
     side_ds, side_batch = _prepare(model, side_data if side_data is not None else "random_tokens")
-    _, probe = model.run(batch.tokens[:1], read=[s.base])
-    width = s.select(probe[s.base]).shape[2:]
+    width = _feature_shape(model, s)
     if tuple(vec.shape) != tuple(width) or not bool(torch.isfinite(vec).all()) or \
             float(vec.norm()) == 0:
         raise InterpClaimsError(f"steer: vector must be finite, non-zero and of shape "
