@@ -288,3 +288,44 @@ def test_family_correction_on_the_controller(pytester: pytest.Pytester, correcti
     else:
         assert {c["verdict"] for c in sweep} == {"SUPPORTED"}
         assert result.ret == pytest.ExitCode.OK
+
+
+CLEAN_READS = textwrap.dedent(
+    """
+    import interpclaims as ic
+    pytestmark = ic.model("zoo/agreement", backends=["tl"])
+
+    def test_prefers(model, claim):
+        claim.that(ic.measure(model, data="agreement")).is_at_least(1.0)
+
+    def test_decodable(model, claim):
+        probe = ic.probe(model, ic.resid_post(1), "number", data="agreement")
+        claim.that(probe.accuracy).exceeds(probe.control("label_shuffle"), by=0.1)
+
+    def test_induction(model, claim):
+        score = ic.attention_score(model, data="repeated_tokens", head="L1H2")
+        claim.that(score).exceeds(score.control("random_heads"), by=0.3)
+
+    def test_previous(model, claim):
+        score = ic.attention_score(model, data="repeated_tokens", head="L0H1",
+                                   pattern="previous_token")
+        claim.that(score).exceeds(score.control("random_heads"), by=0.3)
+    """
+)
+
+
+def test_one_forward_pass_per_batch_then_none_when_warm(pytester: pytest.Pytester) -> None:
+    """Four claims over two datasets of 200 prompts (batches of 64): the cold run needs 4 passes
+    per dataset, shared by every claim; the warm run needs none; numbers are identical."""
+    pytester.makepyfile(test_reads=CLEAN_READS)
+    args = ("-p", "no:xdist", "-p", "no:cacheprovider", "--claims-cache-dir=store")
+    cold = pytester.runpytest_subprocess(*args, "--claims-report-dir=cold")
+    warm = pytester.runpytest_subprocess(*args, "--claims-report-dir=warm")
+    off = pytester.runpytest_subprocess(*args, "--claims-report-dir=off", "--claims-cache=off")
+    assert cold.ret == warm.ret == off.ret == pytest.ExitCode.OK
+    a, b, c = (_report(pytester, d) for d in ("cold", "warm", "off"))
+    assert a["manifest"]["forward_passes"] == {"zoo/agreement [tl]": 8}
+    assert b["manifest"]["forward_passes"] == {}
+    assert b["manifest"]["cache"]["misses"] == 0 and b["manifest"]["cache"]["hits"] >= 4
+    assert c["manifest"]["forward_passes"]["zoo/agreement [tl]"] > 8  # no sharing without store
+    assert _numbers(a) == _numbers(b) == _numbers(c)
