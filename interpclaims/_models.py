@@ -186,6 +186,7 @@ class Model:
         self.pad_id: int = pad if pad is not None else (tokenizer.eos_token_id or 0)
         self.forward_passes = 0
         self._active: list[_ActiveEdits] = []
+        self._batches: dict[tuple[tuple[str, ...], tuple[str, ...]], Batch] = {}
         self.store: ActivationStore | None = store
         # small models extract every site on the first miss (one pass serves all analyses)
         self._prefetch = self.spec.n_layers * self.spec.d_model <= PREFETCH_MAX
@@ -221,7 +222,18 @@ class Model:
         )
 
     def tokenize(self, texts: Sequence[str], ids: Sequence[str]) -> Batch:
-        """Tokenize prompts: bos + tokens, right-padded. Unknown words are an error."""
+        """Tokenize prompts: bos + tokens, right-padded. Unknown words are an error.
+
+        Memoized per (texts, ids): every analysis of a claim suite tokenizes the same datasets.
+        """
+        key = (tuple(texts), tuple(ids))
+        if key not in self._batches:
+            if len(self._batches) >= 64:
+                self._batches.pop(next(iter(self._batches)))
+            self._batches[key] = self._tokenize(texts, ids)
+        return self._batches[key]
+
+    def _tokenize(self, texts: Sequence[str], ids: Sequence[str]) -> Batch:
         import torch
 
         tok = self.tokenizer
