@@ -483,7 +483,7 @@ def _sweep(model: Model, setup: _PatchSetup, sites: list[list[Site]], where_by_c
             ))
         cells.append(tuple(out))
     return EstimateMatrix(title=title, rows=tuple(row_labels), cols=tuple(col_labels),
-                          cells=tuple(cells), noop=tuple((r, c) for r, c in noop))
+                          cells=tuple(cells), noop=tuple(noop))
 
 
 def patch_sweep(
