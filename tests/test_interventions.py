@@ -139,3 +139,22 @@ def test_bad_intervention_input_is_explained(zoo_models) -> None:
                                           "wrong": "run"}])
     with pytest.raises(ic.InterpClaimsError, match="strength"):
         ic.steer(model, "L0.resid_post", [0.0] * 63 + [1.0], data, strengths=[0.0])
+
+
+def test_a_persistent_nnsight_edit_is_a_leak(zoo_models) -> None:
+    import torch
+
+    model = zoo_models["zoo/agreement", "nnsight"]
+    data = _agreement(4)
+    tokens = model.tokenize(data.texts, data.ids).tokens
+    clean, _ = model.run(tokens)
+    lm = model.native
+    with lm.edit(inplace=True):
+        lm.model.layers[0].mlp.output[:] = 0
+    try:
+        assert (model.run(tokens)[0] - clean).abs().max() > 1e-3  # the edit is live
+        assert any("persistent NNsight edit" in leak for leak in model.leaks())
+    finally:
+        model.clean_up()
+    assert model.leaks() == []
+    torch.testing.assert_close(model.run(tokens)[0], clean, rtol=0, atol=0)

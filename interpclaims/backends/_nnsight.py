@@ -177,10 +177,17 @@ class NNsightBackend:
                 if v - self._baseline.get(k, set())}
 
     def attached(self) -> list[str]:
-        return [f"{name}.{attr} ({len(v)} hook{'s' if len(v) > 1 else ''})"
-                for (name, attr), v in self._extra().items()]
+        leaks = [f"{name}.{attr} ({len(v)} hook{'s' if len(v) > 1 else ''})"
+                 for (name, attr), v in self._extra().items()]
+        edits = len(getattr(self.native, "_default_mediators", []))
+        if edits:  # model.edit(inplace=True) applies to every later trace
+            leaks.append(f"{edits} persistent NNsight edit{'s' if edits > 1 else ''} "
+                         "(model.edit(inplace=True))")
+        return leaks
 
     def detach_all(self) -> None:
+        if getattr(self.native, "_default_mediators", None):
+            self.native.clear_edits()
         modules = dict(self.native._model.named_modules())
         for (name, attr), extra in self._extra().items():
             hooks = getattr(modules["" if name == "<model>" else name], attr)
