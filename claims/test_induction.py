@@ -13,6 +13,13 @@ def test_L1H2_is_an_induction_head(model, claim):
     claim.that(score).exceeds(score.control("random_heads"), by=0.3)
 
 
+def test_L1H2_induction_is_learned_not_architectural(model, claim):
+    # the "reset network" control: the same head of the same architecture, re-initialized
+    score = ic.attention_score(model, data="repeated_tokens", head="L1H2", pattern="induction",
+                               controls=["reset_network"])
+    claim.that(score).exceeds(score.control("reset_network"), by=0.5)
+
+
 def test_L0H1_is_a_previous_token_head(model, claim):
     score = ic.attention_score(model, data="repeated_tokens", head="L0H1",
                                pattern="previous_token")

@@ -24,6 +24,7 @@ from interpclaims._data import Dataset, load_data
 from interpclaims._errors import (
     ClaimInconclusive,
     ClaimRefuted,
+    ClaimWarning,
     DataError,
     HookLeakError,
     InterpClaimsError,
@@ -54,6 +55,7 @@ __all__ = [
     "ClaimInconclusive",
     "ClaimRefuted",
     "ClaimResult",
+    "ClaimWarning",
     "DataError",
     "Dataset",
     "Estimate",

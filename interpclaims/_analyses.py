@@ -110,14 +110,17 @@ def attention_score(
     ``pattern="induction"``: attention from each position whose token occurred before to the
     token *after* that earlier occurrence (prompts without repeats are left out).
 
-    Control ``random_heads``: the same score of ``N_CONTROL_HEADS`` other heads drawn at random
-    (seeded per claim), averaged per prompt — compared pairwise with the head's own score.
+    Controls: ``random_heads`` — the same score of ``N_CONTROL_HEADS`` other heads drawn at random
+    (seeded per claim), averaged per prompt and compared pairwise with the head's own score;
+    ``random_heads_same_layer`` — the same, drawn from the head's own layer; ``reset_network`` —
+    the same head in the same architecture with re-initialized weights.
     """
     __tracebackhide__ = True
     model = _check_model(model, "attention_score")
     _choice(pattern, PATTERNS, "pattern", "attention_score")
     for c in controls:
-        _choice(c, ("random_heads",), "control", "attention_score")
+        _choice(c, ("random_heads", "random_heads_same_layer", "reset_network"), "control",
+                "attention_score")
     site = model.site(head, default_kind="pattern")
     if site.head is None:
         raise InterpClaimsError(f"attention_score(head=): {head!r} names no head; write e.g. 'L1H2'")
@@ -127,18 +130,32 @@ def attention_score(
     assert site.layer is not None
     label = f"attention_score(L{site.layer}H{site.head}, {pattern})"
     est_controls = {}
-    if "random_heads" in controls:
-        s = model.spec
+    s = model.spec
+    for name in ("random_heads", "random_heads_same_layer"):
+        if name not in controls:
+            continue
         others = [(ly, h) for ly in range(s.n_layers) for h in range(s.n_heads)
-                  if (ly, h) != (site.layer, site.head)]
-        pick = _context.rng("random_heads", label).choice(
+                  if (ly, h) != (site.layer, site.head)
+                  and (name == "random_heads" or ly == site.layer)]
+        if not others:
+            raise InterpClaimsError(f"attention_score(): no other head for control {name!r}")
+        pick = _context.rng(name, label).choice(
             len(others), size=min(N_CONTROL_HEADS, len(others)), replace=False)
         chosen = [others[i] for i in sorted(pick)]
         ctrl = scores[:, [c[0] for c in chosen], [c[1] for c in chosen]].mean(-1)
         names = ", ".join(f"L{ly}H{h}" for ly, h in chosen)
-        est_controls["random_heads"] = estimate_from_samples(
+        est_controls[name] = estimate_from_samples(
             ctrl.numpy(), method=f"mean {pattern} score of random heads {names}",
-            label="control:random_heads", unit_ids=ids,
+            label=f"control:{name}", unit_ids=ids,
+        )
+    if "reset_network" in controls:
+        reset = model.reset_network(0)
+        reset_scores, reset_rows = _head_scores(reset, batch, pattern, ds.name)
+        est_controls["reset_network"] = estimate_from_samples(
+            reset_scores[:, site.layer, site.head].numpy(),
+            method=f"mean {pattern} attention of L{site.layer}H{site.head} in the same "
+                   "architecture with re-initialized weights",
+            label="control:reset_network", unit_ids=tuple(batch.ids[r] for r in reset_rows),
         )
     return estimate_from_samples(
         scores[:, site.layer, site.head].numpy(),

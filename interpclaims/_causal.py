@@ -17,7 +17,12 @@ from interpclaims import _context
 from interpclaims._analyses import _check_model, _choice, _prepare
 from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import DataError, InterpClaimsError, InterventionDidNotFire
-from interpclaims._estimate import Estimate, EstimateMatrix, estimate_from_samples
+from interpclaims._estimate import (
+    Estimate,
+    EstimateMatrix,
+    estimate_from_samples,
+    estimate_from_seeds,
+)
 from interpclaims._metrics import EFFECT_METRICS, Targets, effect, state
 from interpclaims._sites import Site
 
@@ -256,6 +261,7 @@ def ablate(
     *,
     reference: DataSpec | Dataset | None = None,
     direction: Any = None,
+    seeds: int = 1,
 ) -> Estimate:
     """What ablating ``component`` does to ``metric``, per prompt (see :mod:`interpclaims._metrics`:
     ``logit_diff``/``loss``/``accuracy`` are ablated − clean; ``prob_drop`` is clean − ablated;
@@ -266,10 +272,17 @@ def ablate(
     ``how``: ``"zero"``; ``"mean"`` (mean over all real tokens of ``reference``, default the data
     itself); ``"resample"`` (the activation of another prompt of ``reference`` at the same
     positions). ``direction=`` (a ``d_model`` vector) ablates only that direction of a residual
-    site: zero sets its coefficient to 0, mean to its mean.
+    site: zero sets its coefficient to 0, mean to its mean. ``seeds`` (resample only): repeat
+    with that many draws of the donor prompts and pool them with a seed-then-prompt bootstrap,
+    so the interval carries the variance of the draw.
     """
     __tracebackhide__ = True
     model = _check_model(model, "ablate")
+    if not isinstance(seeds, int) or seeds < 1 or (seeds > 1 and how != "resample"):
+        raise InterpClaimsError(
+            f"ablate(seeds=): expected an int >= 1, and more than one only with how='resample' "
+            f"(zero and mean ablation draw nothing at random); got seeds={seeds!r}, how={how!r}"
+        )
     _choice(how, ABLATIONS, "ablation", "ablate")
     _choice(metric, EFFECT_METRICS, "metric", "ablate")
     site = _component(model, component, "ablate")
@@ -277,11 +290,14 @@ def ablate(
     targets = Targets.of(model, ds, batch, metric)
     what = f"{site}" + (" (direction)" if direction is not None else "")
     label = f"ablate({what}, {how}, {metric})"
-    clean_logits, ablated_logits = _run_ablation(model, site, ds, batch, how, reference, direction,
-                                                 label)
-    values = effect(targets, clean_logits, ablated_logits, metric)
-    return estimate_from_samples(
-        values.numpy(), method=f"{how}-ablation of {what} on {ds.name}: effect on {metric} per prompt",
+    per_seed = []
+    for seed in range(seeds):
+        clean_logits, ablated_logits = _run_ablation(
+            model, site, ds, batch, how, reference, direction,
+            label if seed == 0 else f"{label}#seed{seed}")
+        per_seed.append(effect(targets, clean_logits, ablated_logits, metric).numpy())
+    return estimate_from_seeds(
+        per_seed, method=f"{how}-ablation of {what} on {ds.name}: effect on {metric} per prompt",
         label=label, unit_ids=tuple(batch.ids), rate=metric == "flip_rate",
     )
 

@@ -22,12 +22,13 @@ import dataclasses
 import enum
 import math
 import numbers
+import warnings as _warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from interpclaims import _context
-from interpclaims._errors import ClaimInconclusive, ClaimRefuted, InterpClaimsError
+from interpclaims._errors import ClaimInconclusive, ClaimRefuted, ClaimWarning, InterpClaimsError
 from interpclaims._estimate import Estimate, _fmt, estimate_from_samples
 from interpclaims._stats import (
     bootstrap_mean_diff,
@@ -250,6 +251,8 @@ class Subject:
             warnings=tuple(warnings),
         )
         self._record(result)
+        for w in warnings:
+            _warnings.warn(ClaimWarning(f"{name}: {w}"), stacklevel=3)
         if verdict is Verdict.REFUTED:
             raise ClaimRefuted(message)
         if verdict is Verdict.INCONCLUSIVE and not _context.current().allow_inconclusive:

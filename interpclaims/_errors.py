@@ -9,6 +9,7 @@ __all__ = [
     "BackendUnavailable",
     "ClaimInconclusive",
     "ClaimRefuted",
+    "ClaimWarning",
     "DataError",
     "HookLeakError",
     "InterpClaimsError",
@@ -44,6 +45,10 @@ class HookLeakError(InterpClaimsError):
 
 class InterventionDidNotFire(InterpClaimsError):
     """An intervention left the activation it targets unchanged (a silent no-op)."""
+
+
+class ClaimWarning(UserWarning):
+    """A claim was decided on too few prompts, or on an interval too wide for its margin."""
 
 
 class ClaimRefuted(AssertionError):

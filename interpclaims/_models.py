@@ -168,6 +168,12 @@ class Model:
             if is_local:
                 raise ModelLoadError(f"could not load model {name!r} from {source}: {e}") from e
             raise ModelLoadError(_hub_hint(name)) from e
+        self._setup(name, backend, source, hf_model, tokenizer, store,
+                    weights=weights_hash(source) if is_local else f"hub:{name}",
+                    tokenizer_digest=tokenizer_hash(source) if is_local else f"hub:{name}")
+
+    def _setup(self, name: str, backend: str, source: str, hf_model: Any, tokenizer: Any,
+               store: ActivationStore | None, *, weights: str, tokenizer_digest: str) -> None:
         hf_model.eval()
         for p in hf_model.parameters():
             p.requires_grad_(False)
@@ -175,7 +181,8 @@ class Model:
         self.source = source
         self.spec = _spec(hf_model.config)
         self.tokenizer = tokenizer
-        self.weights_hash = weights_hash(source) if is_local else f"hub:{name}"
+        self.weights_hash = weights
+        self._hf_config = hf_model.config
         self._backend: Backend = load_backend(backend, hf_model, tokenizer, self.spec)
         self.backend = backend
         if tokenizer.bos_token_id is None:
@@ -187,10 +194,34 @@ class Model:
         self.forward_passes = 0
         self._active: list[_ActiveEdits] = []
         self._batches: dict[tuple[tuple[str, ...], tuple[str, ...]], Batch] = {}
+        self._resets: dict[int, Model] = {}
         self.store: ActivationStore | None = store
         # small models extract every site on the first miss (one pass serves all analyses)
         self._prefetch = self.spec.n_layers * self.spec.d_model <= PREFETCH_MAX
-        self.tokenizer_hash = tokenizer_hash(source) if is_local else f"hub:{name}"
+        self.tokenizer_hash = tokenizer_digest
+
+    def reset_network(self, seed: int = 0) -> Model:
+        """The same architecture, tokenizer and backend with freshly initialized weights.
+
+        The "reset network" control: what an analysis finds here comes from the architecture or
+        the analysis itself, not from training. Deterministic per ``seed``; loaded once.
+        """
+        if seed not in self._resets:
+            import torch
+            from transformers import AutoModelForCausalLM
+
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                hf = AutoModelForCausalLM.from_config(self._hf_config,
+                                                      attn_implementation="eager",
+                                                      dtype=torch.float32)
+            reset = object.__new__(Model)
+            reset._setup(f"{self.name} (reset network, seed {seed})", self.backend, self.source,
+                         hf, self.tokenizer, self.store,
+                         weights=f"{self.weights_hash}:reset-{seed}:torch-{torch.__version__}",
+                         tokenizer_digest=self.tokenizer_hash)
+            self._resets[seed] = reset
+        return self._resets[seed]
 
     def __repr__(self) -> str:
         return f"<Model {self.name} on {self.backend}>"

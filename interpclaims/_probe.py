@@ -14,7 +14,9 @@ Controls (``controls=[...]``), each the same probe and test set with something r
 * ``control_task`` — Hewitt & Liang: each *word type* at the read position gets a random label;
   a probe that memorizes word identity does well here, so ``selectivity = task − control``;
 * ``random_features`` — trained on a random projection of the activations to the same number of
-  dimensions drawn with no relation to the model (a matched-dimension random baseline).
+  dimensions drawn with no relation to the model (a matched-dimension random baseline);
+* ``reset_network`` — the same probe on the same site of the same architecture with
+  re-initialized weights: what survives there is decodable from the tokens themselves.
 
 ``seeds=`` repeats the split (and the controls' randomness) per seed; the per-prompt values of all
 seeds are pooled with a seed-then-prompt bootstrap, so the interval carries the split variance.
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ProbeResult", "probe"]
 
-PROBE_CONTROLS = ("label_shuffle", "control_task", "random_features")
+PROBE_CONTROLS = ("label_shuffle", "control_task", "random_features", "reset_network")
 RIDGE = 1.0
 
 
@@ -145,6 +147,11 @@ def probe(
     _, acts = model.run(batch.tokens, read=[s])
     where = _positions(batch, ds, position, "probe")
     feats = s.select(acts[s.base])[where].reshape(int(where.sum()), -1).double().numpy()
+    reset_feats = None
+    if "reset_network" in controls:
+        _, reset_acts = model.reset_network(0).run(batch.tokens, read=[s])
+        reset_feats = s.select(reset_acts[s.base])[where].reshape(int(where.sum()), -1)
+        reset_feats = reset_feats.double().numpy()
     if word_field is not None:
         words = [str(v) for v in ds.field(word_field, analysis="probe(word_field=)")]
     else:
@@ -166,6 +173,8 @@ def probe(
             mapping = dict(zip(types, rng.integers(0, k, size=len(types)).tolist(), strict=True))
             control_y = np.array([mapping[w] for w in words])
             runs["control_task"] = (feats, control_y[train])
+        if reset_feats is not None:
+            runs["reset_network"] = (reset_feats, y[train])
         if "random_features" in controls:
             proj = rng.standard_normal((feats.shape[1], feats.shape[1]))
             noise = rng.standard_normal(feats.shape) @ proj

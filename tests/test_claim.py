@@ -16,6 +16,10 @@ from interpclaims._context import ClaimContext
 from interpclaims._errors import ClaimInconclusive, ClaimRefuted, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples
 
+# deliberately under-powered claims are decided here: their ClaimWarnings are expected
+pytestmark = pytest.mark.filterwarnings("ignore::interpclaims.ClaimWarning")
+
+
 S, R, I = Verdict.SUPPORTED, Verdict.REFUTED, Verdict.INCONCLUSIVE  # noqa: E741
 
 
@@ -478,3 +482,13 @@ def test_estimate_from_samples_uses_the_context():
     assert zeros.ci_low == zeros.value == zeros.ci_high == 0.0  # not a rate: no Wilson
     assert e1.unit_ids == tuple("abcde")
     np.testing.assert_array_equal(e1.samples, samples)
+
+
+def test_small_samples_warn(fast_ctx):
+    import interpclaims as ic
+
+    x = estimate_from_samples(np.array([1.0, 1.2, 0.9, 1.1, 1.3]), method="m", label="tiny")
+    results = []
+    with pytest.warns(ic.ClaimWarning, match="insufficient_n"):
+        Claim(results.append).that(x).is_at_least(0.5)
+    assert any(w.startswith("insufficient_n") for w in results[0].warnings)
