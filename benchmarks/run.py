@@ -666,7 +666,6 @@ def child_rss_write(root: str, mib: int) -> dict[str, Any]:
 
 
 def child_rss_read(root: str, n: int, release: bool) -> dict[str, Any]:
-    import mmap
     import resource
 
     import numpy as np
@@ -679,10 +678,6 @@ def child_rss_read(root: str, n: int, release: bool) -> dict[str, Any]:
     arr = store.get(_rss_key(n))
     if arr is None:
         raise RuntimeError("the 1 GB entry is missing")
-    base: Any = arr
-    while base is not None and not hasattr(base, "_mmap"):
-        base = base.base
-    mm = getattr(base, "_mmap", None)
     _, pos, d = arr.shape
     y = (np.arange(n) % 2).astype(np.float64)
     row_mean = np.empty(n)
@@ -690,32 +685,38 @@ def child_rss_read(root: str, n: int, release: bool) -> dict[str, Any]:
     class_sum = np.zeros((2, d))
     xtx = np.zeros((d + 1, d + 1))
     xty = np.zeros(d + 1)
-    chunk = max(1, (32 << 20) // (pos * d * 4))  # 32 MiB of activations per step
-    for s in range(0, n, chunk):
-        x = arr[s:s + chunk]
-        flat = np.asarray(x, dtype=np.float32).reshape(x.shape[0], -1)
-        row_mean[s:s + chunk] = flat.mean(1)
-        row_sd[s:s + chunk] = flat.std(1)
+    chunk_bytes = 32 << 20  # 32 MiB of activations per step
+
+    def chunks() -> Any:
+        """The package's streaming reader (pages released per chunk), or plain memmap slices."""
+        if release:
+            yield from store.stream(arr, chunk_bytes)
+            return
+        step = max(1, chunk_bytes // (pos * d * 4))
+        for s in range(0, n, step):
+            yield s, arr[s:s + step]
+
+    for s, x in chunks():
+        m = x.shape[0]
+        flat = np.asarray(x, dtype=np.float32).reshape(m, -1)
+        row_mean[s:s + m] = flat.mean(1)
+        row_sd[s:s + m] = flat.std(1)
         last = np.asarray(x[:, -1, :], dtype=np.float64)
-        yy = y[s:s + chunk]
+        yy = y[s:s + m]
         class_sum[0] += last[yy == 0].sum(0)
         class_sum[1] += last[yy == 1].sum(0)
         a = np.hstack([last, np.ones((last.shape[0], 1))])
         xtx += a.T @ a
         xty += a.T @ (2 * yy - 1)
         del flat, x
-        if release and mm is not None:
-            mm.madvise(mmap.MADV_DONTNEED)
     reg = np.eye(d + 1)
     reg[-1, -1] = 0.0
     w = np.linalg.solve(xtx + reg, xty)
     correct = 0
-    for s in range(0, n, chunk):  # training accuracy, streamed again
-        last = np.asarray(arr[s:s + chunk, -1, :], dtype=np.float64)
+    for s, x in chunks():  # training accuracy, streamed again
+        last = np.asarray(x[:, -1, :], dtype=np.float64)
         pred = (last @ w[:-1] + w[-1]) > 0
-        correct += int((pred == (y[s:s + chunk] == 1)).sum())
-        if release and mm is not None:
-            mm.madvise(mmap.MADV_DONTNEED)
+        correct += int((pred == (y[s:s + last.shape[0]] == 1)).sum())
     means = class_sum / np.array([[n - n // 2], [n // 2]])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     try:  # the kernel's high-water mark of this process image, a cross-check
@@ -726,7 +727,7 @@ def child_rss_read(root: str, n: int, release: bool) -> dict[str, Any]:
     return {"peak_rss_mib": peak / 1024, "vmhwm_mib": hwm, "start_rss_mib": before / 1024,
             "seconds": time.perf_counter() - start, "accuracy": correct / n,
             "class_mean_gap": float(np.abs(means[1] - means[0])[:16].mean()),
-            "memmap": mm is not None, "release": release}
+            "release": release}
 
 
 def fresh_child(args: list[str]) -> list[str]:
@@ -756,7 +757,8 @@ def bench_rss_1gb_cache(ctx: Ctx) -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     size = f"{on_disk / 1e9:.2f} GB entry" + (" (quick: not >= 1 GB)" if ctx.quick else "")
-    for release, label in ((False, "plain memmap streaming"), (True, "pages released per chunk")):
+    for release, label in ((False, "plain memmap streaming"),
+                           (True, "ActivationStore.stream (pages released per chunk)")):
         r = reads[release]
         ctx.add("rss_1gb_cache", f"peak RSS reading the store: {label}", r["peak_rss_mib"],
                 f"{r['peak_rss_mib']:.0f} MiB", "< 300 MB", r["peak_rss_mib"] * 2**20 < 300e6,

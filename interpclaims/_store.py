@@ -377,6 +377,31 @@ class ActivationStore:
             if _SHARD_RE.fullmatch(p.name) and p.is_dir():
                 yield p
 
+    # ----------------------------------------------------------------- streaming
+    @staticmethod
+    def stream(array: np.ndarray, chunk_bytes: int = 32 << 20) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(start_row, rows)`` copies of a stored (memory-mapped) array, chunk by chunk,
+        releasing the mapped pages after each chunk (``madvise(MADV_DONTNEED)``).
+
+        Reading a large entry through a plain memory map keeps every touched page resident: RSS
+        grows to the entry's size. Streaming keeps it near ``chunk_bytes``. Arrays that are not
+        memory-mapped are sliced without copying.
+        """
+        import mmap as _mmap
+
+        base: Any = array
+        while base is not None and not hasattr(base, "_mmap"):
+            base = base.base
+        mm = getattr(base, "_mmap", None)
+        row_bytes = max(1, array[:1].nbytes) if array.ndim else array.nbytes
+        rows = max(1, chunk_bytes // row_bytes)
+        n = array.shape[0] if array.ndim else 1
+        for start in range(0, n, rows):
+            chunk = np.array(array[start:start + rows]) if mm is not None else array[start:start + rows]
+            yield start, chunk
+            if mm is not None and hasattr(_mmap, "MADV_DONTNEED"):
+                mm.madvise(_mmap.MADV_DONTNEED)
+
     # ----------------------------------------------------------------- locks
     def _lock(self, digest: str) -> BaseFileLock:
         """This store's (reentrant) lock object of ``digest``, created on first use."""

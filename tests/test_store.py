@@ -621,3 +621,16 @@ def test_the_store_does_not_import_torch():
                           timeout=60, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_stream_yields_every_row_in_chunks_and_releases_pages(tmp_path):
+    store = ActivationStore(tmp_path)
+    arr = np.arange(4000 * 64, dtype=np.float32).reshape(4000, 64)
+    stored = store.put(StoreKey(weights="w", backend="tl", dtype="float32", tokenizer="t",
+                                tokens="x", site="L0.resid_post"), arr)
+    starts, parts = zip(*ActivationStore.stream(stored, chunk_bytes=64 * 4 * 1000), strict=True)
+    assert starts == (0, 1000, 2000, 3000)
+    assert all(p.shape == (1000, 64) for p in parts)
+    np.testing.assert_array_equal(np.concatenate(parts), arr)
+    # a plain (not memory-mapped) array is sliced the same way
+    assert [s for s, _ in ActivationStore.stream(arr, chunk_bytes=64 * 4 * 1500)] == [0, 1500, 3000]
