@@ -300,9 +300,12 @@ class Model:
         read: Iterable[Site] = (),
         edits: Mapping[Site, Edit] | None = None,
         *,
-        batch_size: int = BATCH_SIZE,
+        batch_size: int | None = None,
     ) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
         """Run ``tokens`` ``[batch, pos]`` in batches; logits and whole-tensor activations.
+
+        ``batch_size``: prompts per forward pass; by default as many as fit the memory cap
+        (``INTERPCLAIMS_MEMORY_CAP_MB``, 512), at most 64.
 
         ``read`` may name heads or neurons: their whole-layer tensor is returned under
         ``site.base`` (select with ``site.select``). ``result`` sites are computed from ``z`` and

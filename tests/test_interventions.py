@@ -158,3 +158,25 @@ def test_a_persistent_nnsight_edit_is_a_leak(zoo_models) -> None:
         model.clean_up()
     assert model.leaks() == []
     torch.testing.assert_close(model.run(tokens)[0], clean, rtol=0, atol=0)
+
+
+def test_batches_follow_the_memory_cap(zoo_models, monkeypatch) -> None:
+    """Batch size comes from the memory cap; results do not depend on it."""
+    import torch
+
+    from interpclaims import _models
+
+    model = zoo_models["zoo/agreement", "tl"]
+    data = _agreement(40)
+    tokens = model.tokenize(data.texts, data.ids).tokens
+    sites = [ic.resid_post(1), ic.Site("pattern", 0)]
+    before = model.forward_passes
+    big, big_acts = model.run(tokens, read=sites)
+    assert model.forward_passes - before == 1  # 40 prompts fit in one batch
+    monkeypatch.setattr(_models, "MEMORY_CAP_BYTES", 100_000)  # ~5 prompts of 6 tokens
+    before = model.forward_passes
+    small, small_acts = model.run(tokens, read=sites)
+    assert model.forward_passes - before > 1
+    torch.testing.assert_close(small, big)
+    for s in sites:
+        torch.testing.assert_close(small_acts[s.base], big_acts[s.base])
