@@ -25,7 +25,7 @@ seeds are pooled with a seed-then-prompt bootstrap, so the interval carries the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,25 +56,32 @@ class ProbeResult:
     auroc: Estimate | None
     selectivity: Estimate | None
     classes: tuple[str, ...]
+    # two classes: the unit direction (in the site's own coordinates) along which the probe
+    # separates classes[1] from classes[0], fitted on all prompts — a steering vector
+    direction: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def control(self, name: str) -> Estimate:
         """Accuracy of the probe under control ``name``."""
         return self.accuracy.control(name)
 
 
-def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int
-                 ) -> np.ndarray:
-    """Ridge one-vs-rest scores ``[n_test, n_classes]`` of a linear probe."""
+def _fit(x_train: np.ndarray, y_train: np.ndarray, n_classes: int
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ridge one-vs-rest probe on standardized features: ``(mu, sd, w [d+1, n_classes])``."""
     mu = x_train.mean(0)
     sd = x_train.std(0) + 1e-6
-    a = (x_train - mu) / sd
-    b = (x_test - mu) / sd
-    a = np.hstack([a, np.ones((a.shape[0], 1))])
-    b = np.hstack([b, np.ones((b.shape[0], 1))])
+    a = np.hstack([(x_train - mu) / sd, np.ones((x_train.shape[0], 1))])
     targets = np.eye(n_classes)[y_train] * 2 - 1
     reg = RIDGE * np.eye(a.shape[1])
     reg[-1, -1] = 0.0  # no penalty on the bias
-    w = np.linalg.solve(a.T @ a + reg, a.T @ targets)
+    return mu, sd, np.linalg.solve(a.T @ a + reg, a.T @ targets)
+
+
+def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int
+                 ) -> np.ndarray:
+    """Ridge one-vs-rest scores ``[n_test, n_classes]`` of a linear probe."""
+    mu, sd, w = _fit(x_train, y_train, n_classes)
+    b = np.hstack([(x_test - mu) / sd, np.ones((x_test.shape[0], 1))])
     return b @ w
 
 
@@ -219,7 +226,13 @@ def probe(
                          f"{where_txt}{seeds_txt}",
             label=f"probe_selectivity({s}, {task})", unit_ids=unit_ids,
         )
-    return ProbeResult(accuracy=accuracy, auroc=auroc, selectivity=selectivity, classes=classes)
+    direction = None
+    if k == 2:
+        _, sd, w = _fit(feats, y, k)
+        raw = (w[:-1, 1] - w[:-1, 0]) / sd  # back from standardized to the site's coordinates
+        direction = raw / np.linalg.norm(raw)
+    return ProbeResult(accuracy=accuracy, auroc=auroc, selectivity=selectivity, classes=classes,
+                       direction=direction)
 
 
 def _fields(e: Estimate) -> dict[str, Any]:

@@ -180,3 +180,21 @@ def test_batches_follow_the_memory_cap(zoo_models, monkeypatch) -> None:
     torch.testing.assert_close(small, big)
     for s in sites:
         torch.testing.assert_close(small_acts[s.base], big_acts[s.base])
+
+
+@pytest.mark.parametrize("backend", ["tl", "nnsight"])
+def test_steering_along_a_probe_direction_flips_the_verb(zoo_models, backend: str) -> None:
+    """The probe's direction is causal: pushing singular subjects toward 'plural' flips the verb,
+    and pushing them further toward 'singular' flips nothing."""
+    import torch
+
+    model = zoo_models["zoo/agreement", backend]
+    probe = ic.probe(model, ic.resid_post(0), "number", data="agreement", position="subject_pos")
+    assert probe.classes == ("plural", "singular")
+    direction = torch.tensor(probe.direction, dtype=torch.float32)
+    assert abs(float(direction.norm()) - 1.0) < 1e-5
+    singular = [r for r in load_data("agreement").rows if r["number"] == "singular"][:40]
+    result = ic.steer(model, "L0.resid_post", direction, singular, strengths=[-2.0, 2.0],
+                      metric="flip_rate", positions="subject_pos")
+    assert result.effect(-2.0).ci_low > 0.8
+    assert result.effect(2.0).ci_high < 0.2
