@@ -9,6 +9,7 @@ cells are exactly zero and listed in the matrix's ``noop`` cells.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -335,13 +336,10 @@ def ablate_pair(
     ids = tuple(batch.ids)
     effects = {}
     for name, chosen in (("a", [sa]), ("b", [sb]), ("joint", [sa, sb])):
-        layers = [{s.base: edits[s]} for s in chosen]
-        with model.intervene(layers[0], name=f"ablate_pair {name}"):
-            if len(layers) > 1:
-                with model.intervene(layers[1], name=f"ablate_pair {name}"):
-                    logits, acts = model.run(batch.tokens, read=bases)
-            else:
-                logits, acts = model.run(batch.tokens, read=bases)
+        with contextlib.ExitStack() as stack:
+            for s in chosen:  # one context each: two heads of one layer share a base site
+                stack.enter_context(model.intervene({s.base: edits[s]}, name=f"ablate_pair {name}"))
+            logits, acts = model.run(batch.tokens, read=bases)
         for s in chosen:
             if not _fired(s, clean[s.base], acts[s.base], batch.mask):
                 raise _not_fired(s, model, f"{how}-ablation", "nothing to ablate")
@@ -366,8 +364,8 @@ class _PatchSetup:
     clean: Batch
     corrupt: Batch
     targets: Targets
-    clean_logits: torch.Tensor
-    corrupt_logits: torch.Tensor
+    m_clean: torch.Tensor  # logit difference answer − wrong per prompt, clean run
+    m_corrupt: torch.Tensor  # the same, corrupt run
 
 
 def _patch_setup(model: Model, data: DataSpec | Dataset, corrupt_field: str, analysis: str
@@ -384,13 +382,11 @@ def _patch_setup(model: Model, data: DataSpec | Dataset, corrupt_field: str, ana
             f"({int(clean.lengths[i])} vs {int(corrupt.lengths[i])}); patching needs aligned "
             "minimal pairs"
         )
-    width = max(clean.tokens.shape[1], corrupt.tokens.shape[1])
-    if clean.tokens.shape[1] != width or corrupt.tokens.shape[1] != width:
-        raise DataError(f"{analysis}: clean and corrupt batches differ in width")
     targets = Targets.of(model, ds, clean, "logit_diff")
     clean_logits, _ = model.run(clean.tokens)
     corrupt_logits, _ = model.run(corrupt.tokens)
-    return _PatchSetup(ds, clean, corrupt, targets, clean_logits, corrupt_logits)
+    return _PatchSetup(ds, clean, corrupt, targets, state(targets, clean_logits, "logit_diff"),
+                       state(targets, corrupt_logits, "logit_diff"))
 
 
 def _patch_start(model: Model, data: DataSpec | Dataset, direction: str, metric: str,
@@ -400,7 +396,16 @@ def _patch_start(model: Model, data: DataSpec | Dataset, direction: str, metric:
     model = _check_model(model, analysis)
     _choice(direction, DIRECTIONS, "direction", analysis)
     _choice(metric, PATCH_METRICS, "metric", analysis)
-    return model, _patch_setup(model, data, corrupt_field, analysis)
+    setup = _patch_setup(model, data, corrupt_field, analysis)
+    if metric == "normalized":
+        flat = (setup.m_clean - setup.m_corrupt).abs() < 1e-6
+        if bool(flat.any()):
+            raise DataError(
+                f"{analysis}: prompt {setup.ds.ids[int(flat.nonzero()[0])]!r} has the same logit "
+                "difference clean and corrupt, so the normalized patching effect is undefined; "
+                "use metric='logit_diff'"
+            )
+    return model, setup
 
 
 def _patched_values(model: Model, setup: _PatchSetup, site: Site, where: torch.Tensor,
@@ -416,21 +421,10 @@ def _patched_values(model: Model, setup: _PatchSetup, site: Site, where: torch.T
     with model.intervene({base: edit}, name=f"patch {site}"):
         logits, acts = model.run(receiver.tokens, read=[base])
     fired = _fired(site, receiver_acts, acts[base], where)
-    t = setup.targets
-    m_clean = state(t, setup.clean_logits, "logit_diff")
-    m_corrupt = state(t, setup.corrupt_logits, "logit_diff")
-    m_patched = state(t, logits, "logit_diff")
+    m_patched = state(setup.targets, logits, "logit_diff")
     if metric == "normalized":
-        denom = m_clean - m_corrupt
-        if bool((denom.abs() < 1e-6).any()):
-            i = int((denom.abs() < 1e-6).nonzero()[0])
-            raise DataError(
-                f"patch: prompt {setup.ds.ids[i]!r} has the same logit difference clean and "
-                "corrupt, so the normalized patching effect is undefined; use metric='logit_diff'"
-            )
-        return (m_patched - m_corrupt) / denom, fired
-    base_m = m_corrupt if direction == "denoising" else m_clean
-    return m_patched - base_m, fired
+        return (m_patched - setup.m_corrupt) / (setup.m_clean - setup.m_corrupt), fired
+    return m_patched - (setup.m_corrupt if direction == "denoising" else setup.m_clean), fired
 
 
 def patch(
@@ -738,6 +732,7 @@ def localize(
         scores[f"L{ly}.mlp_out"] = float(dla(acts[Site("mlp_out", ly)][idx, last]).abs().mean())
     ranking = tuple(sorted(scores.items(), key=lambda kv: -kv[1]))
     top = [name for name, _ in ranking[:top_k]]
+    metric_targets = {m: Targets.of(model, ds, batch, m) for m in metrics}
     cells = []
     for name in top:
         s = _component(model, name, "localize")
@@ -745,9 +740,8 @@ def localize(
                                                      f"localize({name})")
         row = []
         for m in metrics:
-            t = Targets.of(model, ds, batch, m)
             row.append(estimate_from_samples(
-                effect(t, clean_logits, ablated_logits, m).numpy(),
+                effect(metric_targets[m], clean_logits, ablated_logits, m).numpy(),
                 method=f"{how}-ablation of {name} on {ds.name}: effect on {m} per prompt",
                 label=f"ablate({name}, {how}, {m})", unit_ids=tuple(batch.ids),
                 rate=m == "flip_rate",
