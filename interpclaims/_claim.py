@@ -204,16 +204,10 @@ class Subject:
         hi = _as_number(high, "is_between(high)")
         if not lo < hi:
             raise InterpClaimsError(f"is_between(low, high) needs low < high, got {lo} and {hi}")
-        x = self._x
-        verdict = _decide(lo < x.ci_low and x.ci_high < hi, x.ci_low >= hi or x.ci_high <= lo)
-        mid, half = (lo + hi) / 2, (hi - lo) / 2
-        ref = {"kind": "range", "low": lo, "high": hi, "value": mid,
+        ref = {"kind": "range", "low": lo, "high": hi, "value": (lo + hi) / 2,
                "label": f"in ({_fmt(lo)}, {_fmt(hi)})"}
-        p = _p(x, lambda s, rng: tost_p(s - mid, half, rng))
-        shifted = dataclasses.replace(x, value=x.value - mid, ci_low=x.ci_low - mid,
-                                      ci_high=x.ci_high - mid)
-        return self._finish("is_between", f"{_fmt(lo)} < ci_low, ci_high < {_fmt(hi)}", verdict,
-                            x, ref, p, _warn(shifted, half, "equivalence"))
+        return self._equivalence("is_between", lo, hi, ref,
+                                 f"{_fmt(lo)} < ci_low, ci_high < {_fmt(hi)}")
 
     def is_negligible(self, within: float) -> ClaimResult:
         """Equivalence test: SUPPORTED when the whole interval lies inside ``(-within, within)``."""
@@ -221,14 +215,24 @@ class Subject:
         d = _as_number(within, "is_negligible(within=)")
         if d <= 0:
             raise InterpClaimsError(f"is_negligible(within=) must be > 0, got {d}")
-        x = self._x
-        verdict = _decide(-d < x.ci_low and x.ci_high < d, x.ci_low >= d or x.ci_high <= -d)
         ref = {"kind": "equivalence", "value": 0.0, "within": d, "label": f"|x| < {_fmt(d)}"}
-        p = _p(x, lambda s, rng: tost_p(s, d, rng))
-        return self._finish("is_negligible", f"-{_fmt(d)} < ci_low, ci_high < {_fmt(d)}",
-                            verdict, x, ref, p, _warn(x, d, "equivalence"))
+        return self._equivalence("is_negligible", -d, d, ref,
+                                 f"-{_fmt(d)} < ci_low, ci_high < {_fmt(d)}")
 
     # -- internals -------------------------------------------------------------------------
+    def _equivalence(self, comparator: str, lo: float, hi: float, reference: Mapping[str, Any],
+                     rule: str) -> ClaimResult:
+        """The interval inside ``(lo, hi)``: two one-sided tests around the midpoint."""
+        __tracebackhide__ = True
+        x = self._x
+        verdict = _decide(lo < x.ci_low and x.ci_high < hi, x.ci_low >= hi or x.ci_high <= lo)
+        mid, half = (lo + hi) / 2, (hi - lo) / 2
+        p = _p(x, lambda s, rng: tost_p(s - mid, half, rng))
+        centred = dataclasses.replace(x, value=x.value - mid, ci_low=x.ci_low - mid,
+                                      ci_high=x.ci_high - mid)
+        return self._finish(comparator, rule, verdict, x, reference, p,
+                            _warn(centred, half, "equivalence"))
+
     def _finish(self, comparator: str, rule: str, verdict: Verdict, tested: Estimate,
                 reference: Mapping[str, Any], p: float | None = None,
                 warnings: Sequence[str] = ()) -> ClaimResult:
