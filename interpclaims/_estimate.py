@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -191,11 +192,8 @@ class EstimateMatrix:
         r, c = key
         i = r if isinstance(r, int) else self._index(self.rows, r, "row")
         j = c if isinstance(c, int) else self._index(self.cols, c, "column")
-        est = self.cells[i][j]
-        return Estimate(
-            value=est.value, ci_low=est.ci_low, ci_high=est.ci_high, n=est.n, method=est.method,
-            label=est.label, ci_level=est.ci_level, samples=est.samples, unit_ids=est.unit_ids,
-            controls=est.controls,
+        return dataclasses.replace(
+            self.cells[i][j],
             context={"matrix": self.to_json(), "cell": [self.rows[i], self.cols[j]]},
         )
 
