@@ -43,13 +43,16 @@ def _wrap(owner: Any, name: str, part: str) -> None:
 
 
 def pytest_configure(config: Any) -> None:
-    from interpclaims import _claim, _estimate, _models, _store
+    from interpclaims import _estimate
+    from interpclaims.activations import _store
+    from interpclaims.models import _model as _models
+    from interpclaims.verdicts import _claim
 
-    # statistics: every function of interpclaims._stats that the estimates and claims call
+    # statistics: every function of interpclaims.stats that the estimates and claims call
     # (bootstrap intervals, t / Wilson intervals, p-values), wherever they are imported
     for module in (_estimate, _claim):
         for name, obj in list(vars(module).items()):
-            if callable(obj) and getattr(obj, "__module__", "") == "interpclaims._stats":
+            if callable(obj) and getattr(obj, "__module__", "") .startswith("interpclaims.stats"):
                 _wrap(module, name, "stats")
     _wrap(_models.Model, "_forward", "forward")
     _wrap(_models.Model, "tokenize", "tokenize")

@@ -2,7 +2,7 @@
 
     python benchmarks/calibration.py            # ~1-2 minutes on 2 cores
 
-Prints, for every analysis type in ``interpclaims._stats``, the measured rate with its binomial
+Prints, for every analysis type in ``interpclaims.stats``, the measured rate with its binomial
 standard error and the rate a calibrated procedure should have:
 
 * false-SUPPORTED rates of the claim rules (``_claim.py``) on 95% intervals when the truth sits
@@ -26,7 +26,7 @@ from functools import partial
 import numpy as np
 from scipy import stats
 
-from interpclaims._stats import (
+from interpclaims.stats import (
     BootstrapMethod,
     adjust_pvalues,
     bootstrap_mean,

@@ -43,7 +43,7 @@ class Naive:
     passes = 0  # shared by every model
 
     def __init__(self, name: str, rng: np.random.Generator, resamples: int) -> None:
-        from interpclaims._models import Model
+        from interpclaims.models import Model
 
         loaded = Model(name, "tl")
         self.tl = loaded.native  # HookedTransformer
@@ -270,7 +270,7 @@ def main() -> None:
     ap.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (10000)")
     args = ap.parse_args()
 
-    from interpclaims._models import fixtures_dir
+    from interpclaims._data import fixtures_dir
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)

@@ -10,8 +10,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from interpclaims._data import load_data
-from interpclaims._models import ModelRegistry
-from interpclaims._parity import compare_backends
+from interpclaims.models import ModelRegistry, compare_backends
 
 ZOO = ("zoo/agreement", "zoo/agreement-gpt2")
 

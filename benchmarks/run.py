@@ -12,7 +12,7 @@ only ever adds time, so the minimum is the least disturbed estimate); every chil
 records how many cores other processes used meanwhile (``load_log`` in the JSON). Every child
 process runs with one torch thread (``INTERPCLAIMS_TORCH_THREADS=1``), one BLAS/OpenMP thread
 (``OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1``) and ``HF_HUB_OFFLINE=1``. The zoo is
-whatever ``interpclaims._models.fixtures_dir()`` resolves (``INTERPCLAIMS_FIXTURES`` overrides the
+whatever ``interpclaims._data.fixtures_dir()`` resolves (``INTERPCLAIMS_FIXTURES`` overrides the
 shipped ``fixtures/``). Nothing is written outside ``benchmarks/results.json`` and temporary
 folders, which are removed (pytest runs use ``-p no:cacheprovider`` and a temporary report dir).
 
@@ -56,7 +56,7 @@ Benchmarks (names for ``--only``):
     (wall minus summed test time of the serial run) do not shrink with workers.
 ``bootstrap_vs_scipy``
     ``benchmarks/calibration.py`` exposes no function returning this timing (its ``timings()``
-    only prints), so: ``interpclaims._stats.bootstrap_mean`` (10,000 resamples, n = 1,000
+    only prints), so: ``interpclaims.stats.bootstrap_mean`` (10,000 resamples, n = 1,000
     prompts, percentile) against ``scipy.stats.bootstrap`` (same data, n_resamples, percentile,
     ``vectorized=True``), best of N interleaved; ratio scipy / ours, target >= 10x. (If
     calibration.py grows a ``bootstrap_vs_scipy()`` returning ``{"ours_s", "scipy_s"}``, it is
@@ -251,7 +251,7 @@ def machine() -> dict[str, Any]:
             info[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
             info[pkg] = None
-    from interpclaims._models import fixtures_dir
+    from interpclaims._data import fixtures_dir
 
     info["fixtures"] = str(fixtures_dir())
     return info
@@ -270,7 +270,7 @@ def suite_work(batch: int) -> dict[str, Any]:
     from tokenizers import Tokenizer
 
     import interpclaims as ic
-    from interpclaims._models import fixtures_dir, resolve_model_path
+    from interpclaims._data import fixtures_dir, resolve_model_path
 
     path = Path(resolve_model_path(MODEL)[0])
     cfg = json.loads((path / "config.json").read_text())
@@ -374,7 +374,7 @@ def _naive_key(nodeid: str) -> str:
 
 
 def bench_claims_vs_script(ctx: Ctx) -> None:
-    from interpclaims._models import BATCH_SIZE
+    from interpclaims.models import BATCH_SIZE
 
     reps = 1 if ctx.quick else 3
     cold, script = [], []
@@ -516,7 +516,7 @@ def parallel_capacity(n: int = 15_000_000) -> dict[str, float]:
 
 
 def bench_xdist(ctx: Ctx) -> None:
-    from interpclaims._models import resolve_model_path
+    from interpclaims.models import resolve_model_path
 
     cfg = json.loads((Path(resolve_model_path(MODEL)[0]) / "config.json").read_text())
     n_layers = cfg.get("num_hidden_layers", cfg.get("n_layer"))
@@ -573,7 +573,7 @@ def bench_bootstrap_vs_scipy(ctx: Ctx) -> None:
     import numpy as np
     from scipy import stats
 
-    from interpclaims._stats import bootstrap_mean, bootstrap_mean_batch
+    from interpclaims.stats import bootstrap_mean, bootstrap_mean_batch
 
     sys.path.insert(0, str(HERE))
     try:
@@ -641,7 +641,7 @@ RSS_SHAPE = (32, 1024)  # positions, d_model per prompt; prompts set by the size
 def _rss_key(n_prompts: int) -> Any:
     import numpy as np
 
-    from interpclaims._store import StoreKey, tokens_digest
+    from interpclaims.activations import StoreKey, tokens_digest
 
     return StoreKey(weights="benchmark-synthetic", backend="tl", dtype="float32",
                     tokenizer="benchmark", tokens=tokens_digest(np.arange(n_prompts)[:, None]),
@@ -651,7 +651,7 @@ def _rss_key(n_prompts: int) -> Any:
 def child_rss_write(root: str, mib: int) -> dict[str, Any]:
     import numpy as np
 
-    from interpclaims._store import ActivationStore
+    from interpclaims.activations import ActivationStore
 
     pos, d = RSS_SHAPE
     n = mib * 2**20 // (pos * d * 4)
@@ -670,7 +670,7 @@ def child_rss_read(root: str, n: int, release: bool) -> dict[str, Any]:
 
     import numpy as np
 
-    from interpclaims._store import ActivationStore
+    from interpclaims.activations import ActivationStore
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
@@ -886,7 +886,7 @@ def main() -> int:
         if unknown:
             ap.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from interpclaims._models import resolve_model_path
+    from interpclaims.models import resolve_model_path
 
     resolve_model_path(MODEL)  # fails fast, naming the zoo folder, when the model is missing
     info = machine()

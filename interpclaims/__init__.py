@@ -5,23 +5,9 @@ Importing this package imports no torch; analyses import it when they run.
 
 from __future__ import annotations
 
-from interpclaims._analyses import attention_score, measure
-from interpclaims._causal import (
-    Localization,
-    PairwiseAblation,
-    SteeringResult,
-    ablate,
-    ablate_pair,
-    localize,
-    mean_difference,
-    patch,
-    patch_heads,
-    patch_sweep,
-    steer,
-)
-from interpclaims._claim import Claim, ClaimResult, Verdict
 from interpclaims._data import Dataset, load_data
 from interpclaims._errors import (
+    BackendUnavailable,
     ClaimInconclusive,
     ClaimRefuted,
     ClaimWarning,
@@ -31,10 +17,9 @@ from interpclaims._errors import (
     InterventionDidNotFire,
     ModelLoadError,
     SiteError,
+    StoreWarning,
 )
 from interpclaims._estimate import Estimate, EstimateMatrix
-from interpclaims._markers import family, model
-from interpclaims._probe import ProbeResult, probe
 from interpclaims._sites import (
     Site,
     attn_out,
@@ -47,10 +32,30 @@ from interpclaims._sites import (
     resid_post,
     resid_pre,
 )
+from interpclaims.analyses import (
+    Localization,
+    PairwiseAblation,
+    ProbeResult,
+    SteeringResult,
+    ablate,
+    ablate_pair,
+    attention_score,
+    localize,
+    mean_difference,
+    measure,
+    patch,
+    patch_heads,
+    patch_sweep,
+    probe,
+    steer,
+)
+from interpclaims.plugin import family, model
+from interpclaims.verdicts import Claim, ClaimResult, Verdict
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackendUnavailable",
     "Claim",
     "ClaimInconclusive",
     "ClaimRefuted",
@@ -70,6 +75,7 @@ __all__ = [
     "Site",
     "SiteError",
     "SteeringResult",
+    "StoreWarning",
     "Verdict",
     "ablate",
     "ablate_pair",

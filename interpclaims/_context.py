@@ -12,7 +12,7 @@ import contextvars
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from interpclaims._stats import DEFAULT_CI_LEVEL, DEFAULT_RESAMPLES, derive_rng
+from interpclaims.stats import DEFAULT_CI_LEVEL, DEFAULT_RESAMPLES, derive_rng
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

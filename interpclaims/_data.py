@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,13 @@ from typing import Any
 from interpclaims._errors import DataError
 from interpclaims._hashing import file_sha256
 
-__all__ = ["Dataset", "load_data"]
+__all__ = ["Dataset", "fixtures_dir", "load_data"]
+
+
+def fixtures_dir() -> Path:
+    """The shipped ``fixtures/`` folder (``INTERPCLAIMS_FIXTURES`` overrides)."""
+    env = os.environ.get("INTERPCLAIMS_FIXTURES")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "fixtures"
 
 DataSpec = str | Path | Sequence[str] | Sequence[Mapping[str, Any]]
 
@@ -51,8 +58,6 @@ class Dataset:
 
 
 def _shipped(name: str) -> Path:
-    from interpclaims._models import fixtures_dir
-
     return fixtures_dir() / "data" / f"{name}.jsonl"
 
 

@@ -57,3 +57,7 @@ class ClaimRefuted(AssertionError):
 
 class ClaimInconclusive(InterpClaimsError):
     """The interval of a claim straddles its reference: the data cannot decide it."""
+
+
+class StoreWarning(UserWarning):
+    """A store entry was damaged (it is deleted and rebuilt), or could not be locked or written."""

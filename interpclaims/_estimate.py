@@ -13,7 +13,7 @@ import numpy as np
 
 from interpclaims import _context
 from interpclaims._errors import InterpClaimsError
-from interpclaims._stats import (
+from interpclaims.stats import (
     DEFAULT_CI_LEVEL,
     bootstrap_multiseed,
     mean_interval,
@@ -120,8 +120,8 @@ def estimate_from_samples(
     """An :class:`Estimate` of the mean of one value per prompt, seeded for the current claim.
 
     The interval: Wilson score when ``rate`` (0/1 values: accuracy, flip rate); otherwise Student t
-    below :data:`~interpclaims._stats.SMALL_N` prompts and BCa bootstrap over prompts from there
-    on (see :func:`~interpclaims._stats.choose_interval` for the measured reasons).
+    below :data:`~interpclaims.stats.SMALL_N` prompts and BCa bootstrap over prompts from there
+    on (see :func:`~interpclaims.stats.choose_interval` for the measured reasons).
     """
     x = np.asarray(samples, dtype=np.float64).reshape(-1)
     ctx = _context.current()

@@ -10,7 +10,7 @@ ZOO = ("zoo/agreement", "zoo/agreement-gpt2")
 @pytest.fixture(scope="session")
 def zoo_models():
     """``{(name, backend): Model}`` for every zoo model on both backends, loaded lazily."""
-    from interpclaims._models import ModelRegistry
+    from interpclaims.models import ModelRegistry
 
     registry = ModelRegistry()
 

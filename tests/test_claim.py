@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from interpclaims import _context
-from interpclaims._claim import Claim, ClaimResult, Verdict
 from interpclaims._context import ClaimContext
 from interpclaims._errors import ClaimInconclusive, ClaimRefuted, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples
+from interpclaims.verdicts import Claim, ClaimResult, Verdict
 
 # deliberately under-powered claims are decided here: their ClaimWarnings are expected
 pytestmark = pytest.mark.filterwarnings("ignore::interpclaims.ClaimWarning")

@@ -169,8 +169,6 @@ def test_batches_follow_the_memory_cap(zoo_models, monkeypatch) -> None:
     """Batch size comes from the memory cap; results do not depend on it."""
     import torch
 
-    from interpclaims import _models
-
     model = zoo_models["zoo/agreement", "tl"]
     data = _agreement(40)
     tokens = model.tokenize(data.texts, data.ids).tokens
@@ -178,7 +176,7 @@ def test_batches_follow_the_memory_cap(zoo_models, monkeypatch) -> None:
     before = model.forward_passes
     big, big_acts = model.run(tokens, read=sites)
     assert model.forward_passes - before == 1  # 40 prompts fit in one batch
-    monkeypatch.setattr(_models, "MEMORY_CAP_BYTES", 100_000)  # ~5 prompts of 6 tokens
+    monkeypatch.setenv("INTERPCLAIMS_MEMORY_CAP_MB", "0.1")  # ~5 prompts of 6 tokens
     before = model.forward_passes
     small, small_acts = model.run(tokens, read=sites)
     assert model.forward_passes - before > 1

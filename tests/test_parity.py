@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from interpclaims._data import load_data
-from interpclaims._parity import compare_backends, max_difference
 from interpclaims._sites import KINDS, Site
+from interpclaims.models import compare_backends, max_difference
 
 from .conftest import ZOO
 

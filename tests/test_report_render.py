@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interpclaims._report import build_report, group_key, render_html
-from interpclaims._stash import Settings
+from interpclaims.plugin._stash import Settings
+from interpclaims.report._reporter import build_report, group_key, render_html
 
 STARTED = "2025-01-02T03:04:05+00:00"
 SHA_IND = "a" * 64

@@ -16,9 +16,9 @@ import pytest
 
 import interpclaims as ic
 from interpclaims import _context
-from interpclaims._claim import Claim, Verdict
 from interpclaims._context import ClaimContext
 from interpclaims._data import load_data
+from interpclaims.verdicts import Claim, Verdict
 
 # deliberately under-powered claims are decided here: their ClaimWarnings are expected
 pytestmark = pytest.mark.filterwarnings("ignore::interpclaims.ClaimWarning")
@@ -31,8 +31,8 @@ BOUND = ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / N_SIM)  # α + 3 SE ≈ 0.09
 
 @pytest.fixture(scope="module")
 def zoo_model(tmp_path_factory):
-    from interpclaims._models import ModelRegistry
-    from interpclaims._store import ActivationStore
+    from interpclaims.activations import ActivationStore
+    from interpclaims.models import ModelRegistry
 
     store = ActivationStore(tmp_path_factory.mktemp("store"), mode="rw")
     return ModelRegistry(store=store).get("zoo/agreement", "tl")
@@ -116,8 +116,8 @@ def test_known_mechanisms_are_found_on_small_samples(zoo_model) -> None:
 
 
 def test_cache_off_gives_identical_numbers(tmp_path) -> None:
-    from interpclaims._models import ModelRegistry
-    from interpclaims._store import ActivationStore
+    from interpclaims.activations import ActivationStore
+    from interpclaims.models import ModelRegistry
 
     with _context.use(ClaimContext(seed=3, key="cache")):
         cached = ModelRegistry(store=ActivationStore(tmp_path, mode="rw")).get("zoo/agreement",

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from interpclaims._stats import bootstrap_mean, bootstrap_mean_diff, derive_rng
+from interpclaims.stats import bootstrap_mean, bootstrap_mean_diff, derive_rng
 
 
 def rng(seed: int = 0) -> np.random.Generator:

@@ -22,10 +22,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from interpclaims._stats import (
+from interpclaims.stats import (
     MIN_PROMPTS,
     SMALL_N,
-    _acceleration,
     adjust_pvalues,
     bootstrap_mean,
     bootstrap_mean_batch,
@@ -40,6 +39,7 @@ from interpclaims._stats import (
     t_interval,
     tost_p,
 )
+from interpclaims.stats._core import _acceleration
 
 ALPHA = 0.05
 

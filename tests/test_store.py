@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import interpclaims._store as store_module
-from interpclaims._store import (
+from interpclaims.activations import (
     FORMAT_VERSION,
     ActivationStore,
     StoreKey,
@@ -28,6 +27,7 @@ from interpclaims._store import (
     StoreWarning,
     tokens_digest,
 )
+from interpclaims.activations import _store as store_module
 
 FIELDS = {
     "weights": "a" * 64,
@@ -613,7 +613,7 @@ def test_clear_removes_everything(tmp_path, value):
 # --------------------------------------------------------------------------------------- import
 def test_the_store_does_not_import_torch():
     code = (
-        "import sys, interpclaims._store; "
+        "import sys, interpclaims.activations; "
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -8,8 +8,8 @@ import json
 import pytest
 
 import interpclaims as ic
+from interpclaims._data import fixtures_dir
 from interpclaims._hashing import file_sha256, weights_hash
-from interpclaims._models import fixtures_dir
 
 from .conftest import ZOO
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from interpclaims import _context
-from interpclaims._analyses import _check_model, _choice, _prepare
 from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import DataError, InterpClaimsError, InterventionDidNotFire
 from interpclaims._estimate import (
@@ -24,13 +23,14 @@ from interpclaims._estimate import (
     estimate_from_samples,
     estimate_from_seeds,
 )
-from interpclaims._metrics import EFFECT_METRICS, Targets, effect, state
 from interpclaims._sites import Site
+from interpclaims.analyses._common import _check_model, _choice, _prepare
+from interpclaims.analyses._metrics import EFFECT_METRICS, Targets, effect, state
 
 if TYPE_CHECKING:
     import torch
 
-    from interpclaims._models import Batch, Model
+    from interpclaims.models import Batch, Model
 
 __all__ = [
     "Localization",
@@ -264,7 +264,7 @@ def ablate(
     direction: Any = None,
     seeds: int = 1,
 ) -> Estimate:
-    """What ablating ``component`` does to ``metric``, per prompt (see :mod:`interpclaims._metrics`:
+    """What ablating ``component`` does to ``metric``, per prompt (see :mod:`interpclaims.analyses._metrics`:
     ``logit_diff``/``loss``/``accuracy`` are ablated − clean; ``prob_drop`` is clean − ablated;
     ``kl`` and ``flip_rate`` compare the two runs).
 

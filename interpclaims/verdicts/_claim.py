@@ -30,7 +30,7 @@ from typing import Any
 from interpclaims import _context
 from interpclaims._errors import ClaimInconclusive, ClaimRefuted, ClaimWarning, InterpClaimsError
 from interpclaims._estimate import Estimate, _fmt, estimate_from_samples
-from interpclaims._stats import (
+from interpclaims.stats import (
     bootstrap_mean_diff,
     one_sample_p,
     paired_sign_flip_test,

@@ -2,7 +2,7 @@
 
 Thin by design: bodies delegate to the rest of the package. Results ride on the ``TestReport``
 (``report.interpclaims``, JSON-safe), so pytest-xdist carries them to the controller, where one
-:class:`~interpclaims._report.Reporter` writes the report files.
+:class:`~interpclaims.report._reporter.Reporter` writes the report files.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from interpclaims import _context
-from interpclaims._claim import Claim, ClaimResult
 from interpclaims._errors import ModelLoadError
-from interpclaims._markers import (
+from interpclaims.backends import BACKENDS, backend_available, install_hint
+from interpclaims.plugin._markers import (
     FAMILY_MARKER,
     FAMILY_MARKER_SIGNATURE,
     MODEL_MARKER,
@@ -28,8 +28,8 @@ from interpclaims._markers import (
     read_family_marker,
     read_model_marker,
 )
-from interpclaims._stash import DATA_USED, MODEL, REGISTRY, REPORTER, RESULTS, SETTINGS, Settings
-from interpclaims.backends import BACKENDS, backend_available, install_hint
+from interpclaims.plugin._stash import DATA_USED, MODEL, REGISTRY, REPORTER, RESULTS, SETTINGS, Settings
+from interpclaims.verdicts import Claim, ClaimResult
 
 WORKER_SEED_KEY = "interpclaims_seed"
 
@@ -137,10 +137,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", FAMILY_MARKER_SIGNATURE)
     settings = _settings(config)
     config.stash[SETTINGS] = settings
-    from interpclaims._models import ModelRegistry
+    from interpclaims.models import ModelRegistry
 
     def open_store() -> Any:  # numpy and the store load only when a model does
-        from interpclaims._store import ActivationStore
+        from interpclaims.activations import ActivationStore
 
         return ActivationStore(settings.cache_dir, mode=settings.cache_mode)
 
@@ -151,7 +151,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "interpclaims-xdist")
     if not hasattr(config, "workerinput"):
-        from interpclaims._report import Reporter
+        from interpclaims.report._reporter import Reporter
 
         reporter = Reporter(config, settings)
         config.stash[REPORTER] = reporter
@@ -176,7 +176,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def _claim_key(item: pytest.Item) -> str:
     """The node id without the backend: both backends of a claim draw the same random numbers."""
-    from interpclaims._report import group_key
+    from interpclaims.report._reporter import group_key
 
     callspec = getattr(item, "callspec", None)
     param = callspec.params.get("model") if callspec is not None else None

@@ -10,8 +10,8 @@ import pytest
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from interpclaims._models import Model, ModelRegistry  # noqa: F401 (string annotations)
-    from interpclaims._report import Reporter  # noqa: F401
+    from interpclaims.models import Model, ModelRegistry  # noqa: F401 (string annotations)
+    from interpclaims.report._reporter import Reporter  # noqa: F401
 
 @dataclass(frozen=True, slots=True)
 class Settings:

@@ -70,6 +70,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
+from interpclaims._errors import StoreWarning
 
 __all__ = [
     "FORMAT_VERSION",
@@ -94,10 +95,6 @@ _LOCK_DIR = ".locks"
 _TMP_SUFFIX = ".tmp"
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _SHARD_RE = re.compile(r"[0-9a-f]{2}")
-
-
-class StoreWarning(UserWarning):
-    """A store entry was damaged (it is deleted and rebuilt), or could not be locked or written."""
 
 
 @dataclass(frozen=True, slots=True)

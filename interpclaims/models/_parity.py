@@ -11,7 +11,7 @@ from interpclaims._sites import KINDS, Site
 if TYPE_CHECKING:
     import torch
 
-    from interpclaims._models import Batch, Model
+    from interpclaims.models import Batch, Model
 
 __all__ = ["SiteDifference", "all_sites", "compare_backends", "max_difference"]
 

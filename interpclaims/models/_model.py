@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from interpclaims._data import fixtures_dir
 from interpclaims._errors import DataError, ModelLoadError, SiteError
 from interpclaims._hashing import tokenizer_hash, weights_hash
 from interpclaims._sites import KINDS, Site, parse_site
@@ -26,20 +27,19 @@ from interpclaims.backends import Backend, Edit, ModelSpec, load_backend
 if TYPE_CHECKING:
     import torch
 
-    from interpclaims._store import ActivationStore
+    from interpclaims.activations import ActivationStore
 
-__all__ = ["Model", "ModelRegistry", "fixtures_dir", "resolve_model_path"]
+__all__ = ["BATCH_SIZE", "Batch", "Model", "ModelRegistry", "memory_cap_bytes", "resolve_model_path"]
 
 ZOO_PREFIX = "zoo/"
 BATCH_SIZE = 64
-MEMORY_CAP_BYTES = int(os.environ.get("INTERPCLAIMS_MEMORY_CAP_MB", "512")) * 2**20
 PREFETCH_MAX = 4096  # n_layers * d_model up to which a cache miss extracts every site
 
 
-def fixtures_dir() -> Path:
-    """The shipped ``fixtures/`` folder (``INTERPCLAIMS_FIXTURES`` overrides)."""
-    env = os.environ.get("INTERPCLAIMS_FIXTURES")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "fixtures"
+def memory_cap_bytes() -> int:
+    """The memory cap of one batch's activations (``INTERPCLAIMS_MEMORY_CAP_MB``, default 512),
+    read when used so that a test or a session can change it."""
+    return int(float(os.environ.get("INTERPCLAIMS_MEMORY_CAP_MB", "512")) * 2**20)
 
 
 def resolve_model_path(name: str) -> tuple[str, bool]:
@@ -152,7 +152,7 @@ class Model:
     """A model loaded on one backend: what the ``model`` fixture gives a claim."""
 
     def __init__(self, name: str, backend: str, store: ActivationStore | None = None) -> None:
-        from interpclaims._torch import ensure_torch_settings
+        from interpclaims.models._torch import ensure_torch_settings
 
         ensure_torch_settings()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -345,14 +345,14 @@ class Model:
         floats = pos * (s.d_vocab + sum(width.get(b.kind, s.d_model) for b in bases))
         # activations of the reads and logits, times 4 for the model's own intermediates
         per_prompt = 4 * floats * 4
-        return int(max(1, min(BATCH_SIZE, MEMORY_CAP_BYTES // max(per_prompt, 1))))
+        return int(max(1, min(BATCH_SIZE, memory_cap_bytes() // max(per_prompt, 1))))
 
     def _forward(self, tokens: torch.Tensor, bases: Sequence[Site], edits: Mapping[Site, Edit],
                  batch_size: int | None) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
         """Forward passes over ``tokens`` in batches: logits and the whole-tensor ``bases``."""
         import torch
 
-        from interpclaims._progress import progress
+        from interpclaims.models._progress import progress
 
         size = self._batch_size(tokens, bases, batch_size)
         logits_parts: list[torch.Tensor] = []
@@ -377,7 +377,7 @@ class Model:
         import numpy as np
         import torch
 
-        from interpclaims._store import StoreKey, tokens_digest
+        from interpclaims.activations import StoreKey, tokens_digest
 
         assert self.store is not None
         digest = tokens_digest(tokens.numpy())

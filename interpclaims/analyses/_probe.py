@@ -31,15 +31,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from interpclaims import _context
-from interpclaims._analyses import _check_model, _prepare
-from interpclaims._causal import _positions
 from interpclaims._data import Dataset, DataSpec
 from interpclaims._errors import DataError, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_seeds
 from interpclaims._sites import Site
+from interpclaims.analyses._causal import _positions
+from interpclaims.analyses._common import _check_model, _prepare
 
 if TYPE_CHECKING:
-    from interpclaims._models import Model
+    from interpclaims.models import Model
 
 __all__ = ["ProbeResult", "probe"]
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import torch
 
     from interpclaims._data import Dataset
-    from interpclaims._models import Batch, Model
+    from interpclaims.models import Batch, Model
 
 __all__ = ["EFFECT_METRICS", "STATE_METRICS", "Targets", "effect", "state"]
 

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from interpclaims._claim import Verdict
+from interpclaims.verdicts import Verdict
 
 if TYPE_CHECKING:
-    from interpclaims._stash import Settings
+    from interpclaims.plugin._stash import Settings
 
 __all__ = ["Reporter", "build_report", "render_html"]
 
@@ -166,7 +166,7 @@ def correct_families(claims: list[dict[str, Any]], method: str) -> list[dict[str
     Families are complete only at the end of the session, on the controller, so this runs there.
     Returns the downgraded claims (modified in place).
     """
-    from interpclaims._stats import adjust_pvalues
+    from interpclaims.stats import adjust_pvalues
 
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for c in claims:
@@ -259,7 +259,7 @@ def render_html(data: dict[str, Any]) -> str:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("interpclaims", "templates"),
+        loader=jinja2.PackageLoader("interpclaims.report", "templates"),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
     )

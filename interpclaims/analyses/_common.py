@@ -13,13 +13,13 @@ from interpclaims import _context
 from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import DataError, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples
-from interpclaims._metrics import STATE_METRICS, Targets, state
 from interpclaims._sites import Site
+from interpclaims.analyses._metrics import STATE_METRICS, Targets, state
 
 if TYPE_CHECKING:
     import torch
 
-    from interpclaims._models import Batch, Model
+    from interpclaims.models import Batch, Model
 
 __all__ = ["attention_score", "measure"]
 
@@ -29,7 +29,7 @@ N_CONTROL_HEADS = 4
 
 def _check_model(model: Any, analysis: str) -> Model:
     __tracebackhide__ = True
-    from interpclaims._models import Model
+    from interpclaims.models import Model
 
     if not isinstance(model, Model):
         raise InterpClaimsError(
@@ -166,7 +166,7 @@ def attention_score(
 
 # -- behaviour -----------------------------------------------------------------------------------
 def measure(model: Model, data: DataSpec | Dataset, metric: str = "logit_diff") -> Estimate:
-    """A behaviour metric of the unmodified model, per prompt (see :mod:`interpclaims._metrics`).
+    """A behaviour metric of the unmodified model, per prompt (see :mod:`interpclaims.analyses._metrics`).
 
     ``logit_diff``: logit of ``answer`` minus logit of ``wrong`` after the prompt; ``accuracy``:
     whether ``answer`` is preferred; ``prob``: probability of ``answer``; ``loss``: mean

@@ -1,0 +1,8 @@
+"""The pytest plugin: thin wiring of options, markers, fixtures and hooks (entry point:
+``interpclaims.plugin._hooks``)."""
+
+from __future__ import annotations
+
+from interpclaims.plugin._markers import family, model
+
+__all__ = ["family", "model"]
