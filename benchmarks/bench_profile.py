@@ -27,7 +27,7 @@ def _wrap(owner: Any, name: str, part: str) -> None:
         return
 
     def timed(*args: Any, **kwargs: Any) -> Any:
-        if _DEPTH[part]:  # nested (e.g. get_or_compute_many -> _forward): count once
+        if _DEPTH[part]:  # nested (e.g. get_or_compute_many -> forward): count once
             return orig(*args, **kwargs)
         _DEPTH[part] += 1
         start = time.perf_counter()
@@ -45,7 +45,7 @@ def _wrap(owner: Any, name: str, part: str) -> None:
 def pytest_configure(config: Any) -> None:
     from interpclaims import _estimate
     from interpclaims.activations import _store
-    from interpclaims.models import _model as _models
+    from interpclaims.models import Model
     from interpclaims.verdicts import _claim
 
     # statistics: every function of interpclaims.stats that the estimates and claims call
@@ -54,8 +54,8 @@ def pytest_configure(config: Any) -> None:
         for name, obj in list(vars(module).items()):
             if callable(obj) and getattr(obj, "__module__", "") .startswith("interpclaims.stats"):
                 _wrap(module, name, "stats")
-    _wrap(_models.Model, "_forward", "forward")
-    _wrap(_models.Model, "tokenize", "tokenize")
+    _wrap(Model, "forward", "forward")
+    _wrap(Model, "tokenize", "tokenize")
     _wrap(_store.ActivationStore, "_write", "store_io")
     _wrap(_store.ActivationStore, "_load", "store_io")
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from interpclaims import _context
 from interpclaims._errors import InterpClaimsError
+from interpclaims._format import number
 from interpclaims.stats import (
     DEFAULT_CI_LEVEL,
     bootstrap_multiseed,
@@ -21,12 +22,6 @@ from interpclaims.stats import (
 )
 
 __all__ = ["Estimate", "EstimateMatrix", "estimate_from_samples", "estimate_from_seeds"]
-
-def _fmt(x: float) -> str:
-    if math.isinf(x):
-        return "-inf" if x < 0 else "inf"
-    return f"{x:.4g}"
-
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
@@ -74,7 +69,7 @@ class Estimate:
 
     def __str__(self) -> str:
         pct = round(self.ci_level * 100)
-        return (f"{_fmt(self.value)} [{pct}% CI {_fmt(self.ci_low)}, {_fmt(self.ci_high)}]"
+        return (f"{number(self.value)} [{pct}% CI {number(self.ci_low)}, {number(self.ci_high)}]"
                 f" (n={self.n})")
 
     def to_json(self) -> dict[str, Any]:

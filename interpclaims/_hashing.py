@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-__all__ = ["data_hash", "file_sha256", "short", "tokenizer_hash", "weights_hash"]
+__all__ = ["data_hash", "file_sha256", "tokenizer_hash", "weights_hash"]
 
 _CHUNK = 1 << 20
 
@@ -33,7 +33,7 @@ def weights_hash(model_dir: str | Path) -> str:
         model_dir: the model folder (or the ``.safetensors`` file itself).
 
     Returns:
-        The full hex digest (show ``short(...)`` where space is tight).
+        The full hex digest.
 
     Raises:
         FileNotFoundError: when the folder holds no ``model.safetensors``.
@@ -56,11 +56,6 @@ def data_hash(path: str | Path) -> str:
         The full hex digest.
     """
     return file_sha256(path)
-
-
-def short(digest: str, n: int = 16) -> str:
-    """The first ``n`` hex characters of a digest, for display."""
-    return digest[:n]
 
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",

@@ -49,7 +49,7 @@ def _loaded_after(statement: str, fake_torch_dir=None) -> dict[str, bool]:
         "import interpclaims",
         "import interpclaims.plugin._hooks",
         "import interpclaims as ic; ic.parse_site('L1H2'); ic.load_data(['a b'])",
-        "import interpclaims.report._reporter, interpclaims.models, interpclaims.backends",
+        "import interpclaims.report, interpclaims.models, interpclaims.backends",
     ],
 )
 def test_import_does_not_load_heavy_packages(statement):

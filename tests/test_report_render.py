@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interpclaims.plugin._stash import Settings
-from interpclaims.report._reporter import build_report, group_key, render_html
+from interpclaims.plugin._fixtures import claim_key
+from interpclaims.plugin._markers import ModelParam
+from interpclaims.plugin._options import Settings
+from interpclaims.report import build_report, render_html
 
 STARTED = "2025-01-02T03:04:05+00:00"
 SHA_IND = "a" * 64
@@ -27,10 +29,13 @@ def est(value, lo, hi, *, n=40, label="x", method="attention score; percentile b
 
 def claim(nodeid, backend, verdict, comparator, *, estimate, tested=None, reference,
           rule="rule", xfail=False, data=None, model="zoo/agreement"):
-    """A dict shaped like ``ClaimResult.to_json()`` plus what the plugin adds."""
+    """A dict shaped like ``ClaimResult.to_json()``."""
     tested = tested or estimate
+    base, _, params = nodeid.partition("[")
+    rest = [p for p in params.removesuffix("]").split("-") if p and p != backend]
     return {
-        "nodeid": nodeid, "backend": backend, "model": model, "verdict": verdict,
+        "nodeid": nodeid, "claim_key": f"{base}[{'-'.join(rest)}]" if rest else base,
+        "backend": backend, "model": model, "verdict": verdict,
         "xfail": xfail, "comparator": comparator, "rule": rule, "estimate": estimate,
         "tested": tested, "reference": reference,
         "message": f"{verdict}: {estimate['label']}", "seed": 1234,
@@ -89,40 +94,51 @@ def make_report(settings, claims=CLAIMS, errors=(), **kw):
     return build_report(claims=list(claims), errors=list(errors), settings=settings, **args)
 
 
-# -- group_key -------------------------------------------------------------------------------------
+# -- claim_key -------------------------------------------------------------------------------------
+
+
+class _CallSpec:
+    def __init__(self, ids, backend):
+        self._idlist = ids
+        self.params = {"model": ModelParam("zoo/agreement", backend)} if backend else {}
+
+    @property
+    def id(self):
+        return "-".join(self._idlist)
+
+
+class _Item:
+    def __init__(self, base, ids=None, backend=None):
+        self.callspec = _CallSpec(ids, backend) if ids is not None else None
+        self.nodeid = f"{base}[{'-'.join(ids)}]" if ids else base
 
 
 @pytest.mark.parametrize(
-    ("nodeid", "backend", "key"),
+    ("base", "ids", "backend", "key"),
     [
-        ("t.py::test_x[tl]", "tl", "t.py::test_x"),
-        ("t.py::test_x[nnsight]", "nnsight", "t.py::test_x"),
-        ("t.py::test_x[nnsight-0]", "nnsight", "t.py::test_x[0]"),
-        ("t.py::test_x[0-nnsight]", "nnsight", "t.py::test_x[0]"),
-        ("t.py::test_x[a-tl-b]", "tl", "t.py::test_x[a-b]"),
-        ("t.py::TestC::test_x[tl-3]", "tl", "t.py::TestC::test_x[3]"),
-        ("t.py::test_x", "tl", "t.py::test_x"),
-        ("t.py::test_x[tl]", "", "t.py::test_x[tl]"),
-        ("t.py::test_x[nnsight]", "tl", "t.py::test_x[nnsight]"),
+        ("t.py::test_x", ["tl"], "tl", "t.py::test_x"),
+        ("t.py::test_x", ["nnsight"], "nnsight", "t.py::test_x"),
+        ("t.py::test_x", ["nnsight", "0"], "nnsight", "t.py::test_x[0]"),
+        ("t.py::test_x", ["0", "nnsight"], "nnsight", "t.py::test_x[0]"),
+        ("t.py::test_x", ["a", "tl", "b"], "tl", "t.py::test_x[a-b]"),
+        ("t.py::TestC::test_x", ["tl", "3"], "tl", "t.py::TestC::test_x[3]"),
+        ("t.py::test_x", None, None, "t.py::test_x"),
+        ("t.py::test_x", ["tl"], None, "t.py::test_x[tl]"),  # not a model parameter
+        ("t.py::test_x", ["tl", "a-b"], "tl", "t.py::test_x[a-b]"),  # a dash inside an id
+        ("t.py::test_x", ["tl", "a[1]"], "tl", "t.py::test_x[a[1]]"),
     ],
 )
-def test_group_key(nodeid, backend, key):
-    assert group_key(nodeid, backend) == key
+def test_claim_key_drops_the_backend(base, ids, backend, key):
+    assert claim_key(_Item(base, ids, backend)) == key
 
 
-def test_group_key_merges_both_backends_of_a_claim():
-    assert group_key("t.py::test_x[tl-L1H2]", "tl") == group_key(
-        "t.py::test_x[nnsight-L1H2]", "nnsight")
-    assert group_key("t.py::test_x[tl-0]", "tl") != group_key("t.py::test_x[nnsight-1]", "nnsight")
-
-
-def test_group_key_keeps_brackets_inside_parameter_ids():
-    assert group_key("t.py::test_x[tl-a[1]]", "tl") == "t.py::test_x[a[1]]"
-
-
-def test_group_key_removes_the_backend_only_once():
-    assert group_key("t.py::test_x[tl-tl]", "tl") == group_key("t.py::test_x[nnsight-tl]",
-                                                               "nnsight")
+def test_claim_key_merges_both_backends_of_a_claim():
+    assert claim_key(_Item("t.py::test_x", ["tl", "L1H2"], "tl")) == claim_key(
+        _Item("t.py::test_x", ["nnsight", "L1H2"], "nnsight"))
+    assert claim_key(_Item("t.py::test_x", ["tl", "0"], "tl")) != claim_key(
+        _Item("t.py::test_x", ["nnsight", "1"], "nnsight"))
+    assert claim_key(_Item("t.py::test_x", ["tl", "tl"], "tl")) == claim_key(
+        _Item("t.py::test_x", ["nnsight", "tl"], "nnsight"))
 
 
 # -- claims.json -----------------------------------------------------------------------------------

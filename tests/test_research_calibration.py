@@ -31,11 +31,11 @@ BOUND = ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / N_SIM)  # α + 3 SE ≈ 0.09
 
 @pytest.fixture(scope="module")
 def zoo_model(tmp_path_factory):
-    from interpclaims.activations import ActivationStore
+    from interpclaims.activations import ActivationStore, StoreCache
     from interpclaims.models import ModelRegistry
 
     store = ActivationStore(tmp_path_factory.mktemp("store"), mode="rw")
-    return ModelRegistry(store=store).get("zoo/agreement", "tl")
+    return ModelRegistry(cache=StoreCache(store)).get("zoo/agreement", "tl")
 
 
 def _verdict(estimate, decide) -> Verdict:
@@ -116,12 +116,12 @@ def test_known_mechanisms_are_found_on_small_samples(zoo_model) -> None:
 
 
 def test_cache_off_gives_identical_numbers(tmp_path) -> None:
-    from interpclaims.activations import ActivationStore
+    from interpclaims.activations import ActivationStore, StoreCache
     from interpclaims.models import ModelRegistry
 
     with _context.use(ClaimContext(seed=3, key="cache")):
-        cached = ModelRegistry(store=ActivationStore(tmp_path, mode="rw")).get("zoo/agreement",
-                                                                             "nnsight")
+        cache = StoreCache(ActivationStore(tmp_path, mode="rw"))
+        cached = ModelRegistry(cache=cache).get("zoo/agreement", "nnsight")
         first = ic.attention_score(cached, data="repeated_tokens", head="L1H2")
         warm = ic.attention_score(cached, data="repeated_tokens", head="L1H2")
         passes = cached.forward_passes

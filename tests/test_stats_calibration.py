@@ -25,6 +25,7 @@ from scipy import stats
 from interpclaims.stats import (
     MIN_PROMPTS,
     SMALL_N,
+    Interval,
     adjust_pvalues,
     bootstrap_mean,
     bootstrap_mean_batch,
@@ -39,7 +40,7 @@ from interpclaims.stats import (
     t_interval,
     tost_p,
 )
-from interpclaims.stats._core import _acceleration
+from interpclaims.stats._bootstrap import _acceleration
 
 ALPHA = 0.05
 
@@ -207,12 +208,13 @@ def test_choose_interval_uses_t_below_small_n():
 def test_mean_interval_reports_the_method_used():
     small = rng(16).normal(size=12)
     out = mean_interval(small, rng())
+    assert isinstance(out, Interval)
     assert out.method == "t"
-    assert tuple(out[:3]) == t_interval(small)
+    assert (out.mean, out.low, out.high) == t_interval(small)
     large = rng(17).normal(size=60)
     out = mean_interval(large, rng(1), n_resamples=500)
     assert out.method == "bca"
-    assert tuple(out[:3]) == bootstrap_mean(large, rng(1), n_resamples=500, method="bca")
+    assert (out.mean, out.low, out.high) == bootstrap_mean(large, rng(1), n_resamples=500, method="bca")
     assert mean_interval(large, rng(1), method="percentile", n_resamples=500).method == "percentile"
 
 

@@ -27,7 +27,7 @@ from interpclaims.activations import (
     StoreWarning,
     tokens_digest,
 )
-from interpclaims.activations import _store as store_module
+from interpclaims.activations import _entry as entry_module
 
 FIELDS = {
     "weights": "a" * 64,
@@ -43,13 +43,10 @@ KEY = StoreKey(**FIELDS)
 # FORMAT_VERSION (and an update of this value).
 GOLDEN_DIGEST = "f2e0eb078e65584e40c3076a74be3c1324cb1f453d88316f2804651aa280cce5"
 
-# Subprocesses load the module file alone: no package import (fast), and no torch either way.
+# Subprocesses import the activations package (no torch); `entry` holds the on-disk format's seams.
 PRELUDE = textwrap.dedent(f"""
-    import importlib.util, sys
-    _spec = importlib.util.spec_from_file_location("ic_store", {store_module.__file__!r})
-    m = importlib.util.module_from_spec(_spec)
-    sys.modules["ic_store"] = m
-    _spec.loader.exec_module(m)
+    import interpclaims.activations as m
+    from interpclaims.activations import _entry as entry
     KEY = m.StoreKey(**{FIELDS!r})
 """)
 
@@ -319,7 +316,7 @@ def test_a_failing_write_is_reported_and_the_result_still_returned(tmp_path, val
     def disk_full(f, arr):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store_module, "_write_npy", disk_full)
+    monkeypatch.setattr(entry_module, "_write_npy", disk_full)
     store = ActivationStore(tmp_path)
     with pytest.warns(StoreWarning, match="could not store"):
         arr = store.get_or_compute(KEY, Counter(value))
@@ -550,7 +547,7 @@ KILLED_WRITER = """
     import sys, time
     import numpy as np
     root, ready = sys.argv[1:3]
-    real_write = m._write_npy
+    real_write = entry._write_npy
 
     def write_half_then_hang(f, arr):
         real_write(f, arr[: arr.size // 2])  # a plausible-looking, partial .npy
@@ -558,7 +555,7 @@ KILLED_WRITER = """
         open(ready, "w").close()
         time.sleep(60)
 
-    m._write_npy = write_half_then_hang
+    entry._write_npy = write_half_then_hang
     m.ActivationStore(root).put(KEY, np.ones(500_000, np.float32))
 """
 

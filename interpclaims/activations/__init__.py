@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from interpclaims.activations._store import (
-    FORMAT_VERSION,
-    ActivationStore,
-    StoreKey,
-    StoreStats,
-    StoreWarning,
-    tokens_digest,
-)
+from interpclaims._errors import StoreWarning
+from interpclaims.activations._cache import PREFETCH_MAX, StoreCache, prefetch_sites
+from interpclaims.activations._key import FORMAT_VERSION, StoreKey, StoreStats, tokens_digest
+from interpclaims.activations._store import ActivationStore
 
 __all__ = [
     "FORMAT_VERSION",
+    "PREFETCH_MAX",
     "ActivationStore",
+    "StoreCache",
     "StoreKey",
     "StoreStats",
     "StoreWarning",
+    "prefetch_sites",
     "tokens_digest",
 ]

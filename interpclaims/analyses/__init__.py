@@ -1,22 +1,19 @@
-"""Analyses: the research actions, each returning an Estimate (or a table of them)."""
+"""Analyses: the research actions, each returning an Estimate (or a table of them).
+
+One module per action: ``_attention`` (attention-pattern scores), ``_behaviour`` (a metric of the
+unmodified model), ``_ablation``, ``_patching``, ``_steering``, ``_localize``, ``_probe``; shared
+by them: ``_prepare`` (argument checks, data → batch, components, positions) and ``_metrics``.
+"""
 
 from __future__ import annotations
 
-from interpclaims.analyses._causal import (
-    Localization,
-    PairwiseAblation,
-    SteeringResult,
-    ablate,
-    ablate_pair,
-    localize,
-    mean_difference,
-    patch,
-    patch_heads,
-    patch_sweep,
-    steer,
-)
-from interpclaims.analyses._common import attention_score, measure
+from interpclaims.analyses._ablation import PairwiseAblation, ablate, ablate_pair
+from interpclaims.analyses._attention import attention_score
+from interpclaims.analyses._behaviour import measure
+from interpclaims.analyses._localize import Localization, localize
+from interpclaims.analyses._patching import patch, patch_heads, patch_sweep
 from interpclaims.analyses._probe import ProbeResult, probe
+from interpclaims.analyses._steering import SteeringResult, mean_difference, steer
 
 __all__ = [
     "Localization",

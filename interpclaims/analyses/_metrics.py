@@ -19,7 +19,7 @@ metric          per prompt                                      of an interventi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:
     import torch
@@ -27,10 +27,21 @@ if TYPE_CHECKING:
     from interpclaims._data import Dataset
     from interpclaims.models import Batch, Model
 
-__all__ = ["EFFECT_METRICS", "STATE_METRICS", "Targets", "effect", "state"]
+__all__ = [
+    "EFFECT_METRICS",
+    "STATE_METRICS",
+    "EffectMetric",
+    "StateMetric",
+    "Targets",
+    "effect",
+    "state",
+]
 
-STATE_METRICS = ("logit_diff", "loss", "accuracy", "prob")
-EFFECT_METRICS = ("logit_diff", "loss", "prob_drop", "kl", "flip_rate", "accuracy")
+# a metric of one run, and what an intervention did to a metric (table in the module doc)
+StateMetric = Literal["logit_diff", "loss", "accuracy", "prob"]
+EffectMetric = Literal["logit_diff", "loss", "prob_drop", "kl", "flip_rate", "accuracy"]
+STATE_METRICS: tuple[StateMetric, ...] = get_args(StateMetric)
+EFFECT_METRICS: tuple[EffectMetric, ...] = get_args(EffectMetric)
 _ANSWER_METRICS = {"logit_diff", "accuracy", "prob", "prob_drop", "flip_rate"}
 
 
@@ -63,7 +74,7 @@ class Targets:
         return logits[torch.arange(logits.shape[0]), self.batch.lengths - 1].double()
 
 
-def state(t: Targets, logits: torch.Tensor, metric: str) -> torch.Tensor:
+def state(t: Targets, logits: torch.Tensor, metric: StateMetric) -> torch.Tensor:
     """A metric of one run, per prompt ``[batch]``."""
     import torch
 
@@ -84,7 +95,8 @@ def state(t: Targets, logits: torch.Tensor, metric: str) -> torch.Tensor:
     return diff
 
 
-def effect(t: Targets, clean: torch.Tensor, edited: torch.Tensor, metric: str) -> torch.Tensor:
+def effect(t: Targets, clean: torch.Tensor, edited: torch.Tensor, metric: EffectMetric
+           ) -> torch.Tensor:
     """What an intervention did to ``metric``, per prompt ``[batch]`` (table in the module doc)."""
     import torch
 

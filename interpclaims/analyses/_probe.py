@@ -24,9 +24,10 @@ seeds are pooled with a seed-then-prompt bootstrap, so the interval carries the 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,11 +36,10 @@ from interpclaims._data import Dataset, DataSpec
 from interpclaims._errors import DataError, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_seeds
 from interpclaims._sites import Site
-from interpclaims.analyses._causal import _positions
-from interpclaims.analyses._common import _check_model, _prepare
+from interpclaims.analyses._prepare import Positions, check_model, positions_mask, prepare
 
 if TYPE_CHECKING:
-    from interpclaims.models import Model
+    from interpclaims.models import Batch, Model
 
 __all__ = ["ProbeResult", "probe"]
 
@@ -110,27 +110,72 @@ def _placements(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
     return below / neg.size
 
 
-def probe(
-    model: Model,
-    site: str | Site,
-    task: str,
-    data: DataSpec | Dataset = "agreement",
-    *,
-    position: Any = -1,
-    controls: Sequence[str] = ("label_shuffle", "control_task"),
-    word_field: str | None = None,
-    seeds: int | Sequence[int] = 1,
-    test_fraction: float = 0.5,
-) -> ProbeResult:
-    """Train a linear probe for the dataset field ``task`` on activations at ``site``.
+@dataclass(frozen=True, slots=True)
+class _Features:
+    """What the probes of one claim read: one row per prompt, at the read position."""
 
-    ``position``: which token is read (``-1`` the last, an int, or a field such as
-    ``"subject_pos"``). ``word_field`` names the field whose value is the word type for the
-    control task (default: the token at the read position). ``seeds``: how many splits (or which
-    split seeds) to pool.
-    """
+    x: np.ndarray  # [n_prompts, d] float64, the site's activation
+    reset: np.ndarray | None  # the same in the re-initialized network (control reset_network)
+    words: list[str]  # word type per prompt (control_task)
+
+
+def _features(model: Model, s: Site, ds: Dataset, batch: Batch, position: Positions,
+              controls: Sequence[str], word_field: str | None) -> _Features:
     __tracebackhide__ = True
-    model = _check_model(model, "probe")
+    _, acts = model.run(batch.tokens, read=[s])
+    where = positions_mask(batch, ds, position, "probe")
+    feats = s.select(acts[s.base])[where].reshape(int(where.sum()), -1).double().numpy()
+    reset_feats = None
+    if "reset_network" in controls:
+        _, reset_acts = model.reset_network(0).run(batch.tokens, read=[s])
+        reset_feats = s.select(reset_acts[s.base])[where].reshape(int(where.sum()), -1)
+        reset_feats = reset_feats.double().numpy()
+    if word_field is not None:
+        words = [str(v) for v in ds.field(word_field, analysis="probe(word_field=)")]
+    else:
+        words = [str(t) for t in batch.tokens[where].tolist()]
+    return _Features(feats, reset_feats, words)
+
+
+def _one_seed(f: _Features, y: np.ndarray, k: int, controls: Sequence[str], seed: int,
+              test_fraction: float, rng: np.random.Generator, per_seed: dict[str, list[np.ndarray]]
+              ) -> np.ndarray:
+    """Fit the probe and its controls on one split; append each test prompt's 0/1 correctness
+    (and the AUROC placements) to ``per_seed``. Returns the test indices."""
+    __tracebackhide__ = True
+    test, train = _stratified_split(y, test_fraction, rng)
+    if len(set(y[train].tolist())) < k:
+        raise DataError(f"probe: the training split of seed {seed} misses a class; use more "
+                        "prompts")
+    runs = {"task": (f.x, y[train])}
+    if "label_shuffle" in controls:
+        runs["label_shuffle"] = (f.x, rng.permutation(y[train]))
+    if "control_task" in controls:
+        types = sorted(set(f.words))
+        mapping = dict(zip(types, rng.integers(0, k, size=len(types)).tolist(), strict=True))
+        control_y = np.array([mapping[w] for w in f.words])
+        runs["control_task"] = (f.x, control_y[train])
+    if f.reset is not None:
+        runs["reset_network"] = (f.reset, y[train])
+    if "random_features" in controls:
+        proj = rng.standard_normal((f.x.shape[1], f.x.shape[1]))
+        noise = rng.standard_normal(f.x.shape) @ proj
+        runs["random_features"] = (noise, y[train])
+    for name, (x, y_train) in runs.items():
+        scores = _fit_predict(x[train], y_train, x[test], k)
+        truth = control_y[test] if name == "control_task" else y[test]
+        correct = (scores.argmax(1) == truth).astype(np.float64)
+        per_seed.setdefault(name, []).append(correct)
+        if name == "task" and k == 2:
+            per_seed.setdefault("auroc", []).append(_placements(scores[:, 1] - scores[:, 0],
+                                                                y[test]))
+    return test
+
+
+def _check_arguments(model: Model, site: str | Site, controls: Sequence[str],
+                     seeds: int | Sequence[int], test_fraction: float) -> tuple[Site, list[int]]:
+    """The probed site and the split seeds, once the arguments are checked."""
+    __tracebackhide__ = True
     for c in controls:
         if c not in PROBE_CONTROLS:
             raise InterpClaimsError(f"probe(): unknown control {c!r}; choose from "
@@ -144,60 +189,56 @@ def probe(
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     if not seed_list:
         raise InterpClaimsError("probe(seeds=): give at least one seed")
-    ds, batch = _prepare(model, data)
+    return s, seed_list
+
+
+def probe(
+    model: Model,
+    site: str | Site,
+    task: str,
+    data: DataSpec | Dataset = "agreement",
+    *,
+    position: Positions = -1,
+    controls: Sequence[str] = ("label_shuffle", "control_task"),
+    word_field: str | None = None,
+    seeds: int | Sequence[int] = 1,
+    test_fraction: float = 0.5,
+) -> ProbeResult:
+    """Train a linear probe for the dataset field ``task`` on activations at ``site``.
+
+    ``position``: which token is read (``-1`` the last, an int, or a field such as
+    ``"subject_pos"``). ``word_field`` names the field whose value is the word type for the
+    control task (default: the token at the read position). ``seeds``: how many splits (or which
+    split seeds) to pool.
+    """
+    __tracebackhide__ = True
+    model = check_model(model, "probe")
+    s, seed_list = _check_arguments(model, site, controls, seeds, test_fraction)
+    ds, batch = prepare(model, data)
     labels_raw = [str(v) for v in ds.field(task, analysis=f"probe(task={task!r})")]
     classes = tuple(sorted(set(labels_raw)))
     if len(classes) < 2:
         raise DataError(f"probe(task={task!r}): every row of {ds.name} has the same label "
                         f"{classes[0]!r}; a probe needs two or more classes")
     y = np.array([classes.index(v) for v in labels_raw])
-    _, acts = model.run(batch.tokens, read=[s])
-    where = _positions(batch, ds, position, "probe")
-    feats = s.select(acts[s.base])[where].reshape(int(where.sum()), -1).double().numpy()
-    reset_feats = None
-    if "reset_network" in controls:
-        _, reset_acts = model.reset_network(0).run(batch.tokens, read=[s])
-        reset_feats = s.select(reset_acts[s.base])[where].reshape(int(where.sum()), -1)
-        reset_feats = reset_feats.double().numpy()
-    if word_field is not None:
-        words = [str(v) for v in ds.field(word_field, analysis="probe(word_field=)")]
-    else:
-        words = [str(t) for t in batch.tokens[where].tolist()]
-    k = len(classes)
+    feats = _features(model, s, ds, batch, position, controls, word_field)
     per_seed: dict[str, list[np.ndarray]] = {}
     test_ids: list[str] = []
     for seed in seed_list:
         rng = _context.rng("probe", str(s), task, seed)
-        test, train = _stratified_split(y, test_fraction, rng)
-        if len(set(y[train].tolist())) < k:
-            raise DataError(f"probe: the training split of seed {seed} misses a class; use more "
-                            "prompts")
-        runs = {"task": (feats, y[train])}
-        if "label_shuffle" in controls:
-            runs["label_shuffle"] = (feats, rng.permutation(y[train]))
-        if "control_task" in controls:
-            types = sorted(set(words))
-            mapping = dict(zip(types, rng.integers(0, k, size=len(types)).tolist(), strict=True))
-            control_y = np.array([mapping[w] for w in words])
-            runs["control_task"] = (feats, control_y[train])
-        if reset_feats is not None:
-            runs["reset_network"] = (reset_feats, y[train])
-        if "random_features" in controls:
-            proj = rng.standard_normal((feats.shape[1], feats.shape[1]))
-            noise = rng.standard_normal(feats.shape) @ proj
-            runs["random_features"] = (noise, y[train])
-        for name, (x, y_train) in runs.items():
-            scores = _fit_predict(x[train], y_train, x[test], k)
-            truth = control_y[test] if name == "control_task" else y[test]
-            correct = (scores.argmax(1) == truth).astype(np.float64)
-            per_seed.setdefault(name, []).append(correct)
-            if name == "task" and k == 2:
-                per_seed.setdefault("auroc", []).append(_placements(scores[:, 1] - scores[:, 0],
-                                                                    y[test]))
+        test = _one_seed(feats, y, len(classes), controls, seed, test_fraction, rng, per_seed)
         test_ids += [f"{seed}:{ds.ids[i]}" for i in test]
-    unit_ids = tuple(test_ids)
     where_txt = f"{s} at position {position} on {ds.name}"
     seeds_txt = f", {len(seed_list)} split seed(s)" if len(seed_list) > 1 else ""
+    return _result(per_seed, tuple(test_ids), s, task, classes, controls, where_txt, seeds_txt,
+                   feats.x, y)
+
+
+def _result(per_seed: dict[str, list[np.ndarray]], unit_ids: tuple[str, ...], s: Site, task: str,
+            classes: tuple[str, ...], controls: Sequence[str], where_txt: str, seeds_txt: str,
+            feats: np.ndarray, y: np.ndarray) -> ProbeResult:
+    """The estimates of a probe from the per-seed values of its test prompts."""
+    k = len(classes)
 
     def est(name: str, label: str, ids: tuple[str, ...] | None = unit_ids) -> Estimate:
         return estimate_from_seeds(
@@ -208,8 +249,7 @@ def probe(
         )
 
     ctrl = {name: est(name, f"probe({s}, {task}) under {name}") for name in controls}
-    accuracy = Estimate(**{**_fields(est("task", f"probe_accuracy({s}, {task})")),
-                           "controls": ctrl})
+    accuracy = dataclasses.replace(est("task", f"probe_accuracy({s}, {task})"), controls=ctrl)
     auroc = None
     if k == 2:
         auroc = estimate_from_seeds(
@@ -233,7 +273,3 @@ def probe(
         direction = raw / np.linalg.norm(raw)
     return ProbeResult(accuracy=accuracy, auroc=auroc, selectivity=selectivity, classes=classes,
                        direction=direction)
-
-
-def _fields(e: Estimate) -> dict[str, Any]:
-    return {f: getattr(e, f) for f in e.__slots__ if f != "controls"}

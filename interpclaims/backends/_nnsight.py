@@ -16,15 +16,40 @@ output: ``attn_out' = edit(resid_pre + attn_out) - resid_pre``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from interpclaims._errors import ModelLoadError
 from interpclaims._sites import Site
-from interpclaims.backends import Edit, ModelSpec
+from interpclaims.backends._arch import arch, module_at
+from interpclaims.backends._protocol import Edit, ModelSpec
 
 __all__ = ["NNsightBackend"]
+
+
+@dataclass(slots=True)
+class _Pass:
+    """One trace: the sites read and edited, the dataset rows of the batch, what was read."""
+
+    reads: set[Site]
+    edits: Mapping[Site, Edit]
+    rows: slice
+    out: dict[Site, Any]
+
+    def want(self, kind: str, layer: int) -> bool:
+        site = Site(kind, layer)
+        return site in self.reads or site in self.edits
+
+    def visit(self, site: Site, module: Any, attr: str) -> Any:
+        """Edit then read ``module.<attr>`` (``input`` / ``output``) as the activation of ``site``."""
+        value = getattr(module, attr)
+        if site in self.edits:
+            value = self.edits[site](value, self.rows)
+            setattr(module, attr, value)
+        if site in self.reads:
+            self.out[site] = value
+        return value
 
 
 class NNsightBackend:
@@ -35,131 +60,110 @@ class NNsightBackend:
     def __init__(self, hf_model: Any, tokenizer: Any, spec: ModelSpec) -> None:
         from nnsight import LanguageModel
 
-        if spec.architecture not in ("LlamaForCausalLM", "GPT2LMHeadModel"):
-            raise ModelLoadError(
-                f"the nnsight backend of interpclaims supports LlamaForCausalLM and "
-                f"GPT2LMHeadModel, not {spec.architecture}"
-            )
         self.spec = spec
-        self._llama = spec.architecture == "LlamaForCausalLM"
+        self._arch = arch(spec.architecture)
         self.native = LanguageModel(hf_model, tokenizer=tokenizer, dispatch=True)
         # NNsight keeps hooks of its own on every module; only hooks beyond these are leaks.
         self._baseline = self._hook_ids()
 
     # -- module access ---------------------------------------------------------------------
-    def _layer(self, layer: int) -> Any:
-        lm = self.native
-        return lm.model.layers[layer] if self._llama else lm.transformer.h[layer]
-
     def _hf_layer(self, layer: int) -> Any:
-        m = self.native._model
-        return m.model.layers[layer] if self._llama else m.transformer.h[layer]
+        return module_at(self.native._model, self._arch.layers)[layer]
 
     def w_o(self, layer: int) -> torch.Tensor:
+        """``[n_heads, d_head, d_model]``, from the head-output projection's weight."""
         s = self.spec
-        if self._llama:
-            w = self._hf_layer(layer).self_attn.o_proj.weight  # [d_model, n_heads*d_head]
-            return w.detach().T.reshape(s.n_heads, s.d_head, s.d_model)
-        w = self._hf_layer(layer).attn.c_proj.weight  # Conv1D: [n_heads*d_head, d_model]
-        return w.detach().reshape(s.n_heads, s.d_head, s.d_model)
+        w = module_at(self._hf_layer(layer), self._arch.z_proj).weight.detach()
+        if self._arch.w_o_transposed:  # nn.Linear: [d_model, n_heads*d_head]
+            w = w.T
+        return w.reshape(s.n_heads, s.d_head, s.d_model)
 
     def unembed(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
+        a = self._arch
         m = self.native._model
-        w_u = m.lm_head.weight.detach().T
-        if self._llama:
-            return w_u, m.model.norm.weight.detach(), "rms", float(m.model.norm.variance_epsilon)
-        return w_u, m.transformer.ln_f.weight.detach(), "ln", float(m.transformer.ln_f.eps)
+        norm = module_at(m, a.final_norm)
+        w_u = module_at(m, a.unembed).weight.detach().T
+        return w_u, norm.weight.detach(), a.norm_kind, float(getattr(norm, a.norm_eps))
 
     # -- forward ---------------------------------------------------------------------------
     def forward(
         self, tokens: torch.Tensor, rows: slice, read: Sequence[Site], edits: Mapping[Site, Edit]
     ) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
         lm = self.native
-        reads = set(read)
-        wanted = reads | set(edits)
-        layers = sorted({s.layer for s in wanted if s.layer is not None})
-        out: dict[str, Any] = {}
-        s = self.spec
+        p = _Pass(reads=set(read), edits=edits, rows=rows, out={})
+        layers = sorted({s.layer for s in p.reads | set(edits) if s.layer is not None})
         with torch.no_grad(), lm.trace(tokens):
             for L in layers:
-                layer = self._layer(L)
-                attn = layer.self_attn if self._llama else layer.attn
-                z_mod = attn.o_proj if self._llama else attn.c_proj
-                ln2 = layer.post_attention_layernorm if self._llama else layer.ln_2
-                mlp = layer.mlp
-                mlp_in = mlp.down_proj if self._llama else mlp.c_proj
+                self._visit_layer(p, L)
+            p.out[Site("logits")] = module_at(lm, self._arch.unembed).output
+        logits = p.out[Site("logits")]
+        return logits, {site: p.out[site] for site in p.reads}
 
-                def want(kind: str, L: int = L) -> bool:
-                    return Site(kind, L) in wanted
+    def _visit_layer(self, p: _Pass, L: int) -> None:
+        """The access points of layer ``L`` in the order the model computes them."""
+        a = self._arch
+        layer = module_at(self.native, a.layers)[L]
+        resid_pre = None
+        if p.want("resid_pre", L) or p.want("resid_mid", L):
+            resid_pre = p.visit(Site("resid_pre", L), layer, "input")
+        if p.want("z", L):
+            self._visit_z(p, L, module_at(layer, a.z_proj))
+        if p.want("attn_out", L) or p.want("pattern", L) or p.want("resid_mid", L):
+            self._visit_attn(p, L, layer, resid_pre)
+        if p.want("mlp_post", L):
+            p.visit(Site("mlp_post", L), module_at(layer, a.mlp_in), "input")
+        if p.want("mlp_out", L):
+            p.visit(Site("mlp_out", L), module_at(layer, a.mlp), "output")
+        if p.want("resid_post", L):
+            self._visit_resid_post(p, L, layer)
 
-                resid_pre = None
-                if want("resid_pre") or want("resid_mid"):
-                    resid_pre = layer.input
-                    site = Site("resid_pre", L)
-                    if site in edits:
-                        resid_pre = edits[site](resid_pre, rows)
-                        layer.input = resid_pre
-                    if site in reads:
-                        out[f"resid_pre.{L}"] = resid_pre
-                if want("z"):
-                    site = Site("z", L)
-                    flat = z_mod.input
-                    z = flat.reshape(flat.shape[0], flat.shape[1], s.n_heads, s.d_head)
-                    if site in edits:
-                        z = edits[site](z, rows)
-                        z_mod.input = z.reshape(flat.shape)
-                    if site in reads:
-                        out[f"z.{L}"] = z
-                if want("attn_out") or want("pattern") or want("resid_mid"):
-                    o = attn.output
-                    a_out = o[0]
-                    site = Site("attn_out", L)
-                    changed = False
-                    if site in edits:
-                        a_out = edits[site](a_out, rows)
-                        changed = True
-                    mid_site = Site("resid_mid", L)
-                    if mid_site in edits:
-                        assert resid_pre is not None
-                        a_out = edits[mid_site](resid_pre + a_out, rows) - resid_pre
-                        changed = True
-                    if changed:
-                        attn.output = (a_out, *o[1:])
-                    if site in reads:
-                        out[f"attn_out.{L}"] = a_out
-                    if Site("pattern", L) in reads:
-                        out[f"pattern.{L}"] = o[1]
-                    if mid_site in reads:
-                        out[f"resid_mid.{L}"] = ln2.input
-                if want("mlp_post"):
-                    site = Site("mlp_post", L)
-                    post = mlp_in.input
-                    if site in edits:
-                        post = edits[site](post, rows)
-                        mlp_in.input = post
-                    if site in reads:
-                        out[f"mlp_post.{L}"] = post
-                if want("mlp_out"):
-                    site = Site("mlp_out", L)
-                    m_out = mlp.output
-                    if site in edits:
-                        m_out = edits[site](m_out, rows)
-                        mlp.output = m_out
-                    if site in reads:
-                        out[f"mlp_out.{L}"] = m_out
-                if want("resid_post"):
-                    site = Site("resid_post", L)
-                    lo = layer.output
-                    post_r = lo if self._llama else lo[0]
-                    if site in edits:
-                        post_r = edits[site](post_r, rows)
-                        layer.output = post_r if self._llama else (post_r, *lo[1:])
-                    if site in reads:
-                        out[f"resid_post.{L}"] = post_r
-            out["logits"] = lm.lm_head.output
-        acts = {site: out[f"{site.kind}.{site.layer}" if site.kind != "logits" else "logits"]
-                for site in reads}
-        return out["logits"], acts
+    def _visit_z(self, p: _Pass, L: int, z_mod: Any) -> None:
+        """``z`` ``[batch, pos, n_heads, d_head]``: the input of the head-output projection."""
+        s = self.spec
+        site = Site("z", L)
+        flat = z_mod.input
+        z = flat.reshape(flat.shape[0], flat.shape[1], s.n_heads, s.d_head)
+        if site in p.edits:
+            z = p.edits[site](z, p.rows)
+            z_mod.input = z.reshape(flat.shape)
+        if site in p.reads:
+            p.out[site] = z
+
+    def _visit_attn(self, p: _Pass, L: int, layer: Any, resid_pre: Any) -> None:
+        """``attn_out`` and ``pattern`` from the attention output ``(attn_out, pattern, ...)``;
+        ``resid_mid`` read at the input of the second norm and edited through ``attn_out``."""
+        attn = module_at(layer, self._arch.attn)
+        o = attn.output
+        a_out = o[0]
+        site = Site("attn_out", L)
+        changed = False
+        if site in p.edits:
+            a_out = p.edits[site](a_out, p.rows)
+            changed = True
+        mid_site = Site("resid_mid", L)
+        if mid_site in p.edits:
+            assert resid_pre is not None
+            a_out = p.edits[mid_site](resid_pre + a_out, p.rows) - resid_pre
+            changed = True
+        if changed:
+            attn.output = (a_out, *o[1:])
+        if site in p.reads:
+            p.out[site] = a_out
+        if Site("pattern", L) in p.reads:
+            p.out[Site("pattern", L)] = o[1]
+        if mid_site in p.reads:
+            p.out[mid_site] = module_at(layer, self._arch.ln2).input
+
+    def _visit_resid_post(self, p: _Pass, L: int, layer: Any) -> None:
+        site = Site("resid_post", L)
+        tuple_out = self._arch.layer_output_tuple
+        lo = layer.output
+        post = lo[0] if tuple_out else lo
+        if site in p.edits:
+            post = p.edits[site](post, p.rows)
+            layer.output = (post, *lo[1:]) if tuple_out else post
+        if site in p.reads:
+            p.out[site] = post
 
     # -- hygiene ---------------------------------------------------------------------------
     _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")

@@ -12,53 +12,11 @@ from typing import Any
 
 import torch
 
-from interpclaims._errors import ModelLoadError
 from interpclaims._sites import Site
-from interpclaims.backends import Edit, ModelSpec
+from interpclaims.backends._arch import arch, tl_config
+from interpclaims.backends._protocol import Edit, ModelSpec
 
 __all__ = ["TLBackend"]
-
-
-def _tl_config_dict(hf_config: Any, spec: ModelSpec) -> dict[str, Any]:
-    """HookedTransformerConfig fields for the architectures the zoo ships.
-
-    TransformerLens's ``convert_hf_model_config`` keys Llama detection on the *name* (a local
-    folder whose path contains "llama" skips reading its config), and does not carry
-    ``rope_theta`` for Llama; so the two zoo architectures are converted here, from the config.
-    """
-    common = {
-        "d_model": spec.d_model, "d_head": spec.d_head, "n_heads": spec.n_heads,
-        "d_mlp": spec.d_mlp, "n_layers": spec.n_layers, "n_ctx": spec.n_ctx,
-        "d_vocab": spec.d_vocab, "original_architecture": spec.architecture,
-    }
-    if spec.architecture == "LlamaForCausalLM":
-        n_kv = hf_config.num_key_value_heads
-        return {
-            **common,
-            "eps": hf_config.rms_norm_eps,
-            "act_fn": hf_config.hidden_act,
-            "n_key_value_heads": n_kv if n_kv != spec.n_heads else None,
-            "normalization_type": "RMS",
-            "positional_embedding_type": "rotary",
-            "rotary_adjacent_pairs": False,
-            "rotary_dim": spec.d_head,
-            "rotary_base": getattr(hf_config, "rope_theta", None) or 10000.0,
-            "final_rms": True,
-            "gated_mlp": True,
-        }
-    if spec.architecture == "GPT2LMHeadModel":
-        return {
-            **common,
-            "eps": hf_config.layer_norm_epsilon,
-            "act_fn": hf_config.activation_function,
-            "use_attn_scale": True,
-            "scale_attn_by_inverse_layer_idx": hf_config.scale_attn_by_inverse_layer_idx,
-            "normalization_type": "LN",
-        }
-    raise ModelLoadError(
-        f"the tl backend of interpclaims supports LlamaForCausalLM and GPT2LMHeadModel, not "
-        f"{spec.architecture}"
-    )
 
 
 class TLBackend:
@@ -68,18 +26,14 @@ class TLBackend:
 
     def __init__(self, hf_model: Any, tokenizer: Any, spec: ModelSpec) -> None:
         from transformer_lens import HookedTransformer, HookedTransformerConfig
-        from transformer_lens.pretrained.weight_conversions import (
-            convert_gpt2_weights,
-            convert_llama_weights,
-        )
+        from transformer_lens.pretrained import weight_conversions
 
         self.spec = spec
         cfg = HookedTransformerConfig.from_dict(
-            {**_tl_config_dict(hf_model.config, spec), "device": "cpu", "dtype": torch.float32,
+            {**tl_config(hf_model.config, spec), "device": "cpu", "dtype": torch.float32,
              "init_weights": False, "default_prepend_bos": False}
         )
-        convert = (convert_llama_weights if spec.architecture == "LlamaForCausalLM"
-                   else convert_gpt2_weights)
+        convert = getattr(weight_conversions, arch(spec.architecture).tl_convert)
         state_dict = convert(hf_model, cfg)
         # Right padding (the only policy interpclaims uses) needs no attention mask; a
         # left-padding tokenizer would make TransformerLens compute one on its own.

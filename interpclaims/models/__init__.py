@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from interpclaims.models._model import (
-    Model,
-    ModelRegistry,
-    fixtures_dir,
-    resolve_model_path,
-)
+from interpclaims._data import fixtures_dir
+from interpclaims.models._batch import BATCH_SIZE, Batch, memory_cap_bytes
+from interpclaims.models._model import CleanCache, Model
 from interpclaims.models._parity import (
     SiteDifference,
     all_sites,
     compare_backends,
     max_difference,
 )
+from interpclaims.models._registry import ModelRegistry
+from interpclaims.models._resolve import resolve_model_path
 
 __all__ = [
+    "BATCH_SIZE",
+    "Batch",
+    "CleanCache",
     "Model",
     "ModelRegistry",
     "SiteDifference",
@@ -23,5 +25,6 @@ __all__ = [
     "compare_backends",
     "fixtures_dir",
     "max_difference",
+    "memory_cap_bytes",
     "resolve_model_path",
 ]

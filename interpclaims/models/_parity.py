@@ -11,7 +11,8 @@ from interpclaims._sites import KINDS, Site
 if TYPE_CHECKING:
     import torch
 
-    from interpclaims.models import Batch, Model
+    from interpclaims.models._batch import Batch
+    from interpclaims.models._model import Model
 
 __all__ = ["SiteDifference", "all_sites", "compare_backends", "max_difference"]
 

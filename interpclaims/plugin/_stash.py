@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from interpclaims.models import Model, ModelRegistry
+    from interpclaims.plugin._options import Settings
+    from interpclaims.report import Reporter
+    from interpclaims.verdicts import ClaimResult
 
-    from interpclaims.models import Model, ModelRegistry  # noqa: F401 (string annotations)
-    from interpclaims.report._reporter import Reporter  # noqa: F401
+__all__ = ["DATA_USED", "MODEL", "REGISTRY", "REPORTER", "RESULTS", "SETTINGS"]
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    backends: tuple[str, ...]
-    seed: int
-    allow_inconclusive: bool
-    n_resamples: int
-    report_dir: Path
-    cache_mode: str  # rw | read | off
-    cache_dir: Path
-    correction: str = "holm"  # holm | bh | none, within each family
-
-
-SETTINGS = pytest.StashKey["Settings"]()
-REGISTRY = pytest.StashKey["ModelRegistry"]()
-REPORTER = pytest.StashKey["Reporter"]()
-# per item: the claims decided by the test, and the model it ran on
-RESULTS = pytest.StashKey[list[dict[str, Any]]]()
-MODEL = pytest.StashKey["Model"]()
-DATA_USED = pytest.StashKey[dict[str, str]]()
+SETTINGS: pytest.StashKey[Settings] = pytest.StashKey()
+REGISTRY: pytest.StashKey[ModelRegistry] = pytest.StashKey()
+REPORTER: pytest.StashKey[Reporter] = pytest.StashKey()
+# per item: the claims decided by the test, the model it ran on, the datasets it read
+RESULTS: pytest.StashKey[list[ClaimResult]] = pytest.StashKey()
+MODEL: pytest.StashKey[Model] = pytest.StashKey()
+DATA_USED: pytest.StashKey[dict[str, str]] = pytest.StashKey()

@@ -19,17 +19,16 @@ equivalence test (two one-sided tests): the whole interval must lie inside ``(-d
 from __future__ import annotations
 
 import dataclasses
-import enum
 import math
 import numbers
 import warnings as _warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from interpclaims import _context
 from interpclaims._errors import ClaimInconclusive, ClaimRefuted, ClaimWarning, InterpClaimsError
-from interpclaims._estimate import Estimate, _fmt, estimate_from_samples
+from interpclaims._estimate import Estimate, estimate_from_samples
+from interpclaims._format import number as _fmt
 from interpclaims.stats import (
     bootstrap_mean_diff,
     one_sample_p,
@@ -38,83 +37,9 @@ from interpclaims.stats import (
     sample_size_warnings,
     tost_p,
 )
+from interpclaims.verdicts._result import ClaimResult, Verdict
 
-__all__ = ["Claim", "ClaimResult", "Subject", "Verdict"]
-
-
-class Verdict(enum.StrEnum):
-    SUPPORTED = "SUPPORTED"
-    REFUTED = "REFUTED"
-    INCONCLUSIVE = "INCONCLUSIVE"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimResult:
-    """The decided outcome of one claim, as written to ``claims.json``."""
-
-    verdict: Verdict
-    comparator: str
-    rule: str
-    estimate: Estimate
-    tested: Estimate
-    reference: Mapping[str, Any]
-    message: str
-    nodeid: str = ""
-    backend: str = ""
-    model: str = ""
-    seed: int = 0
-    xfail: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    # the claim's one-sided (or TOST) p-value, from sign-flip / permutation tests on the
-    # per-prompt samples; None when the estimate carries no samples
-    p: float | None = None
-    alpha: float = 0.05
-    warnings: tuple[str, ...] = ()
-    family: str = ""
-    p_adjusted: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "nodeid": self.nodeid,
-            "backend": self.backend,
-            "model": self.model,
-            "verdict": self.verdict.value,
-            "xfail": self.xfail,
-            "comparator": self.comparator,
-            "rule": self.rule,
-            "estimate": self.estimate.to_json(),
-            "tested": self.tested.to_json(),
-            "reference": dict(self.reference),
-            "message": self.message,
-            "seed": self.seed,
-            "p": self.p,
-            "p_adjusted": self.p_adjusted,
-            "family": self.family,
-            "alpha": self.alpha,
-            "ci_level": self.tested.ci_level,
-            "warnings": list(self.warnings),
-            "control": ({"name": self.reference["label"], "estimate": {
-                k: self.reference.get(k) for k in ("value", "ci_low", "ci_high", "n")}}
-                if self.reference.get("kind") == "estimate" else None),
-            **({"extra": dict(self.extra)} if self.extra else {}),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ClaimResult:
-        return cls(
-            verdict=Verdict(data["verdict"]), comparator=data["comparator"], rule=data["rule"],
-            estimate=Estimate.from_json(data["estimate"]),
-            tested=Estimate.from_json(data["tested"]), reference=dict(data["reference"]),
-            message=data["message"], nodeid=data.get("nodeid", ""),
-            backend=data.get("backend", ""), model=data.get("model", ""),
-            seed=data.get("seed", 0), xfail=data.get("xfail", False),
-            extra=dict(data.get("extra", {})), p=data.get("p"),
-            alpha=data.get("alpha", 0.05), warnings=tuple(data.get("warnings", ())),
-            family=data.get("family", ""), p_adjusted=data.get("p_adjusted"),
-        )
+__all__ = ["Claim", "Subject"]
 
 
 def _as_number(x: Any, what: str) -> float:

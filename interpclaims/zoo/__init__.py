@@ -18,6 +18,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from interpclaims.zoo.constants import (
+    DATASET_FILES,
+    DEFAULT_DATA_SEED,
+    DEFAULT_SEED,
+    MODEL_ARCHS,
+    MODEL_NAMES,
+)
+
 if TYPE_CHECKING:
     from interpclaims.zoo.train import TrainResult
 
@@ -29,17 +37,6 @@ __all__ = [
     "MODEL_NAMES",
     "train_model",
 ]
-
-#: Seed of the shipped models (weight init and training-data stream).
-DEFAULT_SEED = 0
-#: Seed of the held-out evaluation datasets in ``fixtures/data``.
-DEFAULT_DATA_SEED = 1
-#: Shipped models (folder names under ``fixtures/models``) and their architecture.
-MODEL_ARCHS: dict[str, str] = {"agreement": "llama", "agreement-gpt2": "gpt2"}
-MODEL_NAMES: tuple[str, ...] = tuple(MODEL_ARCHS)
-#: Evaluation datasets under ``fixtures/data`` (listed with their hashes in MANIFEST.json).
-DATASET_FILES: tuple[str, ...] = ("repeated_tokens.jsonl", "agreement.jsonl", "random_tokens.jsonl")
-
 
 def train_model(arch: str, seed: int = DEFAULT_SEED, steps: int | None = None,
                 **kwargs: Any) -> TrainResult:

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from interpclaims.zoo import DEFAULT_DATA_SEED, DEFAULT_SEED, MODEL_NAMES
+from interpclaims.zoo.constants import DEFAULT_DATA_SEED, DEFAULT_SEED, MODEL_NAMES
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -15,8 +15,8 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from interpclaims._hashing import data_hash, weights_hash
-from interpclaims.zoo import DATASET_FILES, DEFAULT_DATA_SEED
 from interpclaims.zoo.card import write_card_and_facts
+from interpclaims.zoo.constants import DATASET_FILES, DEFAULT_DATA_SEED
 from interpclaims.zoo.data import write_eval_datasets
 from interpclaims.zoo.measure import measure_model
 from interpclaims.zoo.train import (

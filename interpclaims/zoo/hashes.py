@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from interpclaims._hashing import data_hash, weights_hash
-from interpclaims.zoo import DATASET_FILES, MODEL_NAMES
+from interpclaims.zoo.constants import DATASET_FILES, MODEL_NAMES
 
 __all__ = ["recorded_hashes", "shipped_hashes"]
 

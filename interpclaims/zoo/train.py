@@ -44,7 +44,7 @@ __all__ = [
     "train_model",
 ]
 
-from interpclaims.zoo import DEFAULT_SEED, MODEL_ARCHS
+from interpclaims.zoo.constants import DEFAULT_SEED, MODEL_ARCHS
 
 #: Architectures, keyed by the name of the model folder under ``fixtures/models``.
 ARCHS: dict[str, str] = dict(MODEL_ARCHS)

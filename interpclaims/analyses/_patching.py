@@ -1,0 +1,234 @@
+"""Activation patching between each clean prompt and its corrupted twin: one site, or a sweep.
+
+A single patch is a claim's intervention and must fire (:func:`interventions.run_strict`). Sweeps
+do not raise for cells whose patch copies identical values (positions before the corrupted
+token); those cells are exactly zero and listed in the matrix's ``noop`` cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, get_args
+
+from interpclaims._data import Dataset, DataSpec
+from interpclaims._errors import DataError
+from interpclaims._estimate import Estimate, EstimateMatrix, estimate_from_samples
+from interpclaims._sites import Site
+from interpclaims.analyses._metrics import Targets, state
+from interpclaims.analyses._prepare import (
+    Positions,
+    check_model,
+    choice,
+    parse_component,
+    position_label,
+    positions_mask,
+    prepare,
+)
+from interpclaims.interventions import patch_edit, run_lenient, run_strict
+
+if TYPE_CHECKING:
+    import torch
+
+    from interpclaims.models import Batch, Model
+
+__all__ = ["Direction", "PatchMetric", "patch", "patch_heads", "patch_sweep"]
+
+# denoising: clean activation into the corrupt run; noising: corrupt activation into the clean run
+Direction = Literal["denoising", "noising"]
+PatchMetric = Literal["normalized", "logit_diff"]
+DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
+PATCH_METRICS: tuple[PatchMetric, ...] = get_args(PatchMetric)
+
+
+@dataclass(frozen=True, slots=True)
+class _PatchSetup:
+    """The clean/corrupt pair of a patching analysis, and its logit differences."""
+
+    ds: Dataset
+    clean: Batch
+    corrupt: Batch
+    targets: Targets
+    m_clean: torch.Tensor  # logit difference answer − wrong per prompt, clean run
+    m_corrupt: torch.Tensor  # the same, corrupt run
+
+    def source_and_receiver(self, model: Model, bases: list[Site], direction: Direction
+                            ) -> tuple[dict[Site, torch.Tensor], dict[Site, torch.Tensor]]:
+        """Activations at ``bases`` of the run patched from, and of the run patched into."""
+        _, clean_acts = model.run(self.clean.tokens, read=bases)
+        _, corrupt_acts = model.run(self.corrupt.tokens, read=bases)
+        if direction == "denoising":
+            return clean_acts, corrupt_acts
+        return corrupt_acts, clean_acts
+
+    def receiver(self, direction: Direction) -> Batch:
+        return self.corrupt if direction == "denoising" else self.clean
+
+    def values(self, logits: torch.Tensor, direction: Direction, metric: PatchMetric
+               ) -> torch.Tensor:
+        """Per-prompt result ``[batch]`` of a patched run's ``logits``."""
+        m_patched = state(self.targets, logits, "logit_diff")
+        if metric == "normalized":
+            return (m_patched - self.m_corrupt) / (self.m_clean - self.m_corrupt)
+        return m_patched - (self.m_corrupt if direction == "denoising" else self.m_clean)
+
+
+def _patch_setup(model: Model, data: DataSpec | Dataset, corrupt_field: str, analysis: str
+                 ) -> _PatchSetup:
+    __tracebackhide__ = True
+    import torch
+
+    ds, clean = prepare(model, data)
+    corrupt_texts = ds.field(corrupt_field, analysis=analysis)
+    corrupt = model.tokenize(corrupt_texts, ds.ids)
+    if not torch.equal(clean.lengths, corrupt.lengths):
+        i = int((clean.lengths != corrupt.lengths).nonzero()[0])
+        raise DataError(
+            f"{analysis}: clean and corrupt prompt {ds.ids[i]!r} have different token lengths "
+            f"({int(clean.lengths[i])} vs {int(corrupt.lengths[i])}); patching needs aligned "
+            "minimal pairs"
+        )
+    targets = Targets.of(model, ds, clean, "logit_diff")
+    clean_logits, _ = model.run(clean.tokens)
+    corrupt_logits, _ = model.run(corrupt.tokens)
+    return _PatchSetup(ds, clean, corrupt, targets, state(targets, clean_logits, "logit_diff"),
+                      state(targets, corrupt_logits, "logit_diff"))
+
+
+def _patch_start(model: Model, data: DataSpec | Dataset, direction: Direction,
+                 metric: PatchMetric, corrupt_field: str, analysis: str
+                 ) -> tuple[Model, _PatchSetup]:
+    """Validate the arguments shared by every patching analysis and run the clean/corrupt pair."""
+    __tracebackhide__ = True
+    model = check_model(model, analysis)
+    choice(direction, DIRECTIONS, "direction", analysis)
+    choice(metric, PATCH_METRICS, "metric", analysis)
+    setup = _patch_setup(model, data, corrupt_field, analysis)
+    if metric == "normalized":
+        flat = (setup.m_clean - setup.m_corrupt).abs() < 1e-6
+        if bool(flat.any()):
+            raise DataError(
+                f"{analysis}: prompt {setup.ds.ids[int(flat.nonzero()[0])]!r} has the same logit "
+                "difference clean and corrupt, so the normalized patching effect is undefined; "
+                "use metric='logit_diff'"
+            )
+    return model, setup
+
+
+def patch(
+    model: Model,
+    site: str | Site,
+    data: DataSpec | Dataset,
+    direction: Direction = "denoising",
+    positions: Positions = "all",
+    metric: PatchMetric = "normalized",
+    *,
+    corrupt_field: str = "corrupt_text",
+) -> Estimate:
+    """Activation patching between each clean prompt and its corrupted twin (``corrupt_field``).
+
+    ``direction="denoising"``: run the corrupt prompt with the clean activation patched in at
+    ``site``/``positions`` — is this site *sufficient* to restore the clean behaviour?
+    ``direction="noising"``: run the clean prompt with the corrupt activation patched in — is it
+    *necessary*? ``metric="normalized"``: the normalized patching effect
+    ``(m_patched − m_corrupt) / (m_clean − m_corrupt)`` of the logit difference answer − wrong
+    (0 = corrupt behaviour, 1 = clean behaviour, in both directions); ``metric="logit_diff"``: the
+    change of the logit difference caused by the patch.
+    """
+    __tracebackhide__ = True
+    model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch")
+    s = parse_component(model, site, "patch")
+    where = positions_mask(setup.clean, setup.ds, positions, "patch")
+    source, receiver = setup.source_and_receiver(model, [s.base], direction)
+    logits = run_strict(
+        model, setup.receiver(direction).tokens, [(s, patch_edit(s, source[s.base], where))],
+        read=[s.base], baseline=receiver, where=where, name=f"patch {s}",
+        what=f"{direction} patch ({position_label(positions)})",
+        why="clean and corrupt activations are identical there, so the patch copies the values "
+            "already present (patch a later site or position)",
+    )
+    return estimate_from_samples(
+        setup.values(logits, direction, metric).numpy(),
+        method=f"{direction} patch of {s} at {position_label(positions)} on {setup.ds.name}: "
+               f"{metric} per prompt",
+        label=f"patch({s}, {direction}, {positions}, {metric})", unit_ids=tuple(setup.ds.ids),
+    )
+
+
+def _sweep(model: Model, setup: _PatchSetup, sites: list[list[Site]],
+           where_by_col: list[torch.Tensor], direction: Direction, metric: PatchMetric,
+           title: str, row_labels: list[str], col_labels: list[str]) -> EstimateMatrix:
+    """Patch every cell's site at its column's positions: a matrix of estimates, with the cells
+    whose patch changed nothing listed as ``noop``."""
+    bases = sorted({s.base for row in sites for s in row}, key=lambda s: s.order)
+    source, receiver = setup.source_and_receiver(model, bases, direction)
+    tokens = setup.receiver(direction).tokens
+    ids = tuple(setup.ds.ids)
+    cells = []
+    noop: list[tuple[str, str]] = []
+    for i, row in enumerate(sites):
+        out = []
+        for j, s in enumerate(row):
+            where = where_by_col[j]
+            logits, silent = run_lenient(
+                model, tokens, [(s, patch_edit(s, source[s.base], where))], read=[s.base],
+                baseline=receiver, where=where, name=f"patch {s}",
+            )
+            if silent:
+                noop.append((row_labels[i], col_labels[j]))
+            out.append(estimate_from_samples(
+                setup.values(logits, direction, metric).numpy(),
+                method=f"{direction} patch, {metric} per prompt on {setup.ds.name}",
+                label=f"{title}[{row_labels[i]}, {col_labels[j]}]", unit_ids=ids,
+            ))
+        cells.append(tuple(out))
+    return EstimateMatrix(title=title, rows=tuple(row_labels), cols=tuple(col_labels),
+                          cells=tuple(cells), noop=tuple(noop))
+
+
+def patch_sweep(
+    model: Model,
+    data: DataSpec | Dataset,
+    kind: str = "resid_pre",
+    direction: Direction = "denoising",
+    metric: PatchMetric = "normalized",
+    *,
+    corrupt_field: str = "corrupt_text",
+) -> EstimateMatrix:
+    """Patch ``kind`` at every layer × every position: a matrix of estimates (rows ``L0``…,
+    columns ``pos0``…). All prompts must have the same token length (a template)."""
+    __tracebackhide__ = True
+    model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch_sweep")
+    lengths = setup.clean.lengths
+    if int(lengths.min()) != int(lengths.max()):
+        raise DataError(
+            "patch_sweep: prompts have different token lengths "
+            f"({int(lengths.min())}..{int(lengths.max())}); a position sweep needs one template "
+            "length — filter the dataset, or patch a named position field with patch()"
+        )
+    n_pos = int(lengths[0])
+    layers = range(model.spec.n_layers)
+    sites = [[model.site(Site(kind, ly)) for _ in range(n_pos)] for ly in layers]
+    where = [positions_mask(setup.clean, setup.ds, p, "patch_sweep") for p in range(n_pos)]
+    return _sweep(model, setup, sites, where, direction, metric,
+                  f"patch_sweep({kind}, {direction}, {metric})",
+                  [f"L{ly}" for ly in layers], [f"pos{p}" for p in range(n_pos)])
+
+
+def patch_heads(
+    model: Model,
+    data: DataSpec | Dataset,
+    direction: Direction = "denoising",
+    positions: Positions = "all",
+    metric: PatchMetric = "normalized",
+    *,
+    corrupt_field: str = "corrupt_text",
+) -> EstimateMatrix:
+    """Patch every head's output (``z``): a layer × head matrix of estimates."""
+    __tracebackhide__ = True
+    model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch_heads")
+    where = positions_mask(setup.clean, setup.ds, positions, "patch_heads")
+    s = model.spec
+    sites = [[Site("z", ly, head=h) for h in range(s.n_heads)] for ly in range(s.n_layers)]
+    return _sweep(model, setup, sites, [where] * s.n_heads, direction, metric,
+                  f"patch_heads({direction}, {positions}, {metric})",
+                  [f"L{ly}" for ly in range(s.n_layers)], [f"H{h}" for h in range(s.n_heads)])

@@ -1,0 +1,153 @@
+"""Steering: add a vector to a site and measure the target effect and the side effect."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from interpclaims._data import Dataset, DataSpec
+from interpclaims._errors import DataError, InterpClaimsError
+from interpclaims._estimate import Estimate, estimate_from_samples
+from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Targets, effect
+from interpclaims.analyses._prepare import (
+    Positions,
+    check_model,
+    choice,
+    parse_component,
+    positions_mask,
+    prepare,
+)
+from interpclaims.interventions import check_vector, feature_shape, run_strict, steering_edit
+
+if TYPE_CHECKING:
+    import torch
+
+    from interpclaims._sites import Site
+    from interpclaims.models import Batch, Model
+
+__all__ = ["SteeringResult", "mean_difference", "steer"]
+
+
+def mean_difference(model: Model, site: str | Site, data: DataSpec | Dataset, field: str,
+                    a: Any, b: Any, position: Positions = -1) -> torch.Tensor:
+    """Difference of mean activations at ``site`` (a residual-width site) between rows whose
+    ``field`` equals ``a`` and rows where it equals ``b``, at ``position`` (default: last token).
+    A steering vector ``[d_model]``."""
+    __tracebackhide__ = True
+    import torch
+
+    model = check_model(model, "mean_difference")
+    s = parse_component(model, site, "mean_difference")
+    ds, batch = prepare(model, data)
+    labels = ds.field(field, analysis="mean_difference")
+    _, acts = model.run(batch.tokens, read=[s.base])
+    where = positions_mask(batch, ds, position, "mean_difference")
+    x = s.select(acts[s.base])[where]  # [batch, ...]
+    ga = torch.tensor([v == a for v in labels])
+    gb = torch.tensor([v == b for v in labels])
+    if not bool(ga.any()) or not bool(gb.any()):
+        raise DataError(f"mean_difference: no rows with {field}={a!r} or none with {field}={b!r} "
+                        f"in {ds.name}")
+    return x[ga].mean(0) - x[gb].mean(0)
+
+
+@dataclass(frozen=True, slots=True)
+class SteeringResult:
+    """Target effect and side effect of adding ``strength × vector`` at a site, per strength."""
+
+    strengths: tuple[float, ...]
+    target: tuple[Estimate, ...]
+    side: tuple[Estimate, ...]
+
+    def effect(self, strength: float) -> Estimate:
+        return self.target[self._index(strength)]
+
+    def side_effect(self, strength: float) -> Estimate:
+        return self.side[self._index(strength)]
+
+    def _index(self, strength: float) -> int:
+        try:
+            return self.strengths.index(float(strength))
+        except ValueError:
+            raise InterpClaimsError(f"steer: strength {strength} was not swept; swept "
+                                    f"{list(self.strengths)}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _CleanRun:
+    """One dataset of a steering analysis, unsteered: what each steered run is compared with."""
+
+    batch: Batch
+    targets: Targets
+    metric: EffectMetric
+    where: torch.Tensor  # [batch, pos] bool: the steered positions
+    logits: torch.Tensor  # [batch, pos, d_vocab]
+    acts: dict[Site, torch.Tensor]  # the whole-tensor activation at the steered site's base
+
+
+def _clean_run(model: Model, s: Site, ds: Dataset, batch: Batch, targets: Targets,
+               metric: EffectMetric, positions: Positions) -> _CleanRun:
+    where = positions_mask(batch, ds, positions, "steer")
+    logits, acts = model.run(batch.tokens, read=[s.base])
+    return _CleanRun(batch, targets, metric, where, logits, acts)
+
+
+def _steered(model: Model, s: Site, vec: torch.Tensor, k: float, run: _CleanRun) -> Estimate:
+    """The effect on ``run.metric`` of adding ``k × vec`` at ``s``, per prompt."""
+    __tracebackhide__ = True
+    logits = run_strict(
+        model, run.batch.tokens, [(s, steering_edit(s, vec, k, run.where))], read=[s.base],
+        baseline=run.acts, where=run.where, name=f"steer {s}", what="steering",
+        why="adding the vector changed nothing",
+    )
+    values = effect(run.targets, run.logits, logits, run.metric).numpy()
+    return estimate_from_samples(
+        values, method=f"steer {s} by {k:g} x vector; {run.metric} per prompt",
+        label=f"steer({s}, {k:g}, {run.metric})", unit_ids=tuple(run.batch.ids),
+        rate=run.metric == "flip_rate",
+    )
+
+
+def steer(
+    model: Model,
+    site: str | Site,
+    vector: Any,
+    data: DataSpec | Dataset,
+    strengths: Sequence[float] = (1.0,),
+    metric: EffectMetric = "logit_diff",
+    *,
+    positions: Positions = "all",
+    side_data: DataSpec | Dataset | None = None,
+    side_metric: EffectMetric = "kl",
+    side_positions: Positions = "all",
+) -> SteeringResult:
+    """Add ``strength × vector`` to ``site`` at ``positions``: for each strength, the effect on
+    ``metric`` over ``data`` and the side effect (``side_metric``, default KL from the clean
+    next-token distribution) over unrelated ``side_data`` (default: the shipped random_tokens),
+    steered at ``side_positions``."""
+    __tracebackhide__ = True
+    import torch
+
+    model = check_model(model, "steer")
+    choice(metric, EFFECT_METRICS, "metric", "steer")
+    choice(side_metric, EFFECT_METRICS, "side_metric", "steer")
+    s = parse_component(model, site, "steer")
+    vec = torch.as_tensor(vector, dtype=torch.float32)
+    ds, batch = prepare(model, data)
+    side_ds, side_batch = prepare(model, side_data if side_data is not None else "random_tokens")
+    check_vector(vec, feature_shape(model, s), "steer: vector", f" for {s}")
+    strengths_t = tuple(float(x) for x in strengths)
+    if not strengths_t or 0.0 in strengths_t:
+        raise InterpClaimsError("steer: give one or more non-zero strengths (0 is the baseline)")
+    targets = Targets.of(model, ds, batch, metric)
+    side_targets = Targets.of(model, side_ds, side_batch, side_metric)
+    target_run = _clean_run(model, s, ds, batch, targets, metric, positions)
+    side_run = _clean_run(model, s, side_ds, side_batch, side_targets, side_metric,
+                          side_positions)
+    target_est: list[Estimate] = []
+    side_est: list[Estimate] = []
+    for k in strengths_t:
+        target_est.append(_steered(model, s, vec, k, target_run))
+        side_est.append(_steered(model, s, vec, k, side_run))
+    return SteeringResult(strengths_t, tuple(target_est), tuple(side_est))

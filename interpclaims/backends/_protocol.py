@@ -1,0 +1,73 @@
+"""The protocol every backend implements, and the sizes of a loaded model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import torch
+
+    from interpclaims._sites import Site
+
+__all__ = ["Backend", "Edit", "ModelSpec"]
+
+# An edit receives the canonical activation at a site for the rows ``rows`` of the dataset being
+# run, and returns the replacement (same shape).
+Edit = Callable[["torch.Tensor", slice], "torch.Tensor"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """Sizes of a loaded model, shared by every backend."""
+
+    architecture: str
+    n_layers: int
+    n_heads: int
+    d_model: int
+    d_head: int
+    d_mlp: int
+    d_vocab: int
+    n_ctx: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+class Backend(Protocol):
+    """What every backend provides."""
+
+    name: str
+    spec: ModelSpec
+    native: Any  # the HookedTransformer / nnsight LanguageModel, for users who need it
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        rows: slice,
+        read: Sequence[Site],
+        edits: Mapping[Site, Edit],
+    ) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
+        """Logits ``[batch, pos, d_vocab]`` and the canonical activation of each site in ``read``.
+
+        Edits apply before reads at the same site (a read sees the edited value). Nothing stays
+        attached after the call returns or raises.
+        """
+        ...
+
+    def w_o(self, layer: int) -> torch.Tensor:
+        """Output weights of the heads of ``layer``: ``[n_heads, d_head, d_model]``."""
+        ...
+
+    def unembed(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
+        """``(W_U [d_model, d_vocab], final-norm gain [d_model], "rms" | "ln", eps)``."""
+        ...
+
+    def attached(self) -> list[str]:
+        """Names of hooks or edits attached beyond the backend's own (empty when clean)."""
+        ...
+
+    def detach_all(self) -> None:
+        """Remove everything :meth:`attached` lists."""
+        ...

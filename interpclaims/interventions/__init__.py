@@ -1,0 +1,33 @@
+"""Interventions: edit builders (zero / mean / resample / direction ablation, patching, steering)
+and the one runner that applies them inside :meth:`Model.intervene` and proves they fired."""
+
+from __future__ import annotations
+
+from interpclaims.interventions._edits import (
+    ABLATIONS,
+    FIXED_ABLATIONS,
+    Ablation,
+    Edit,
+    FixedAblation,
+    ablation_edit,
+    check_vector,
+    feature_shape,
+    patch_edit,
+    steering_edit,
+)
+from interpclaims.interventions._run import run_lenient, run_strict
+
+__all__ = [
+    "ABLATIONS",
+    "FIXED_ABLATIONS",
+    "Ablation",
+    "Edit",
+    "FixedAblation",
+    "ablation_edit",
+    "check_vector",
+    "feature_shape",
+    "patch_edit",
+    "run_lenient",
+    "run_strict",
+    "steering_edit",
+]

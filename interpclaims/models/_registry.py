@@ -1,0 +1,62 @@
+"""The loaded models of one process, and their counters (forward passes, cache hits/misses)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from interpclaims._errors import ModelLoadError
+from interpclaims.models._model import CleanCache, Model
+
+__all__ = ["ModelRegistry"]
+
+
+class ModelRegistry:
+    """Loaded models of one process, keyed by (name, backend); each is loaded once.
+
+    Every model shares one :class:`CleanCache`: ``cache``, or the one ``cache_factory`` opens when
+    the first model loads (so that opening it costs nothing in a run that loads no model).
+    """
+
+    def __init__(self, cache: CleanCache | None = None,
+                 cache_factory: Callable[[], CleanCache] | None = None) -> None:
+        self.cache = cache
+        self._cache_factory = cache_factory
+        self._models: dict[tuple[str, str], Model] = {}
+        self._seen: dict[tuple[str, str], int] = {}
+        self._seen_cache: dict[str, int] = {}
+        self._errors: dict[tuple[str, str], ModelLoadError] = {}
+
+    def get(self, name: str, backend: str) -> Model:
+        __tracebackhide__ = True
+        key = (name, backend)
+        if key in self._errors:
+            raise self._errors[key]
+        if key not in self._models:
+            if self.cache is None and self._cache_factory is not None:
+                self.cache = self._cache_factory()
+            try:
+                self._models[key] = Model(name, backend, cache=self.cache)
+            except ModelLoadError as e:
+                self._errors[key] = e
+                raise
+        return self._models[key]
+
+    def take_counters(self) -> dict[str, Any]:
+        """Forward passes per model and backend, and cache hits/misses, since the last call."""
+        passes = {}
+        for (name, backend), m in self._models.items():
+            n = m.forward_passes - self._seen.get((name, backend), 0)
+            self._seen[(name, backend)] = m.forward_passes
+            if n:
+                passes[f"{name} [{backend}]"] = n
+        out: dict[str, Any] = {}
+        if passes:
+            out["forward_passes"] = passes
+        if self.cache is not None:
+            now = self.cache.counters()
+            delta = {k: v - self._seen_cache.get(k, 0) for k, v in now.items()}
+            self._seen_cache = now
+            if any(delta.values()):
+                out["cache"] = delta
+        return out

@@ -1,0 +1,116 @@
+"""Options: ``--claims-*`` command-line options and ``claims_*`` ini keys, read into :class:`Settings`."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from interpclaims.backends import BACKENDS
+
+__all__ = ["WORKER_SEED_KEY", "Settings", "add_options", "read_settings"]
+
+WORKER_SEED_KEY = "interpclaims_seed"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    backends: tuple[str, ...]
+    seed: int
+    allow_inconclusive: bool
+    n_resamples: int
+    report_dir: Path
+    cache_mode: str  # rw | read | off
+    cache_dir: Path
+    correction: str = "holm"  # holm | bh | none, within each family
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """The ``--claims-*`` options, each with a matching ``claims_*`` ini key."""
+    group = parser.getgroup("interpclaims", "interpretability claims (interpclaims)")
+
+    def add(name: str, help: str, default: str, **kw: Any) -> None:
+        ini = "claims_" + name.replace("-", "_")
+        group.addoption(f"--claims-{name}", dest=ini, default=None, help=help + f" (ini: {ini})",
+                        **kw)
+        parser.addini(ini, help, default=default)
+
+    add("backends", "comma-separated backends to run each claim on: tl, nnsight",
+        ",".join(BACKENDS), metavar="LIST")
+    add("seed", "seed of every random draw (bootstrap, controls); 'random' picks one", "0",
+        metavar="N|random")
+    add("inconclusive", "outcome of an INCONCLUSIVE claim: fail (default) or pass", "fail",
+        metavar="fail|pass")
+    add("report-dir", "folder for claims.json and claims.html", "reports", metavar="DIR")
+    add("resamples", "bootstrap resamples per interval", "10000", metavar="N")
+    add("correction", "multiple-comparison correction of p-values within each family: holm, bh "
+        "or none", "holm", metavar="holm|bh|none")
+    add("cache", "activation store: rw (default), read (never write) or off", "rw",
+        metavar="rw|read|off")
+    add("cache-dir", "activation store folder (default: in pytest's cache dir)", "", metavar="DIR")
+    group.addoption("--claims-cache-clear", action="store_true", default=False,
+                    help="empty the activation store before the run")
+
+
+def _setting(config: pytest.Config, name: str) -> str:
+    value = config.getoption(name)
+    return str(value if value is not None else config.getini(name))
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    """The run's settings from options and ini keys; a bad value is a :class:`pytest.UsageError`.
+
+    On an xdist worker the seed is the one the controller chose (``workerinput``)."""
+    backends = tuple(b.strip() for b in _setting(config, "claims_backends").split(",") if b.strip())
+    bad = [b for b in backends if b not in BACKENDS]
+    if bad or not backends:
+        raise pytest.UsageError(
+            f"--claims-backends: unknown backend(s) {bad or backends}; choose from "
+            f"{', '.join(BACKENDS)} (comma-separated)"
+        )
+    workerinput = getattr(config, "workerinput", None)
+    raw_seed = _setting(config, "claims_seed")
+    if workerinput is not None and WORKER_SEED_KEY in workerinput:
+        seed = int(workerinput[WORKER_SEED_KEY])
+    elif raw_seed == "random":
+        seed = random.SystemRandom().randrange(2**31)
+    else:
+        try:
+            seed = int(raw_seed)
+        except ValueError:
+            raise pytest.UsageError(
+                f"--claims-seed: expected an integer or 'random', got {raw_seed!r}") from None
+    policy = _setting(config, "claims_inconclusive")
+    if policy not in ("fail", "pass"):
+        raise pytest.UsageError(f"--claims-inconclusive: expected 'fail' or 'pass', got {policy!r}")
+    try:
+        n_resamples = int(_setting(config, "claims_resamples"))
+        if n_resamples < 100:
+            raise ValueError
+    except ValueError:
+        raise pytest.UsageError(
+            "--claims-resamples: expected an integer >= 100, got "
+            f"{_setting(config, 'claims_resamples')!r}"
+        ) from None
+    report_dir = Path(_setting(config, "claims_report_dir"))
+    if not report_dir.is_absolute():
+        report_dir = config.invocation_params.dir / report_dir
+    cache_mode = _setting(config, "claims_cache")
+    if cache_mode not in ("rw", "read", "off"):
+        raise pytest.UsageError(f"--claims-cache: expected rw, read or off, got {cache_mode!r}")
+    raw_dir = _setting(config, "claims_cache_dir")
+    if raw_dir:
+        cache_dir = Path(raw_dir)
+        if not cache_dir.is_absolute():
+            cache_dir = config.invocation_params.dir / cache_dir
+    else:
+        cache_dir = config.rootpath / ".pytest_cache" / "interpclaims" / "activations"
+    correction = _setting(config, "claims_correction")
+    if correction not in ("holm", "bh", "none"):
+        raise pytest.UsageError(f"--claims-correction: expected holm, bh or none, got {correction!r}")
+    return Settings(backends=backends, seed=seed, allow_inconclusive=policy == "pass",
+                    n_resamples=n_resamples, report_dir=report_dir, cache_mode=cache_mode,
+                    cache_dir=cache_dir, correction=correction)

@@ -1,0 +1,110 @@
+"""The ``claims.json`` document: the claim rows, a summary and the run's manifest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any, Protocol
+
+from interpclaims.verdicts import Verdict
+
+__all__ = ["RunSettings", "atomic_write", "build_report", "now"]
+
+
+class RunSettings(Protocol):
+    """What the report needs of the plugin's settings (read only)."""
+
+    @property
+    def backends(self) -> tuple[str, ...]: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def allow_inconclusive(self) -> bool: ...
+    @property
+    def n_resamples(self) -> int: ...
+    @property
+    def report_dir(self) -> Path: ...
+    @property
+    def cache_mode(self) -> str: ...
+    @property
+    def cache_dir(self) -> Path: ...
+    @property
+    def correction(self) -> str: ...
+
+
+PACKAGES = ("interpclaims", "torch", "transformers", "transformer-lens", "nnsight", "numpy",
+            "scipy", "pytest", "pytest-xdist", "circuit-tracer", "sae-lens")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def build_report(
+    *, claims: list[dict[str, Any]], errors: list[dict[str, Any]], models: dict[str, Any],
+    settings: RunSettings, started: str, exitstatus: int, interrupted: bool, argv: list[str],
+    forward_passes: dict[str, int] | None = None, cache: dict[str, Any] | None = None,
+    analysis_seconds: float = 0.0,
+) -> dict[str, Any]:
+    """The ``claims.json`` document."""
+    claims = sorted(claims, key=lambda c: (c["nodeid"], c.get("index", 0), c["backend"]))
+    data_hashes: dict[str, str] = {}
+    for c in claims:
+        data_hashes.update(c.get("data", {}))
+    summary: dict[str, int] = {v.value: 0 for v in Verdict}
+    for c in claims:
+        summary[c["verdict"]] += 1
+    summary["total"] = len(claims)
+    summary["errors"] = len(errors)
+    by_backend: dict[str, dict[str, int]] = {}
+    for c in claims:
+        b = by_backend.setdefault(c["backend"] or "-", {v.value: 0 for v in Verdict})
+        b[c["verdict"]] += 1
+    summary_out: dict[str, Any] = {**summary, "by_backend": by_backend}
+    manifest = {
+        "tool": "interpclaims",
+        "versions": _versions(),
+        "seed": settings.seed,
+        "backends": list(settings.backends),
+        "ci_level": 0.95,
+        "bootstrap_resamples": settings.n_resamples,
+        "alpha": 0.05,
+        "correction": settings.correction,
+        "inconclusive_policy": "pass" if settings.allow_inconclusive else "fail",
+        "models": models,
+        "data": dict(sorted(data_hashes.items())),
+        "started": started,
+        "finished": now(),
+        "exitstatus": exitstatus,
+        "interrupted": interrupted,
+        "argv": argv,
+        "platform": platform.platform(),
+        "python_executable": sys.executable,
+        "device": "cpu",
+        "forward_passes": forward_passes or {},
+        "analysis_seconds": analysis_seconds,
+        "cache": cache or {},
+    }
+    return {"manifest": manifest, "summary": summary_out, "claims": claims, "errors": errors}
+
+
