@@ -1,5 +1,6 @@
 """What zoo/agreement represents, read by linear probes with controls. Each parametrized sweep is
-one family: its p-values are corrected together (Holm) before the verdicts are final."""
+one family: each claim is corrected for the family's declared size (Bonferroni) when it is
+decided."""
 
 import pytest
 
@@ -20,9 +21,10 @@ def test_feature_is_decodable_above_the_shuffled_label_control(model, claim, tas
 
 def test_subject_number_is_selective_in_layer0(model, claim):
     # Hewitt & Liang: a random label per subject word is much harder to read at the verb
-    # position than the real number feature
+    # position than the real number feature (measured: 0.23 [0.17, 0.30] pooled over the
+    # default 10 splits; one split alone ranged 0.01–0.34)
     probe = ic.probe(model, ic.resid_post(0), "number", data="agreement", position=-1,
-                     controls=["control_task"], word_field="subject", seeds=4)
+                     controls=["control_task"], word_field="subject")
     claim.that(probe.selectivity).is_at_least(0.05)
 
 
@@ -30,16 +32,16 @@ def test_random_features_carry_no_number(model, claim):
     # a null claim, decided by equivalence: a probe on random features of matched dimension is
     # at chance (0.5) within ±0.15
     probe = ic.probe(model, ic.resid_post(1), "number", data="agreement", position=-1,
-                     controls=["random_features"], seeds=3)
+                     controls=["random_features"])
     claim.that(probe.control("random_features")).is_between(0.35, 0.65)
 
 
-@pytest.mark.xfail(strict=True, reason="false claim a point-estimate rule would pass: the "
-                   "random-feature probe scores a little above 0.5 by chance, but its interval "
-                   "includes chance, so the harness does not call it decodable")
+@pytest.mark.xfail(strict=True, reason="false claim: features unrelated to the prompts do not "
+                   "decode number — the random-feature probe is at chance, its interval (which "
+                   "carries the draw of the features and splits) lies below 0.6 under any seed")
 def test_random_features_decode_number(model, claim):
     probe = ic.probe(model, ic.resid_post(0), "number", data="agreement", position=-1,
                      controls=["random_features"])
-    # with the default seed the point estimate is above 0.5 (see the report): a point-estimate
-    # rule would accept it; the interval includes chance, so the claim is not established
-    claim.that(probe.control("random_features")).is_at_least(0.5)
+    # one split of one noise draw scored anywhere from 0.38 to 0.63 here: a single draw could
+    # look decodable; pooled over the default 10 draws it is 0.50 ± 0.03
+    claim.that(probe.control("random_features")).is_at_least(0.6)

@@ -61,3 +61,12 @@ class ClaimInconclusive(InterpClaimsError):
 
 class StoreWarning(UserWarning):
     """A store entry was damaged (it is deleted and rebuilt), or could not be locked or written."""
+
+
+# Shown as ``interpclaims.ClaimRefuted`` in tracebacks and reports (the public name), not as the
+# private module that defines them.
+for _cls in (InterpClaimsError, SiteError, ModelLoadError, BackendUnavailable, DataError,
+             HookLeakError, InterventionDidNotFire, ClaimWarning, ClaimRefuted, ClaimInconclusive,
+             StoreWarning):
+    _cls.__module__ = "interpclaims"
+del _cls

@@ -16,8 +16,8 @@ from interpclaims._errors import InterpClaimsError
 from interpclaims._format import number
 from interpclaims.stats import (
     DEFAULT_CI_LEVEL,
-    bootstrap_multiseed,
     mean_interval,
+    table_interval,
     wilson_interval,
 )
 
@@ -28,8 +28,11 @@ class Estimate:
     """A quantity measured over ``n`` prompts: point value and ``ci_level`` interval.
 
     ``samples`` holds one value per prompt (in the order of ``unit_ids``) so that two estimates
-    measured on the same prompts can be compared pairwise. ``controls`` maps a control's name to
-    the same quantity measured under that control (see :meth:`control`).
+    measured on the same prompts can be compared pairwise. When ``seeds > 1`` the estimate pools
+    several random draws (probe splits, donor draws): ``samples`` is then a seeds × prompts table
+    flattened seed by seed (``samples.reshape(seeds, -1)``), and a paired comparison keeps that
+    structure, so its interval carries the draws' variance too. ``controls`` maps a control's
+    name to the same quantity measured under that control (see :meth:`control`).
     """
 
     value: float
@@ -44,11 +47,25 @@ class Estimate:
     controls: Mapping[str, Estimate] = field(default_factory=dict, compare=False, repr=False)
     # JSON-safe extras for the report (e.g. the matrix a sweep cell belongs to)
     context: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # how many random draws ``samples`` pools (rows of its seeds × prompts table)
+    seeds: int = field(default=1, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not (self.ci_low <= self.value <= self.ci_high) and not math.isnan(self.value):
+        name = self.label or self.method
+        if not math.isfinite(self.value):
             raise InterpClaimsError(
-                f"estimate {self.label or self.method!r}: value {self.value} lies outside its "
+                f"estimate {name!r}: its value is {self.value}, not a finite number — a claim "
+                "cannot be decided on it. Check the per-prompt values the analysis (or the "
+                "callable metric) produced for NaN or infinity."
+            )
+        if math.isnan(self.ci_low) or math.isnan(self.ci_high):
+            raise InterpClaimsError(
+                f"estimate {name!r}: its interval [{self.ci_low}, {self.ci_high}] has a NaN bound "
+                "(an unbounded side is written -inf / inf)"
+            )
+        if not self.ci_low <= self.value <= self.ci_high:
+            raise InterpClaimsError(
+                f"estimate {name!r}: value {self.value} lies outside its "
                 f"interval [{self.ci_low}, {self.ci_high}]"
             )
         if isinstance(self.controls, dict):
@@ -66,6 +83,16 @@ class Estimate:
                 f"controls measured with it: {have}. Ask the analysis for it with "
                 f"controls=[{name!r}, ...]."
             ) from None
+
+    def prompt_values(self) -> np.ndarray:
+        """One value per measured prompt: ``samples``, or for an estimate pooling several seeds
+        each prompt's mean over the seeds (what a per-prompt test uses)."""
+        if self.samples is None:
+            raise InterpClaimsError(f"estimate {self.label or self.method!r} carries no "
+                                    "per-prompt samples")
+        if self.seeds == 1:
+            return self.samples
+        return self.samples.reshape(self.seeds, -1).mean(axis=0)
 
     def __str__(self) -> str:
         pct = round(self.ci_level * 100)
@@ -111,14 +138,20 @@ def estimate_from_samples(
     unit_ids: tuple[str, ...] | None = None,
     controls: Mapping[str, Estimate] | None = None,
     rate: bool = False,
+    seeds: int = 1,
 ) -> Estimate:
     """An :class:`Estimate` of the mean of one value per prompt, seeded for the current claim.
 
     The interval: Wilson score when ``rate`` (0/1 values: accuracy, flip rate); otherwise Student t
     below :data:`~interpclaims.stats.SMALL_N` prompts and BCa bootstrap over prompts from there
-    on (see :func:`~interpclaims.stats.choose_interval` for the measured reasons).
+    on (see :func:`~interpclaims.stats.choose_interval` for the measured reasons). ``seeds > 1``:
+    ``samples`` is a flattened seeds × prompts table (see :class:`Estimate`), pooled as in
+    :func:`estimate_from_seeds`.
     """
     x = np.asarray(samples, dtype=np.float64).reshape(-1)
+    if seeds > 1:
+        return _pooled(x.reshape(seeds, -1), method=method, label=label, unit_ids=unit_ids,
+                       controls=controls, rate=rate)
     ctx = _context.current()
     if rate and x.size > 1:
         mean, lo, hi = wilson_interval(x, level=ctx.ci_level)
@@ -147,24 +180,40 @@ def estimate_from_seeds(
     controls: Mapping[str, Estimate] | None = None,
     rate: bool = False,
 ) -> Estimate:
-    """An :class:`Estimate` pooling several seeds (splits, random draws): seeds and prompts are
-    resampled (a two-level bootstrap), so the interval carries seed-to-seed variance."""
-    if len(samples_per_seed) == 1:
-        return estimate_from_samples(samples_per_seed[0], method=method, label=label,
-                                     unit_ids=unit_ids, controls=controls, rate=rate)
+    """An :class:`Estimate` pooling several seeds (splits, random draws) of the same prompts.
+
+    ``samples_per_seed[s][i]`` is prompt ``i`` (``unit_ids[i]``) measured with seed ``s`` (a
+    crossed design: every seed measures every prompt). The value is the mean over seeds and
+    prompts; the interval is the two-way random-effects interval of
+    :func:`~interpclaims.stats.table_interval`, so it carries the seed-to-seed variance — a draw
+    shared by all prompts of a seed — as well as the prompt-to-prompt variance. One seed is an
+    ordinary per-prompt estimate (its draw is then not in the interval).
+    """
+    rows = [np.asarray(s, dtype=np.float64).reshape(-1) for s in samples_per_seed]
+    if len({r.size for r in rows}) != 1:
+        raise InterpClaimsError(
+            f"estimate {label!r}: every seed must measure the same prompts, got "
+            f"{[r.size for r in rows]} values per seed"
+        )
+    if len(rows) == 1:
+        return estimate_from_samples(rows[0], method=method, label=label, unit_ids=unit_ids,
+                                     controls=controls, rate=rate)
+    return _pooled(np.stack(rows), method=method, label=label, unit_ids=unit_ids,
+                   controls=controls, rate=rate)
+
+
+def _pooled(table: np.ndarray, *, method: str, label: str, unit_ids: tuple[str, ...] | None,
+            controls: Mapping[str, Estimate] | None, rate: bool) -> Estimate:
+    """The estimate of a seeds × prompts table."""
     ctx = _context.current()
-    mean, lo, hi = bootstrap_multiseed(
-        [np.asarray(s, dtype=np.float64) for s in samples_per_seed],
-        _context.rng("estimate-seeds", label, method), level=ctx.ci_level,
-        n_resamples=ctx.n_resamples,
-    )
-    pooled = np.concatenate([np.asarray(s, dtype=np.float64) for s in samples_per_seed])
+    mean, lo, hi, df = table_interval(table, level=ctx.ci_level, rate=rate)
+    how = "Wilson interval with the effective number of cells" if rate else "Student-t interval"
     return Estimate(
-        value=mean, ci_low=min(lo, mean), ci_high=max(hi, mean), n=int(pooled.size),
-        method=f"{method}; {len(samples_per_seed)} seeds, seed-then-prompt bootstrap "
-               f"({ctx.n_resamples} resamples)",
-        label=label, ci_level=ctx.ci_level, samples=pooled, unit_ids=unit_ids,
-        controls=dict(controls or {}),
+        value=mean, ci_low=lo, ci_high=hi, n=table.shape[1],
+        method=f"{method}; {table.shape[0]} seeds × {table.shape[1]} prompts, two-way "
+               f"random-effects variance (seeds and prompts), {how} ({df:.0f} df)",
+        label=label, ci_level=ctx.ci_level, samples=table.reshape(-1), unit_ids=unit_ids,
+        controls=dict(controls or {}), seeds=table.shape[0],
     )
 
 
@@ -184,21 +233,36 @@ class EstimateMatrix:
     noop: tuple[tuple[str, str], ...] = ()
 
     def __getitem__(self, key: tuple[str | int, str | int]) -> Estimate:
-        r, c = key
-        i = r if isinstance(r, int) else self._index(self.rows, r, "row")
-        j = c if isinstance(c, int) else self._index(self.cols, c, "column")
+        __tracebackhide__ = True
+        if not isinstance(key, tuple) or len(key) != 2:
+            example = f"[{self.rows[0]!r}, {self.cols[0]!r}]"
+            raise InterpClaimsError(
+                f"{self.title}: a cell is indexed by a row and a column, got [{key!r}]; write "
+                f"matrix{example} (rows {', '.join(self.rows)}; columns {', '.join(self.cols)})"
+            )
+        i = self._index(self.rows, key[0], "row")
+        j = self._index(self.cols, key[1], "column")
         return dataclasses.replace(
             self.cells[i][j],
             context={"matrix": self.to_json(), "cell": [self.rows[i], self.cols[j]]},
         )
 
-    def _index(self, labels: tuple[str, ...], name: str, what: str) -> int:
-        try:
-            return labels.index(str(name))
-        except ValueError:
+    def _index(self, labels: tuple[str, ...], name: str | int, what: str) -> int:
+        """The index of a label, or of a position (an int, negative from the end)."""
+        __tracebackhide__ = True
+        if isinstance(name, int) and not isinstance(name, bool):
+            if -len(labels) <= name < len(labels):
+                return name % len(labels)
             raise InterpClaimsError(
-                f"{self.title}: no {what} {name!r}; {what}s are {', '.join(labels)}"
-            ) from None
+                f"{self.title}: {what} index {name} is out of range; there are {len(labels)} "
+                f"{what}s ({', '.join(labels)})"
+            )
+        if isinstance(name, str) and name in labels:
+            return labels.index(name)
+        raise InterpClaimsError(
+            f"{self.title}: no {what} {name!r}; {what}s are {', '.join(labels)} (index by label "
+            "or by position)"
+        )
 
     def values(self) -> list[list[float]]:
         return [[e.value for e in row] for row in self.cells]

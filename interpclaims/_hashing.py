@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 __all__ = ["data_hash", "file_sha256", "tokenizer_hash", "weights_hash"]
@@ -27,7 +28,8 @@ def file_sha256(path: str | Path) -> str:
 
 
 def weights_hash(model_dir: str | Path) -> str:
-    """SHA-256 of ``model.safetensors`` in a Hugging Face model folder.
+    """SHA-256 of ``model.safetensors`` in a Hugging Face model folder (of a sharded model: over
+    the shards named by ``model.safetensors.index.json``).
 
     Args:
         model_dir: the model folder (or the ``.safetensors`` file itself).
@@ -36,10 +38,17 @@ def weights_hash(model_dir: str | Path) -> str:
         The full hex digest.
 
     Raises:
-        FileNotFoundError: when the folder holds no ``model.safetensors``.
+        FileNotFoundError: when the folder holds no ``model.safetensors`` (nor an index).
     """
     p = Path(model_dir)
     if p.is_dir():
+        index = p / "model.safetensors.index.json"
+        if not (p / "model.safetensors").is_file() and index.is_file():
+            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+            h = hashlib.sha256()
+            for shard in shards:
+                h.update(shard.encode() + b"\0" + file_sha256(p / shard).encode())
+            return h.hexdigest()
         p = p / "model.safetensors"
     if not p.is_file():
         raise FileNotFoundError(f"no model.safetensors at {p}")

@@ -109,10 +109,11 @@ class Site:
             )
         if self.kind == "logits":
             if self.layer is not None or self.head is not None or self.neuron is not None:
-                raise SiteError("the logits site takes no layer, head or neuron")
+                raise SiteError("the logits site takes no layer, head or neuron; write 'logits'")
             return
         if not isinstance(self.layer, int) or isinstance(self.layer, bool) or self.layer < 0:
-            raise SiteError(f"site {self.kind!r} needs a layer index >= 0, got {self.layer!r}")
+            raise SiteError(f"site {self.kind!r} needs a layer index >= 0 (an int; layer 0 is "
+                            f"the first block), got {self.layer!r}")
         if self.head is not None:
             if self.kind not in PER_HEAD_KINDS:
                 raise SiteError(
@@ -120,13 +121,15 @@ class Site:
                     f" not on {self.kind!r}"
                 )
             if isinstance(self.head, bool) or not isinstance(self.head, int) or self.head < 0:
-                raise SiteError(f"head index must be an int >= 0, got {self.head!r}")
+                raise SiteError(f"site {self.kind!r} of layer {self.layer}: a head index must be "
+                                f"an int >= 0 (H0 is the first head), got {self.head!r}")
         if self.neuron is not None:
             if self.kind != "mlp_post":
                 raise SiteError(f"a neuron can only be selected on 'mlp_post', not on {self.kind!r}")
             if (isinstance(self.neuron, bool) or not isinstance(self.neuron, int)
                     or self.neuron < 0):
-                raise SiteError(f"neuron index must be an int >= 0, got {self.neuron!r}")
+                raise SiteError(f"site 'mlp_post' of layer {self.layer}: a neuron index must be "
+                                f"an int >= 0, got {self.neuron!r}")
 
     # -- names -----------------------------------------------------------------------------
     @property
@@ -224,7 +227,8 @@ def parse_site(
     if isinstance(spec, Site):
         return spec
     if not isinstance(spec, str):
-        raise SiteError(f"a site must be a string or a Site, got {type(spec).__name__}: {spec!r}")
+        raise SiteError(f"a site must be a string or a Site, got {type(spec).__name__}: {spec!r}; "
+                        "write e.g. 'L1H2', 'L1.resid_post' or ic.resid_post(1)")
     text = spec.strip()
     if text == "logits":
         return Site("logits")

@@ -21,3 +21,14 @@ def zoo_models():
             return value
 
     return _Lazy()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _heavy_modules_imported_once():
+    """In-process pytester runs restore ``sys.modules`` afterwards, dropping what they imported;
+    torch cannot be imported a second time in one process (its extension segfaults on re-init).
+    Importing the model libraries here, outside the inner runs, keeps them loaded."""
+    import nnsight  # noqa: F401
+    import torch  # noqa: F401
+    import transformer_lens  # noqa: F401
+    import transformers  # noqa: F401

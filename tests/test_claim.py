@@ -449,10 +449,12 @@ def test_controls_are_read_only():
         x.controls["b"] = est(0.0, 0.1)  # type: ignore[index]
 
 
-@pytest.mark.parametrize(("value", "lo", "hi"), [(1.5, 0.0, 1.0), (-0.1, 0.0, 1.0),
-                                                 (0.5, math.nan, 1.0)])
-def test_value_outside_interval_raises(value, lo, hi):
-    with pytest.raises(InterpClaimsError, match="outside its interval"):
+@pytest.mark.parametrize(("value", "lo", "hi", "problem"), [
+    (1.5, 0.0, 1.0, "outside its interval"), (-0.1, 0.0, 1.0, "outside its interval"),
+    (0.5, math.nan, 1.0, "NaN bound"), (math.nan, 0.0, 1.0, "not a finite number"),
+    (math.inf, 0.0, math.inf, "not a finite number")])
+def test_bad_estimates_are_refused_where_they_are_built(value, lo, hi, problem):
+    with pytest.raises(InterpClaimsError, match=f"estimate 'bad'.*{problem}"):
         Estimate(value=value, ci_low=lo, ci_high=hi, n=10, method="m", label="bad")
 
 

@@ -35,17 +35,6 @@ CLAIMS = textwrap.dedent(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _heavy_modules_imported_once():
-    """In-process pytester runs restore ``sys.modules`` afterwards, dropping what they imported;
-    torch cannot be imported a second time in one process (its extension segfaults on re-init).
-    Importing the model libraries here, outside the inner runs, keeps them loaded."""
-    import nnsight  # noqa: F401
-    import torch  # noqa: F401
-    import transformer_lens  # noqa: F401
-    import transformers  # noqa: F401
-
-
 def _report(pytester: pytest.Pytester, folder: str = "reports") -> dict:
     return json.loads((pytester.path / folder / "claims.json").read_text())
 
@@ -218,8 +207,58 @@ def test_leaked_hooks_fail_the_test_and_are_removed(pytester: pytest.Pytester) -
     result = pytester.runpytest("-p", "no:xdist")
     result.assert_outcomes(passed=4, errors=2)
     result.stdout.fnmatch_lines([
-        "*hooks left attached to zoo/agreement [[]tl[]]*blocks.0.attn.hook_z*",
-        "*hooks left attached to zoo/agreement [[]nnsight[]]*model.layers.0.mlp*",
+        "*left zoo/agreement [[]tl[]] modified*blocks.0.attn.hook_z*",
+        "*left zoo/agreement [[]nnsight[]] modified*model.layers.0.mlp*",
+    ])
+
+
+def test_torch_hooks_and_weight_edits_are_caught_and_undone(pytester: pytest.Pytester) -> None:
+    """Plain torch hooks on any submodule (or the model itself) and weights edited in place fail
+    the test that leaves them, naming them; the next test sees the clean model."""
+    pytester.makepyfile(
+        """
+        import torch
+        import interpclaims as ic
+        pytestmark = ic.model("zoo/agreement")
+
+        def zero(mod, inp, out):
+            return torch.zeros_like(out) if isinstance(out, torch.Tensor) else out
+
+        def test_1_hook_on_a_block(model):
+            root = model.native if model.backend == "tl" else model.native._model
+            root.lm_head.register_forward_hook(zero) if model.backend == "nnsight" else (
+                root.blocks[0].register_forward_hook(zero))
+
+        def test_2_hook_on_the_model(model):
+            root = model.native if model.backend == "tl" else model.native._model
+            root.register_forward_pre_hook(lambda mod, args: None)
+
+        def test_3_clean_and_true(model, claim):
+            assert model.leaks() == []
+            claim.that(ic.measure(model, data="agreement", metric="logit_diff")).is_at_least(5.0)
+
+        def test_4_weight_edit(model):
+            with torch.no_grad():
+                if model.backend == "tl":
+                    model.native.blocks[1].attn.W_O[3] = 0
+                else:
+                    model.native._model.model.layers[1].self_attn.o_proj.weight[:, 48:64] = 0
+
+        def test_5_reloaded(model, claim):
+            assert model.leaks() == []
+            effect = ic.ablate(model, "L1H3", data="agreement", how="mean", metric="logit_diff")
+            claim.that(effect).is_at_most(-1.0)
+        """
+    )
+    result = pytester.runpytest("-p", "no:xdist", "-p", "no:randomly")
+    result.assert_outcomes(passed=10, errors=6)
+    result.stdout.fnmatch_lines_random([
+        "*test_1_hook_on_a_block[[]tl[]]*left zoo/agreement [[]tl[]] modified: blocks.0 (1 forward "
+        "hook)*",
+        "*test_1_hook_on_a_block[[]nnsight[]]*lm_head (1 forward hook)*",
+        "*test_2_hook_on_the_model[[]tl[]]*<model> (1 forward pre hook)*",
+        "*test_4_weight_edit[[]tl[]]*parameter blocks.1.attn.W_O edited in place*reloads the model*",
+        "*test_4_weight_edit[[]nnsight[]]*parameter model.layers.1.self_attn.o_proj.weight edited*",
     ])
 
 
@@ -244,50 +283,6 @@ def test_interrupted_run_still_writes_what_finished(pytester: pytest.Pytester) -
     report = _report(pytester)
     assert [c["nodeid"].split("::")[1] for c in report["claims"]] == ["test_a_first[tl]"]
     assert report["manifest"]["interrupted"] is True
-
-
-FAMILY = textwrap.dedent(
-    """
-    import numpy as np
-    import pytest
-    import interpclaims as ic
-    from interpclaims._estimate import estimate_from_samples
-
-    # each instance alone: mean 0.26, interval above 0, one-sided p ≈ 0.018
-    SAMPLES = 0.3 + np.random.default_rng(4).standard_normal(64)
-
-    @pytest.mark.parametrize("i", range(5))
-    def test_sweep(claim, i):
-        claim.that(estimate_from_samples(SAMPLES, method="m", label="x")).is_at_least(0.0)
-
-    @ic.family("alone")
-    def test_alone(claim):
-        claim.that(estimate_from_samples(SAMPLES, method="m", label="x")).is_at_least(0.0)
-    """
-)
-
-
-@pytest.mark.parametrize("correction", ["holm", "none"])
-def test_family_correction_on_the_controller(pytester: pytest.Pytester, correction: str) -> None:
-    pytester.makepyfile(test_family=FAMILY)
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider",
-                                           f"--claims-correction={correction}")
-    report = _report(pytester)
-    sweep = [c for c in report["claims"] if "test_sweep" in c["nodeid"]]
-    alone = next(c for c in report["claims"] if "test_alone" in c["nodeid"])
-    assert len(sweep) == 5 and {c["family_size"] for c in sweep} == {5}
-    assert all(0.0 < c["p"] < 0.025 for c in sweep)  # each passes alone...
-    assert alone["verdict"] == "SUPPORTED" and alone["family"] == "alone"
-    if correction == "holm":
-        # ...but not as one of five: Holm multiplies the smallest p by 5
-        assert all(c["p_adjusted"] > 0.025 for c in sweep)
-        assert {c["verdict"] for c in sweep} == {"INCONCLUSIVE"}
-        assert all(c["verdict_before_correction"] == "SUPPORTED" for c in sweep)
-        assert result.ret == pytest.ExitCode.TESTS_FAILED
-        result.stdout.fnmatch_lines(["*INCONCLUSIVE after holm correction within family*"])
-    else:
-        assert {c["verdict"] for c in sweep} == {"SUPPORTED"}
-        assert result.ret == pytest.ExitCode.OK
 
 
 CLEAN_READS = textwrap.dedent(

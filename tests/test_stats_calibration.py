@@ -27,6 +27,7 @@ from interpclaims.stats import (
     SMALL_N,
     Interval,
     adjust_pvalues,
+    bonferroni,
     bootstrap_mean,
     bootstrap_mean_batch,
     bootstrap_mean_diff,
@@ -332,6 +333,14 @@ def test_p_value_functions_validate_inputs(call, match):
 # -- multiple comparisons: known answers ----------------------------------------------------------
 
 
+def test_bonferroni_by_hand():
+    assert bonferroni(0.01, 4) == pytest.approx(0.04)
+    assert bonferroni(0.3, 5) == 1.0  # capped at 1
+    assert bonferroni(0.2, 1) == 0.2
+    with pytest.raises(ValueError, match="family size"):
+        bonferroni(0.1, 0)
+
+
 def test_holm_by_hand():
     # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> running max
     # 0.02, 0.03, 0.06, 0.06; back in input order:
@@ -594,13 +603,15 @@ def test_holm_keeps_the_family_wise_false_supported_rate():
     (1 - 0.95^5); with Holm at most α + 3 SE."""
     g = rng(45)
     families, size = 800, 5
-    raw_any = holm_any = bh_any = 0
+    raw_any = holm_any = bh_any = bonf_any = 0
     for _ in range(families):
         p = np.array([one_sample_p(g.normal(size=60), 0.0, "greater", g, n_permutations=999)
                       for _ in range(size)])
         raw_any += bool(np.any(p < ALPHA))
+        bonf_any += any(bonferroni(float(x), size) < ALPHA for x in p)  # what claims use
         holm_any += bool(np.any(adjust_pvalues(p, "holm") < ALPHA))
         bh_any += bool(np.any(adjust_pvalues(p, "bh") < ALPHA))  # all null: FDR = FWER
     assert holm_any / families <= upper_bound(families)
     assert bh_any / families <= upper_bound(families)
+    assert bonf_any / families <= upper_bound(families) and bonf_any <= holm_any
     assert raw_any / families > 0.15

@@ -8,11 +8,13 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -41,7 +43,7 @@ FIELDS = {
 KEY = StoreKey(**FIELDS)
 # Pinned: a change here silently orphans every store on disk, so it must come with a bump of
 # FORMAT_VERSION (and an update of this value).
-GOLDEN_DIGEST = "f2e0eb078e65584e40c3076a74be3c1324cb1f453d88316f2804651aa280cce5"
+GOLDEN_DIGEST = "3c68559cabdc3a87d37e65a8983af90a414ba942683126a09f1307048ad9ea61"
 
 # Subprocesses import the activations package (no torch); `entry` holds the on-disk format's seams.
 PRELUDE = textwrap.dedent(f"""
@@ -210,6 +212,31 @@ def test_replacing_an_entry_keeps_old_readers_valid(tmp_path, value):
 def test_put_rejects_object_arrays(tmp_path):
     with pytest.raises(TypeError, match="object"):
         ActivationStore(tmp_path).put(KEY, np.array([object()]))
+
+
+@pytest.mark.parametrize("array", [
+    np.zeros(3, dtype=[("a", "<f4"), ("b", "<i4")]),
+    np.zeros(3, dtype="V4"),
+    np.array(["ab", "c"]),
+    np.array(["2024-01-01"], dtype="datetime64[D]"),
+], ids=["structured", "void", "str", "datetime"])
+@pytest.mark.parametrize("mode", ["rw", "read", "off"])
+def test_only_plain_numeric_dtypes_are_stored(tmp_path, array, mode):
+    store = ActivationStore(tmp_path, mode=mode)
+    with pytest.raises(TypeError, match="plain numeric"):
+        store.put(KEY, array)
+    with pytest.raises(TypeError, match="plain numeric"):
+        store.get_or_compute(KEY, lambda: array)
+    assert ActivationStore(tmp_path).digests() == []
+
+
+def test_a_big_endian_array_is_stored_in_native_byte_order(tmp_path):
+    array = np.arange(12, dtype=">f4").reshape(3, 4)
+    stored = ActivationStore(tmp_path).put(KEY, array)
+    got = ActivationStore(tmp_path).get(KEY)
+    for arr in (stored, got):
+        assert arr is not None and arr.dtype == np.dtype("=f4") and arr.dtype.isnative
+        assert np.array_equal(arr, array)
 
 
 def test_unknown_mode_or_verify_is_rejected(tmp_path):
@@ -446,33 +473,85 @@ def _foreign_sidecar(data: Path, side: Path) -> None:
     side.write_text(json.dumps(meta))
 
 
-def _lying_sidecar(data: Path, side: Path) -> None:
+def _edit_sidecar(side: Path, *, resign: bool, **changes: object) -> None:
+    """Change fields of a sidecar; with ``resign``, recompute its own checksum (a CRC-32 of the
+    canonical JSON of every other field), so that only the deeper checks can catch the change."""
     meta = json.loads(side.read_text())
-    meta["checksum"] = "crc32:00000000"
+    meta.update(changes)
+    if resign:
+        body = {k: v for k, v in meta.items() if k != "sidecar_checksum"}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        meta["sidecar_checksum"] = f"crc32:{zlib.crc32(canonical.encode()):08x}"
     side.write_text(json.dumps(meta))
+
+
+def _lying_sidecar(data: Path, side: Path) -> None:
+    _edit_sidecar(side, resign=False, checksum="crc32:00000000")
+
+
+def _resigned_lying_sidecar(data: Path, side: Path) -> None:
+    _edit_sidecar(side, resign=True, checksum="crc32:00000000")
+
+
+def _swapped_shape(data: Path, side: Path) -> None:
+    _edit_sidecar(side, resign=False, shape=[7, 16, 8])  # the same size, another shape
+
+
+def _resigned_swapped_shape(data: Path, side: Path) -> None:
+    _edit_sidecar(side, resign=True, shape=[7, 16, 8])
+
+
+def _resigned_object_dtype(data: Path, side: Path) -> None:
+    # self-consistent: 16 * 7 * 4 pointers of 8 bytes fill the same bytes as the float32 array
+    _edit_sidecar(side, resign=True, dtype="|O", shape=[16, 7, 4])
+
+
+def _resigned_void_dtype(data: Path, side: Path) -> None:
+    _edit_sidecar(side, resign=True, dtype="|V4")
+
+
+def _resigned_structured_dtype(data: Path, side: Path) -> None:
+    _edit_sidecar(side, resign=True, dtype=[["a", "<f4"]])
+
+
+def _resigned_byte_order_flip(data: Path, side: Path) -> None:
+    _edit_sidecar(side, resign=True, dtype=">f4")
+
+
+def _resigned_foreign_field(data: Path, side: Path) -> None:
+    _edit_sidecar(side, resign=True, pickle="yes")
 
 
 def _delete_data(data: Path, side: Path) -> None:
     data.unlink()
 
 
-DAMAGE: dict[str, tuple[Callable[[Path, Path], None], str]] = {
-    "truncated data": (_truncate, "npy"),
-    "empty data": (_empty_data, "npy"),
-    "flipped data byte": (_flip_data, "npy"),
-    "flipped header byte": (_flip_header, "npy"),
-    "data without sidecar": (_delete_sidecar, "npy"),
-    "garbled sidecar": (_garble_sidecar, "json"),
-    "truncated sidecar": (_truncate_sidecar, "json"),
-    "sidecar of another key": (_foreign_sidecar, "json"),
-    "wrong checksum in sidecar": (_lying_sidecar, "npy"),
-    "sidecar without data": (_delete_data, "json"),
+# damage -> (how, the file the warning names, the problem it states)
+DAMAGE: dict[str, tuple[Callable[[Path, Path], None], str, str]] = {
+    "truncated data": (_truncate, "npy", "size"),
+    "empty data": (_empty_data, "npy", "size"),
+    "flipped data byte": (_flip_data, "npy", "checksum"),
+    "flipped header byte": (_flip_header, "npy", "checksum"),
+    "data without sidecar": (_delete_sidecar, "npy", "data without sidecar"),
+    "garbled sidecar": (_garble_sidecar, "json", "unparsable sidecar"),
+    "truncated sidecar": (_truncate_sidecar, "json", "unparsable sidecar"),
+    "sidecar of another key": (_foreign_sidecar, "json", "sidecar checksum"),
+    "wrong checksum in sidecar": (_lying_sidecar, "json", "sidecar checksum"),
+    "re-signed wrong checksum": (_resigned_lying_sidecar, "npy", r"checksum crc32:\w+ != "),
+    "swapped shape": (_swapped_shape, "json", "sidecar checksum"),
+    "re-signed swapped shape": (_resigned_swapped_shape, "json", r"header.*shape \(7, 16, 8\)"),
+    "re-signed object dtype": (_resigned_object_dtype, "json", r"dtype '\|O' is not a plain"),
+    "re-signed void dtype": (_resigned_void_dtype, "json", r"dtype '\|V4' is not a plain"),
+    "re-signed structured dtype": (_resigned_structured_dtype, "json", "not a plain"),
+    "re-signed byte-order flip": (_resigned_byte_order_flip, "json", "native byte order"),
+    "re-signed unknown field": (_resigned_foreign_field, "json", "fields of format"),
+    "sidecar without data": (_delete_data, "json", "sidecar without data"),
 }
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_damaged_entries_are_reported_deleted_and_rebuilt(tmp_path, value, damage):
-    harm, named = DAMAGE[damage]
+    harm, named, problem = DAMAGE[damage]
     ActivationStore(tmp_path).put(KEY, value)
     store = ActivationStore(tmp_path)
     data_path, side_path = store.paths(KEY)
@@ -480,6 +559,8 @@ def test_damaged_entries_are_reported_deleted_and_rebuilt(tmp_path, value, damag
     reported = data_path if named == "npy" else side_path
     with pytest.warns(StoreWarning, match=re.escape(reported.name)) as record:
         assert store.get(KEY) is None
+    assert len(record) == 1
+    assert re.search(problem, str(record[0].message)), str(record[0].message)
     assert "deleted" in str(record[0].message)
     assert not data_path.exists() and not side_path.exists()
     assert store.stats.corrupt == 1 and store.stats.misses == 1
@@ -508,6 +589,32 @@ def test_damage_in_read_mode_is_reported_and_left_alone(tmp_path, value):
         arr = store.get_or_compute(KEY, compute)
     assert compute.calls == 1 and np.array_equal(arr, value)
     assert _files(tmp_path) == before
+
+
+def test_read_mode_reports_and_counts_a_damaged_entry_once(tmp_path, value):
+    ActivationStore(tmp_path).put(KEY, value)
+    store = ActivationStore(tmp_path, mode="read")
+    data_path, side_path = store.paths(KEY)
+    _flip_data(data_path, side_path)
+    compute = Counter(value)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _ in range(12):
+            assert store.get(KEY) is None
+            assert np.array_equal(store.get_or_compute(KEY, compute), value)
+    assert [type(w.message) for w in record] == [StoreWarning]
+    assert "reported once" in str(record[0].message)
+    assert store.stats == StoreStats(hits=0, misses=24, writes=0, corrupt=1)
+    assert compute.calls == 12
+
+    ActivationStore(tmp_path).put(KEY, value)  # repaired by another process: read afresh
+    with no_warnings():
+        got = store.get(KEY)
+    assert got is not None and np.array_equal(got, value)
+    _flip_data(data_path, side_path)  # damaged again: a new event, reported again
+    with pytest.warns(StoreWarning, match="checksum"):
+        assert store.get(KEY) is None
+    assert store.stats.corrupt == 2
 
 
 def test_verify_once_rechecks_a_file_that_changed(tmp_path, value):
@@ -560,8 +667,10 @@ KILLED_WRITER = """
 """
 
 
-def test_a_writer_killed_mid_write_leaves_no_visible_entry(tmp_path, value):
+def test_a_writer_killed_mid_write_leaves_no_visible_entry_and_its_temp_file_goes(
+        tmp_path, value):
     root, ready = tmp_path / "store", tmp_path / "ready"
+    other = dataclasses.replace(KEY, site="L0.resid_post")
     proc = _python(KILLED_WRITER, str(root), str(ready))
     try:
         deadline = time.monotonic() + 30
@@ -569,23 +678,54 @@ def test_a_writer_killed_mid_write_leaves_no_visible_entry(tmp_path, value):
             assert proc.poll() is None, proc.communicate()[1]
             assert time.monotonic() < deadline, "the writer never started writing"
             time.sleep(0.01)
+        temp = _files(root)
+        assert len(temp) == 1 and temp[0].endswith(".npy.tmp")  # only its temp file
+        assert f".{proc.pid}." in temp[0]  # named after its writer
+        # a live writer's temp file survives another store's first write and a clear
+        with no_warnings():
+            ActivationStore(root).put(other, value)
+            assert ActivationStore(root).clear() == 1
+        assert _files(root) == temp
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
-    leftovers = _files(root)
-    assert len(leftovers) == 1 and leftovers[0].endswith(".npy.tmp")  # only its temp file
+    assert _files(root) == temp
 
     store = ActivationStore(root, lock_timeout=5)  # the dead writer's lock is gone with it
     compute = Counter(value)
     with no_warnings():
         assert store.get(KEY) is None
         assert KEY not in store and store.digests() == []
+        assert _files(root) == temp  # reading removes nothing
         assert np.array_equal(store.get_or_compute(KEY, compute), value)
     assert compute.calls == 1
+    assert [Path(f).suffix for f in _files(root)] == [".json", ".npy"]  # the write swept it
     assert store.clear() == 1
-    assert len(_files(root)) == 1  # a young temp file may belong to a live writer: kept
-    assert ActivationStore(root, stale_after=0).clear() == 0
     assert _files(root) == []
+
+
+def test_clear_removes_the_temp_files_of_dead_writers_at_once(tmp_path, value):
+    store = ActivationStore(tmp_path)
+    store.put(KEY, value)
+    shard = store.paths(KEY)[0].parent
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True, timeout=60)
+    names = {
+        "dead": f".{KEY.digest()}.{host}.{int(dead.stdout)}.0a1b.npy.tmp",
+        "live": f".{KEY.digest()}.{host}.{os.getpid()}.0a1b.json.tmp",
+        "other host, young": f".{KEY.digest()}.elsewhere.{int(dead.stdout)}.0a1b.npy.tmp",
+        "other host, old": f".{KEY.digest()}.elsewhere.{int(dead.stdout)}.0a1c.npy.tmp",
+        "old name, old": f".{KEY.digest()}.{int(dead.stdout)}.0a1d.npy.tmp",
+    }
+    for label, name in names.items():
+        (shard / name).write_bytes(b"partial")
+        if label.endswith("old"):
+            hour_ago = time.time() - 3700
+            os.utime(shard / name, (hour_ago, hour_ago))
+    assert store.clear() == 1
+    left = sorted(p.name for p in shard.iterdir())
+    assert left == sorted([names["live"], names["other host, young"]])
 
 
 # ---------------------------------------------------------------------------------------- clear

@@ -37,27 +37,41 @@ def prefetch_sites(spec: ModelSpec) -> list[Site]:
 
 
 class StoreCache:
-    """A :class:`~interpclaims.models.CleanCache` backed by an activation store."""
+    """A :class:`~interpclaims.models.CleanCache` backed by an activation store.
+
+    Only a clean model touches the store: while ``model.leaks()`` reports anything (a hook left
+    on a submodule, a persistent edit, weights edited in place, an open intervention), its
+    forward pass is not the clean one, so :meth:`read` neither reads the store (the stored
+    activations would not be what this model computes) nor writes it (its activations would
+    poison every later run): it runs ``model.forward`` and counts the run as ``bypassed``.
+    """
 
     def __init__(self, store: ActivationStore) -> None:
         self.store = store
+        self.bypassed = 0
 
     def __repr__(self) -> str:
         return f"StoreCache({self.store!r})"
 
     def counters(self) -> dict[str, int]:
-        """The store's cumulative hit/miss counters."""
-        return self.store.stats.to_json()
+        """The store's cumulative counters (hits, misses, writes, corrupt) and the reads that
+        bypassed the store because the model was not clean."""
+        return {**self.store.stats.to_json(), "bypassed": self.bypassed}
 
     def read(self, model: Model, tokens: torch.Tensor, bases: Sequence[Site],
              batch_size: int | None) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
         """Logits ``[batch, pos, d_vocab]`` and the clean activations ``bases`` of ``tokens``
-        ``[batch, pos]``, from the store; ``model.forward`` runs only on a miss."""
+        ``[batch, pos]``, from the store; ``model.forward`` runs only on a miss, or whenever the
+        model is not clean (``model.leaks()``), in which case the store is not touched."""
         import warnings
 
         import torch
 
         from interpclaims.activations._key import StoreKey, tokens_digest
+
+        if model.leaks():  # checked on every read: a clean model may have been hooked since
+            self.bypassed += 1
+            return model.forward(tokens, bases, {}, batch_size)
 
         digest = tokens_digest(tokens.numpy())
 

@@ -3,130 +3,168 @@
 One entry holds the activations of one site under one :class:`StoreKey`, named by the key's
 digest.
 
-On-disk format (``FORMAT_VERSION`` 1)::
+On-disk format (``FORMAT_VERSION`` 2)::
 
     root/
       .locks/<digest>.lock           per-key inter-process lock (filelock), never an entry
       <digest[:2]>/<digest>.npy      the array: a plain .npy file, C order, no pickles
       <digest[:2]>/<digest>.json     the sidecar, written last: the commit marker of the entry
-      <digest[:2]>/.<digest>.<pid>.<random>.<npy|json>.tmp     a write in progress
+      <digest[:2]>/.<digest>.<host>.<pid>.<random>.<npy|json>.tmp     a write in progress
 
-The sidecar records the key, shape, dtype (``.npy`` descr), the data offset and byte size, the
-file size and a checksum of the whole ``.npy`` file (its header and the array bytes). A reader
-opens the sidecar first and ignores every name but the two final ones, so temp files are never
-picked up. A writer writes the data to a temp file, renames it into place, then writes the sidecar
-to a temp file and renames it into place: a writer killed at any point before the last rename
-leaves no committed entry (at most a temp file, or a data file without a sidecar, which is
-reported and removed like any other damage).
+The sidecar records the format version, the digest and key, the shape, the dtype (``.npy`` descr),
+the data offset and byte size, the file size, a checksum of the whole ``.npy`` file (its header and
+the array bytes), the creation time, and ``sidecar_checksum``: a CRC-32 of every other field as
+canonical JSON (sorted keys, no spaces, ASCII), so the sidecar is covered too. Only plain numeric
+dtypes in native byte order are stored (bool, integers, floats, complex; other byte orders are
+converted on the way in; never objects, structures, sub-arrays, strings or datetimes), and a reader
+rejects a sidecar naming any other dtype even when its checksum matches. A reader opens the sidecar
+first and ignores every name but the two final ones, so temp files are never picked up. A writer
+writes the data to a temp file, renames it into place, then writes the sidecar to a temp file and
+renames it into place: a writer killed at any point before the last rename leaves no committed
+entry (at most a temp file, or a data file without a sidecar, which is reported and removed like
+any other damage).
 
-Checksum: CRC-32 (``zlib.crc32``) of the file bytes, streamed from the file in 1 MiB chunks
-through one reusable buffer, so verifying a 1 GB entry needs 1 MiB of RAM and leaves no pages
-mapped. CRC-32 is the fastest checksum in the standard library (about 2.4 GB/s measured, against
-1.5 GB/s for SHA-256 with SHA-NI, about 0.4 GB/s without, 0.8 GB/s for BLAKE2b); it catches every
-burst error up to 32 bits and misses random damage with probability 2**-32, plenty for a cache
-that guards against torn writes and bit rot rather than an adversary (the key digest itself is
-SHA-256). The file size is checked against the sidecar before anything is hashed, so truncation
-is caught without reading the data; the header is covered by the checksum, and the memmap is
-built from the sidecar's dtype, shape and offset. A write hashes the temp file it has just
-written (hot in the page cache; faster here than hashing the array in memory), so the checksum
-covers the bytes that reached the file. With ``verify="once"`` (the default) a process verifies
-a file once and trusts it while its (device, inode, size, mtime, ctime) stay the same;
-``verify="always"`` hashes on every read.
+Temp files name their writer's host and pid. A store in ``"rw"`` mode removes the temp files of
+writers on this host that no longer run at its first write and in :meth:`ActivationStore.clear`,
+which also removes every temp file older than ``stale_after`` (writers on other hosts of a shared
+file system, or stuck ones); those of live writers are kept.
 
-Damaged entries (a wrong size, a flipped byte, an unparsable sidecar, a sidecar without data, data
-without a sidecar) are re-checked under the key's lock (a concurrent writer may be between its two
-renames), then reported with :class:`StoreWarning` naming the file, deleted in ``"rw"`` mode, and
-treated as a miss, so they are rebuilt and never used.
+Checksum: CRC-32 (``zlib.crc32``) of the file bytes, streamed from the file in 1 MiB chunks through
+one reusable buffer, so verifying a 1 GB entry needs 1 MiB of RAM and leaves no pages mapped.
+CRC-32 is the fastest checksum in the standard library (about 2.4 GB/s measured, against 1.5 GB/s
+for SHA-256 with SHA-NI, about 0.4 GB/s without, 0.8 GB/s for BLAKE2b); it catches every burst
+error up to 32 bits and misses random damage with probability 2**-32, plenty for a cache that
+guards against torn writes and bit rot rather than an adversary (the key digest itself is SHA-256).
+A read checks, in order: the sidecar's own checksum and fields; the file size against the sidecar,
+before anything is hashed, so truncation is caught without reading the data; the data checksum; and
+the ``.npy`` header (covered by the data checksum; read when the file is hashed and remembered with
+it) against the sidecar's shape, dtype, C order and data offset, on every read. The memmap is built
+from the checked dtype, shape and offset. A write hashes the temp file it has just written (hot in
+the page cache; faster here than hashing the array in memory), so the checksum covers the bytes
+that reached the file. With ``verify="once"`` (the default) a process hashes a data file once and
+trusts it while its (device, inode, size, mtime, ctime) stay the same; ``verify="always"`` hashes
+on every read.
+
+Damaged entries (a wrong size, a flipped byte, an unparsable or altered sidecar, a sidecar that
+disagrees with the ``.npy`` header or names a dtype that is not plain numeric, a sidecar without
+data, data without a sidecar) are re-checked under the key's lock (a concurrent writer may be
+between its two renames), then reported with :class:`StoreWarning` naming the file and the
+problem, deleted in ``"rw"`` mode, and treated as a miss, so they are rebuilt and never used. A
+store reports and counts a damaged entry once; later lookups of the same unchanged files (in
+``"read"`` mode they stay on disk) are plain misses.
 
 Reads are memory-mapped (:class:`numpy.memmap`, read-only), so large entries do not load into RAM.
 The store never writes a file in place: an entry is replaced by renaming a new file over it, so a
 mapping handed out earlier keeps showing the old, verified bytes. (Bytes that something else
 changes in place after a verification show through such mappings until the next verification.)
 The store is meant for POSIX file systems (entries are replaced with ``os.replace`` while readers
-may hold them mapped). This module imports numpy and the standard library, never torch.
+may hold them mapped). The file layout and temp-file sweep live in
+:mod:`interpclaims.activations._files`, the sidecar and its checks in
+:mod:`interpclaims.activations._sidecar`. This module imports numpy and the standard library,
+never torch.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import json
 import os
-import re
-import secrets
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from interpclaims.activations._key import FORMAT_VERSION, StoreKey
+from interpclaims.activations._files import entry_paths, temp_paths, unlink
+from interpclaims.activations._key import StoreKey
+from interpclaims.activations._sidecar import (
+    Header,
+    _Damaged,
+    _Meta,
+    check_header,
+    fmt_crc,
+    make_sidecar,
+    parse_sidecar,
+    read_header,
+)
 
 _CHUNK = 1 << 20  # bytes hashed per step: fits in L2, measured fastest for readinto + crc32
-_CHECKSUM_ALGO = "crc32"
-_LOCK_DIR = ".locks"
-_TMP_SUFFIX = ".tmp"
-_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
-_SHARD_RE = re.compile(r"[0-9a-f]{2}")
-
-
-class _Damaged(Exception):
-    """An entry failed a check; the message says which and why."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
-
-
-@dataclass(frozen=True, slots=True)
-class _Meta:
-    """The checked contents of a sidecar."""
-
-    shape: tuple[int, ...]
-    descr: str
-    data_offset: int
-    nbytes: int
-    file_size: int
-    checksum: str
 
 
 class _Verified:
     """The files this process has verified, each trusted while its identity stays the same.
 
     The identity of a file is its (device, inode, size, mtime, ctime); a file is remembered under
-    its path and the checksum it was verified against.
+    its path and the checksum it was verified against, with its ``.npy`` header (so a trusted
+    file's header is compared with the sidecar on every read without reading it again).
     """
 
     __slots__ = ("_seen",)
 
     def __init__(self) -> None:
-        self._seen: dict[str, tuple[int, ...]] = {}
+        self._seen: dict[str, tuple[tuple[int, ...], Header]] = {}
 
     @staticmethod
     def _ident(st: os.stat_result) -> tuple[int, ...]:
         return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
-    def trusts(self, path: Path, checksum: str, st: os.stat_result) -> bool:
-        """Whether ``path`` was verified against ``checksum`` and has not changed since."""
-        return self._seen.get(f"{path}|{checksum}") == self._ident(st)
+    def header(self, path: Path, checksum: str, st: os.stat_result) -> Header | None:
+        """The header of ``path`` when it was verified against ``checksum`` and has not changed
+        since; ``None`` when it must be verified."""
+        seen = self._seen.get(f"{path}|{checksum}")
+        return seen[1] if seen is not None and seen[0] == self._ident(st) else None
 
-    def trust(self, path: Path, checksum: str, st: os.stat_result) -> None:
+    def trust(self, path: Path, checksum: str, st: os.stat_result, header: Header) -> None:
         """Remember that ``path``, as ``st`` describes it, matches ``checksum``."""
-        self._seen[f"{path}|{checksum}"] = self._ident(st)
+        self._seen[f"{path}|{checksum}"] = (self._ident(st), header)
 
     def clear(self) -> None:
         """Forget every file."""
         self._seen.clear()
 
 
-def _entry_paths(root: Path, digest: str) -> tuple[Path, Path]:
-    """The data (``.npy``) and sidecar (``.json``) paths of the entry named ``digest``."""
-    shard = root / digest[:2]
-    return shard / f"{digest}.npy", shard / f"{digest}.json"
+class _Reported:
+    """The damaged entries a store has reported, each a plain miss while its files (data and
+    sidecar, by identity as in :class:`_Verified`, or absence) stay as they were."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[object, ...]] = {}
+
+    @staticmethod
+    def ident(root: Path, digest: str) -> tuple[object, ...]:
+        """The identity of an entry's two files as they are now (``None`` for a missing one)."""
+        out: list[object] = []
+        for path in entry_paths(root, digest):
+            try:
+                out.append(_Verified._ident(path.stat()))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def unchanged(self, root: Path, digest: str) -> bool:
+        """Whether ``digest`` was reported and its files have not changed since."""
+        known = self._seen.get(digest)
+        if known is None:
+            return False
+        if known == self.ident(root, digest):
+            return True
+        del self._seen[digest]  # rewritten (or deleted) since: check it afresh
+        return False
+
+    def remember(self, digest: str, ident: tuple[object, ...]) -> None:
+        """Remember that ``digest``, with files of identity ``ident``, was reported damaged."""
+        self._seen[digest] = ident
+
+    def forget(self, digest: str) -> None:
+        """Forget ``digest`` (this store has just rewritten it)."""
+        self._seen.pop(digest, None)
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._seen.clear()
 
 
 def _write_npy(f: io.BufferedIOBase, arr: np.ndarray) -> None:
@@ -147,80 +185,7 @@ def _crc_of_file(f: io.BufferedIOBase, nbytes: int) -> str:
             raise EOFError(f"{left} bytes short")
         crc = zlib.crc32(view[:n], crc)
         left -= n
-    return _fmt_crc(crc)
-
-
-def _fmt_crc(crc: int) -> str:
-    return f"{_CHECKSUM_ALGO}:{crc:08x}"
-
-
-def _parse_sidecar(path: Path, raw: bytes, digest: str) -> _Meta:
-    """Parse and check a sidecar; raise :class:`_Damaged` when anything is off."""
-    try:
-        side = json.loads(raw)
-        if not isinstance(side, dict):
-            raise TypeError("not a JSON object")
-        if side.get("format") != FORMAT_VERSION:
-            raise ValueError(f"format {side.get('format')!r} != {FORMAT_VERSION}")
-        key = StoreKey.from_json(side["key"])
-        if key.digest() != digest or side.get("digest") != digest:
-            raise ValueError("its key does not hash to the entry's name")
-        shape = tuple(int(n) for n in side["shape"])
-        descr = side["dtype"]
-        dtype = np.lib.format.descr_to_dtype(descr)  # type: ignore[arg-type]
-        meta = _Meta(
-            shape=shape,
-            descr=descr,
-            data_offset=int(side["data_offset"]),
-            nbytes=int(side["nbytes"]),
-            file_size=int(side["file_size"]),
-            checksum=str(side["checksum"]),
-        )
-        if meta.nbytes != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
-            raise ValueError("nbytes does not match shape and dtype")
-        if meta.file_size != meta.data_offset + meta.nbytes:
-            raise ValueError("file_size does not match data_offset + nbytes")
-        if not meta.checksum.startswith(f"{_CHECKSUM_ALGO}:"):
-            raise ValueError(f"unknown checksum {meta.checksum!r}")
-    except (ValueError, TypeError, KeyError) as exc:  # JSONDecodeError is a ValueError
-        raise _Damaged(path, f"unparsable sidecar ({exc})") from None
-    return meta
-
-
-def _shards(root: Path) -> list[Path]:
-    """The shard folders (``<digest[:2]>``) under ``root``."""
-    return [p for p in root.iterdir() if _SHARD_RE.fullmatch(p.name) and p.is_dir()]
-
-
-def _committed_digests(root: Path) -> list[str]:
-    """The digests of every committed entry (one with a sidecar) under ``root``, sorted."""
-    found = []
-    for shard in _shards(root):
-        found += [p.stem for p in shard.glob("*.json") if _DIGEST_RE.fullmatch(p.stem)]
-    return sorted(found)
-
-
-def _sweep(root: Path, *, now: float, stale_after: float) -> set[str]:
-    """Delete temp files older than ``stale_after`` seconds at ``now``; the digests of entries.
-
-    Returns:
-        The digest of every entry with a data file or a sidecar (damaged ones included).
-    """
-    digests: set[str] = set()
-    for shard in _shards(root):
-        for p in shard.iterdir():
-            if p.name.endswith(_TMP_SUFFIX):
-                with contextlib.suppress(FileNotFoundError):
-                    if now - p.stat().st_mtime > stale_after:
-                        _unlink(p)
-            elif p.suffix in (".npy", ".json") and _DIGEST_RE.fullmatch(p.stem):
-                digests.add(p.stem)
-    return digests
-
-
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+    return fmt_crc(crc)
 
 
 def _read_only(arr: np.ndarray) -> np.ndarray:
@@ -231,49 +196,39 @@ def _read_only(arr: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------- write
-def _write_entry(root: Path, key: StoreKey, digest: str, arr: np.ndarray) -> tuple[Path, str]:
+def _write_entry(root: Path, key: StoreKey, digest: str, arr: np.ndarray
+                 ) -> tuple[Path, str, Header]:
     """Write an entry atomically: data first, then the sidecar (the commit).
 
-    The caller holds the key's lock. ``arr`` is a C-order array without objects.
+    The caller holds the key's lock. ``arr`` is a C-order array of a plain numeric dtype in
+    native byte order (see :func:`storable_dtype`).
 
     Returns:
-        The data path and the checksum of the bytes written there.
+        The data path, and the checksum and ``.npy`` header of the bytes written there.
 
     Raises:
         OSError: when the entry cannot be written (nothing half-written stays committed).
     """
-    data_path, side_path = _entry_paths(root, digest)
+    data_path, side_path = entry_paths(root, digest)
     data_path.parent.mkdir(parents=True, exist_ok=True)
-    stem = f".{digest}.{os.getpid()}.{secrets.token_hex(4)}"
-    tmp_data = data_path.with_name(f"{stem}.npy{_TMP_SUFFIX}")
-    tmp_side = data_path.with_name(f"{stem}.json{_TMP_SUFFIX}")
+    tmp_data, tmp_side = temp_paths(data_path, digest)
     try:
         with tmp_data.open("xb") as f:  # a BufferedWriter: numpy writes it with tofile()
             _write_npy(f, arr)
             file_size = f.tell()
-        data_offset = file_size - arr.nbytes
         with tmp_data.open("rb") as f:  # hash what reached the file (hot in the page cache)
             checksum = _crc_of_file(f, file_size)
-        sidecar = {
-            "format": FORMAT_VERSION,
-            "digest": digest,
-            "key": key.to_json(),
-            "shape": list(arr.shape),
-            "dtype": np.lib.format.dtype_to_descr(arr.dtype),
-            "data_offset": data_offset,
-            "nbytes": arr.nbytes,
-            "file_size": file_size,
-            "checksum": checksum,
-            "created": time.time(),
-        }
-        tmp_side.write_text(json.dumps(sidecar, indent=1, sort_keys=True))
-        _unlink(side_path)  # uncommit the old entry before its data changes
+            header = read_header(f, tmp_data)
+        tmp_side.write_text(make_sidecar(key, digest, arr, data_offset=file_size - arr.nbytes,
+                                         file_size=file_size, checksum=checksum,
+                                         created=time.time()))
+        unlink(side_path)  # uncommit the old entry before its data changes
         os.replace(tmp_data, data_path)
         os.replace(tmp_side, side_path)  # the commit
     finally:
-        _unlink(tmp_data)
-        _unlink(tmp_side)
-    return data_path, checksum
+        unlink(tmp_data)
+        unlink(tmp_side)
+    return data_path, checksum, header
 
 
 # -------------------------------------------------------------------------------------- read
@@ -287,7 +242,7 @@ def _read_meta(data_path: Path, side_path: Path, digest: str) -> _Meta | None:
         return None
     except OSError as exc:
         raise _Damaged(side_path, f"unreadable sidecar ({exc})") from None
-    return _parse_sidecar(side_path, raw, digest)
+    return parse_sidecar(side_path, raw, digest)
 
 
 def _load_entry(
@@ -296,12 +251,12 @@ def _load_entry(
     """The verified, read-only memmap of an entry, ``None`` when absent.
 
     The checksum is checked on every call when ``always``, otherwise only when ``verified`` does
-    not trust the file yet.
+    not trust the file yet; the sidecar and the ``.npy`` header are checked on every call.
 
     Raises:
         _Damaged: when the entry is broken (the message says which file and why).
     """
-    data_path, side_path = _entry_paths(root, digest)
+    data_path, side_path = entry_paths(root, digest)
     meta = _read_meta(data_path, side_path, digest)
     if meta is None:
         return None
@@ -315,18 +270,19 @@ def _load_entry(
         st = os.fstat(f.fileno())
         if st.st_size != meta.file_size:
             raise _Damaged(data_path, f"size {st.st_size} bytes, sidecar says {meta.file_size}")
-        if always or not verified.trusts(data_path, meta.checksum, st):
+        header = None if always else verified.header(data_path, meta.checksum, st)
+        if header is None:
             try:
                 actual = _crc_of_file(f, meta.file_size)
             except (EOFError, OSError) as exc:
                 raise _Damaged(data_path, f"unreadable data ({exc})") from None
             if actual != meta.checksum:
                 raise _Damaged(data_path, f"checksum {actual} != {meta.checksum} in the sidecar")
-            verified.trust(data_path, meta.checksum, st)
-        # the header was covered by the checksum; map from the sidecar's dtype and shape
-        dtype = np.lib.format.descr_to_dtype(meta.descr)  # type: ignore[arg-type]
+            header = read_header(f, data_path)  # covered by the checksum just checked
+            verified.trust(data_path, meta.checksum, st, header)
+        check_header(header, meta, side_path, data_path)
         mapped = np.memmap(
-            f, dtype=dtype, mode="r", offset=meta.data_offset, shape=meta.shape or (1,)
+            f, dtype=meta.dtype, mode="r", offset=meta.data_offset, shape=meta.shape or (1,)
         )
         return mapped if meta.shape else mapped.reshape(())  # np.memmap turns () into (1,)
 

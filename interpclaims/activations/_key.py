@@ -16,7 +16,7 @@ import numpy as np
 __all__ = ["FORMAT_VERSION", "StoreKey", "StoreStats", "tokens_digest"]
 
 #: Version of the key digest and of the on-disk layout; bump it to invalidate every entry.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ class StoreKey:
 
     def to_json(self) -> dict[str, str]:
         """The fields as a JSON-ready dict."""
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # asdict deep-copies: slow
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StoreKey:

@@ -18,30 +18,30 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
 from interpclaims._errors import StoreWarning
 from interpclaims.activations._entry import (
-    _LOCK_DIR,
-    _committed_digests,
-    _Damaged,
-    _entry_paths,
     _load_entry,
     _read_only,
-    _shards,
+    _Reported,
     _stream,
-    _sweep,
-    _unlink,
     _Verified,
     _write_entry,
 )
+from interpclaims.activations._files import (
+    LOCK_DIR,
+    committed_digests,
+    entry_paths,
+    shards,
+    sweep,
+    unlink,
+)
 from interpclaims.activations._key import StoreKey, StoreStats
 from interpclaims.activations._locks import _KeyLocks
-
-if TYPE_CHECKING:
-    from filelock import BaseFileLock
+from interpclaims.activations._sidecar import _Damaged, storable
 
 __all__ = ["ActivationStore"]
 
@@ -65,8 +65,9 @@ class ActivationStore:
         lock_timeout: seconds to wait for another process holding a key's lock; ``None`` waits
             as long as it takes (a lock held by a dead process is released by the OS at once).
             When it runs out, :class:`filelock.Timeout` (a ``TimeoutError``) is raised.
-        stale_after: age in seconds past which :meth:`clear` deletes temp files of writes that
-            never finished (younger ones may belong to a live writer).
+        stale_after: age in seconds past which :meth:`clear` deletes any temp file of a write
+            that never finished (those of dead writers on this host go at once, see
+            :func:`~interpclaims.activations._files.sweep`).
 
     Methods that write (``put``, ``clear``) are no-ops outside ``"rw"`` mode, so the harness can
     call them unconditionally and set the mode once.
@@ -94,8 +95,10 @@ class ActivationStore:
         self.lock_timeout = lock_timeout
         self.stale_after = stale_after
         self.stats = StoreStats()
-        self._locks = _KeyLocks(self.root / _LOCK_DIR)
+        self._locks = _KeyLocks(self.root / LOCK_DIR)
         self._verified = _Verified()
+        self._reported = _Reported()
+        self._swept = False  # dead writers' temp files are swept at this store's first write
 
     def __repr__(self) -> str:
         return f"ActivationStore({str(self.root)!r}, mode={self.mode!r})"
@@ -106,7 +109,7 @@ class ActivationStore:
         return self._paths(key.digest())
 
     def _paths(self, digest: str) -> tuple[Path, Path]:
-        return _entry_paths(self.root, digest)
+        return entry_paths(self.root, digest)
 
     def __contains__(self, key: object) -> bool:
         """Whether ``key`` has a committed entry (a sidecar); nothing is verified."""
@@ -118,7 +121,7 @@ class ActivationStore:
         """The digests of every committed entry (one with a sidecar), sorted; nothing verified."""
         if self.mode == "off" or not self.root.is_dir():
             return []
-        return _committed_digests(self.root)
+        return committed_digests(self.root)
 
     # ----------------------------------------------------------------- streaming
     #: ``stream(array, chunk_bytes)``: ``(start_row, rows)`` chunks of a memmap, its pages
@@ -131,16 +134,6 @@ class ActivationStore:
         """Hold the locks of ``digests``, taken in sorted order so two callers cannot deadlock."""
         with self._locks.held(digests, create=self.mode == "rw", timeout=self.lock_timeout):
             yield
-
-    def _try_lock(self, digest: str) -> BaseFileLock | Literal[False] | None:
-        """Take ``digest``'s lock without waiting ("read" creates nothing, not even a lock file).
-
-        Returns:
-            The acquired lock (release it), ``None`` when no lock can be had here (a read-only
-            store without that lock file, or a file system that refuses it), or ``False`` when
-            another process holds it.
-        """
-        return self._locks.try_lock(digest, create=self.mode == "rw", timeout=self.lock_timeout)
 
     # ------------------------------------------------------------------ read
     def get(self, key: StoreKey) -> np.ndarray | None:
@@ -161,19 +154,26 @@ class ActivationStore:
         return arr
 
     def _lookup(self, digest: str) -> np.ndarray | None:
-        """Load and verify an entry; damaged entries are re-checked under the lock, then dropped."""
+        """Load and verify an entry; damaged entries are re-checked under the lock, then dropped.
+
+        An entry reported damaged before is a plain miss while its files stay as they were.
+        """
+        if self._reported.unchanged(self.root, digest):
+            return None
         try:
             return self._load(digest)
         except _Damaged:
             pass
-        lock = self._try_lock(digest)
+        # without waiting; None: no lock here ("read" creates no lock file), False: another holds it
+        lock = self._locks.try_lock(digest, create=self.mode == "rw", timeout=self.lock_timeout)
         if lock is False:
             return None  # a writer holds the key: it is rewriting this very entry
         try:
+            ident = _Reported.ident(self.root, digest)
             try:
                 return self._load(digest)
             except _Damaged as damage:
-                self._drop(digest, damage)
+                self._drop(digest, damage, ident)
                 return None
         finally:
             if lock is not None:
@@ -183,19 +183,22 @@ class ActivationStore:
         """The verified memmap of an entry, ``None`` when absent; :class:`_Damaged` when broken."""
         return _load_entry(self.root, digest, self._verified, always=self.verify == "always")
 
-    def _drop(self, digest: str, damage: _Damaged) -> None:
-        """Report a damaged entry and, in ``"rw"`` mode, delete it (sidecar first: uncommit)."""
+    def _drop(self, digest: str, damage: _Damaged, ident: tuple[object, ...]) -> None:
+        """Report a damaged entry (whose files had identity ``ident``) and count it, once; in
+        ``"rw"`` mode delete it (sidecar first: uncommit)."""
         self.stats.corrupt += 1
+        self._reported.remember(digest, ident)
         if self.mode == "rw":
             data_path, side_path = self._paths(digest)
             try:
-                _unlink(side_path)
-                _unlink(data_path)
+                unlink(side_path)
+                unlink(data_path)
                 action = "deleted; it will be rebuilt"
             except OSError as exc:
                 action = f"ignored; it could not be deleted ({exc})"
         else:
-            action = f"ignored (the store is in {self.mode!r} mode, so it stays on disk)"
+            action = (f"ignored (the store is in {self.mode!r} mode, so it stays on disk; "
+                      "reported once, later lookups are misses)")
         warnings.warn(
             f"interpclaims activation store: damaged entry {damage.path} ({damage.problem}); "
             f"{action}",
@@ -209,19 +212,18 @@ class ActivationStore:
 
         Args:
             key: the entry's key.
-            array: the activations (any non-object dtype; stored in C order).
+            array: the activations, of a plain numeric dtype (bool, integer, float, complex);
+                stored in C order and native byte order.
 
         Returns:
             The stored entry as a read-only :class:`numpy.memmap`; outside ``"rw"`` mode, where
             nothing is written, a read-only view of ``array``.
 
         Raises:
-            TypeError: for an object (or other pickled) dtype.
+            TypeError: for any other dtype (objects, structures, strings, datetimes).
             OSError: when the entry cannot be written (disk full, no permission).
         """
-        arr = np.asarray(array, order="C")
-        if arr.dtype.hasobject:
-            raise TypeError(f"ActivationStore cannot store dtype {arr.dtype} (holds objects)")
+        arr = storable(array)
         if self.mode != "rw":
             return _read_only(arr)
         digest = key.digest()
@@ -233,10 +235,17 @@ class ActivationStore:
         return stored
 
     def _write(self, key: StoreKey, digest: str, arr: np.ndarray) -> None:
-        """Write an entry; the caller holds its lock. Data first, then the sidecar (the commit)."""
-        data_path, checksum = _write_entry(self.root, key, digest, arr)
+        """Write an entry; the caller holds its lock. Data first, then the sidecar (the commit).
+
+        The first write of this store also sweeps the temp files of dead writers.
+        """
+        if not self._swept and self.root.is_dir():
+            self._swept = True
+            sweep(self.root, now=time.time(), stale_after=self.stale_after)
+        data_path, checksum, header = _write_entry(self.root, key, digest, arr)
+        self._reported.forget(digest)
         # this process wrote these bytes: trust them until the file changes
-        self._verified.trust(data_path, checksum, data_path.stat())
+        self._verified.trust(data_path, checksum, data_path.stat(), header)
         self.stats.writes += 1
 
     # --------------------------------------------------------------- compute
@@ -281,6 +290,7 @@ class ActivationStore:
 
         Raises:
             KeyError: when ``compute`` leaves out a key it was asked for.
+            TypeError: when it returns an array that is not plain numeric (in every mode).
         """
         unique = list(dict.fromkeys(keys))
         digests = {key: key.digest() for key in unique}
@@ -345,13 +355,10 @@ class ActivationStore:
                 f"compute returned no array for {len(lost)} of the {len(keys)} keys it was "
                 f"asked for, e.g. site {lost[0].site!r}; it must return one per requested key"
             )
-        return {key: np.asarray(out[key]) for key in keys}
+        return {key: storable(out[key]) for key in keys}  # the same arrays in every mode
 
     def _store_computed(self, key: StoreKey, digest: str, arr: np.ndarray) -> np.ndarray:
         """Write a computed array (lock held) and return its memmap; on failure, warn and go on."""
-        arr = np.asarray(arr, order="C")
-        if arr.dtype.hasobject:
-            raise TypeError(f"ActivationStore cannot store dtype {arr.dtype} (holds objects)")
         try:
             self._write(key, digest, arr)
             stored = self._load(digest)
@@ -378,14 +385,15 @@ class ActivationStore:
         """
         if self.mode != "rw" or not self.root.is_dir():
             return 0
-        digests = _sweep(self.root, now=time.time(), stale_after=self.stale_after)
+        digests = sweep(self.root, now=time.time(), stale_after=self.stale_after)
         for digest in sorted(digests):
             with self._locked([digest]):
                 data_path, side_path = self._paths(digest)
-                _unlink(side_path)
-                _unlink(data_path)
-        for shard in _shards(self.root):
+                unlink(side_path)
+                unlink(data_path)
+        for shard in shards(self.root):
             with contextlib.suppress(OSError):
                 shard.rmdir()  # only when empty (fresh temp files of live writers keep it)
         self._verified.clear()
+        self._reported.clear()
         return len(digests)

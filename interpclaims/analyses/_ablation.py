@@ -14,7 +14,13 @@ from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples, estimate_from_seeds
 from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Targets, effect
-from interpclaims.analyses._prepare import check_model, choice, parse_component, prepare
+from interpclaims.analyses._prepare import (
+    as_vector,
+    check_model,
+    choice,
+    parse_component,
+    prepare,
+)
 from interpclaims.interventions import (
     ABLATIONS,
     FIXED_ABLATIONS,
@@ -85,14 +91,17 @@ def ablate(
     """
     __tracebackhide__ = True
     model = check_model(model, "ablate")
-    if not isinstance(seeds, int) or seeds < 1 or (seeds > 1 and how != "resample"):
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1 or (
+            seeds > 1 and how != "resample"):
         raise InterpClaimsError(
             f"ablate(seeds=): expected an int >= 1, and more than one only with how='resample' "
             f"(zero and mean ablation draw nothing at random); got seeds={seeds!r}, how={how!r}"
         )
-    choice(how, ABLATIONS, "ablation", "ablate")
+    choice(how, ABLATIONS, "ablation", "ablate", "how")
     choice(metric, EFFECT_METRICS, "metric", "ablate")
     site = parse_component(model, component, "ablate")
+    if direction is not None:
+        direction = as_vector(direction, "direction", "ablate")
     ds, batch = prepare(model, data)
     targets = Targets.of(model, ds, batch, metric)
     what = f"{site}" + (" (direction)" if direction is not None else "")
@@ -128,7 +137,7 @@ def ablate_pair(
     """Ablate ``a``, ``b``, and both; estimate each effect and the interaction."""
     __tracebackhide__ = True
     model = check_model(model, "ablate_pair")
-    choice(how, FIXED_ABLATIONS, "ablation", "ablate_pair")
+    choice(how, FIXED_ABLATIONS, "ablation", "ablate_pair", "how")
     choice(metric, PAIR_METRICS, "metric", "ablate_pair")
     sa, sb = parse_component(model, a, "ablate_pair"), parse_component(model, b, "ablate_pair")
     if sa == sb:

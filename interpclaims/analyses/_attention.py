@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal, get_args
 
-from interpclaims import _context
 from interpclaims._data import Dataset, DataSpec
 from interpclaims._errors import DataError, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples
 from interpclaims._sites import Site
-from interpclaims.analyses._prepare import check_model, choice, prepare
+from interpclaims.analyses._prepare import check_model, choice, names, prepare
 
 if TYPE_CHECKING:
     import torch
@@ -22,7 +21,6 @@ __all__ = ["Pattern", "attention_score"]
 Pattern = Literal["induction", "previous_token"]
 PATTERNS: tuple[Pattern, ...] = get_args(Pattern)
 CONTROLS = ("random_heads", "random_heads_same_layer", "reset_network")
-N_CONTROL_HEADS = 4
 
 
 def _targets(tokens: list[int], pattern: Pattern) -> list[tuple[int, int]]:
@@ -67,22 +65,29 @@ def _head_scores(model: Model, batch: Batch, pattern: Pattern, ds_name: str
 
 def _random_heads(model: Model, site: Site, scores: torch.Tensor, name: str, pattern: Pattern,
                   label: str, ids: tuple[str, ...]) -> Estimate:
-    """Control ``random_heads`` (or ``random_heads_same_layer``): the mean score per prompt of
-    ``N_CONTROL_HEADS`` other heads drawn at random, seeded per claim."""
+    """Control ``random_heads`` (or ``random_heads_same_layer``): per prompt, the mean score of
+    *every* other head (of the head's own layer).
+
+    This is exactly the expectation of "the mean score of k other heads drawn at random" over all
+    draws, for any k: every other head is drawn equally often. So nothing is drawn and the
+    control does not depend on the seed — a single draw of a few heads could land on the other
+    induction heads or miss them, and that luck was not in the interval.
+    """
     __tracebackhide__ = True
     s = model.spec
     others = [(ly, h) for ly in range(s.n_layers) for h in range(s.n_heads)
               if (ly, h) != (site.layer, site.head)
               and (name == "random_heads" or ly == site.layer)]
     if not others:
-        raise InterpClaimsError(f"attention_score(): no other head for control {name!r}")
-    pick = _context.rng(name, label).choice(
-        len(others), size=min(N_CONTROL_HEADS, len(others)), replace=False)
-    chosen = [others[i] for i in sorted(pick)]
-    ctrl = scores[:, [c[0] for c in chosen], [c[1] for c in chosen]].mean(-1)
-    names = ", ".join(f"L{ly}H{h}" for ly, h in chosen)
+        raise InterpClaimsError(
+            f"{label}: control {name!r} needs another head"
+            + (" in the same layer" if name == "random_heads_same_layer" else "")
+            + f", and {model.name} has none; use controls=['reset_network'] instead")
+    ctrl = scores[:, [c[0] for c in others], [c[1] for c in others]].mean(-1)
+    where = "the other heads" + (f" of layer {site.layer}" if name != "random_heads" else "")
     return estimate_from_samples(
-        ctrl.numpy(), method=f"mean {pattern} score of random heads {names}",
+        ctrl.numpy(), method=f"mean {pattern} score of {where} ({len(others)} heads: the "
+                             "expectation over random draws of other heads)",
         label=f"control:{name}", unit_ids=ids,
     )
 
@@ -113,16 +118,16 @@ def attention_score(
     ``pattern="induction"``: attention from each position whose token occurred before to the
     token *after* that earlier occurrence (prompts without repeats are left out).
 
-    Controls: ``random_heads`` — the same score of ``N_CONTROL_HEADS`` other heads drawn at random
-    (seeded per claim), averaged per prompt and compared pairwise with the head's own score;
-    ``random_heads_same_layer`` — the same, drawn from the head's own layer; ``reset_network`` —
-    the same head in the same architecture with re-initialized weights.
+    Controls: ``random_heads`` — per prompt, the mean score of every other head of the model
+    (which is the expectation over random draws of other heads, so no draw and no seed enters),
+    compared pairwise with the head's own score; ``random_heads_same_layer`` — the same over the
+    other heads of the head's own layer; ``reset_network`` — the same head in the same
+    architecture with re-initialized weights.
     """
     __tracebackhide__ = True
     model = check_model(model, "attention_score")
     choice(pattern, PATTERNS, "pattern", "attention_score")
-    for c in controls:
-        choice(c, CONTROLS, "control", "attention_score")
+    controls = names(controls, CONTROLS, "control", "controls", "attention_score")
     site = model.site(head, default_kind="pattern")
     if site.head is None:
         raise InterpClaimsError(f"attention_score(head=): {head!r} names no head; write e.g. 'L1H2'")
@@ -131,7 +136,7 @@ def attention_score(
     ids = tuple(batch.ids[r] for r in rows)
     assert site.layer is not None
     label = f"attention_score(L{site.layer}H{site.head}, {pattern})"
-    est_controls = {}
+    est_controls: dict[str, Estimate] = {}
     for name in ("random_heads", "random_heads_same_layer"):
         if name in controls:
             est_controls[name] = _random_heads(model, site, scores, name, pattern, label, ids)

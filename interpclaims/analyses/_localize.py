@@ -7,12 +7,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from interpclaims._data import Dataset, DataSpec
-from interpclaims._errors import InterpClaimsError
 from interpclaims._estimate import EstimateMatrix, estimate_from_samples
 from interpclaims._sites import Site
 from interpclaims.analyses._ablation import run_ablation
 from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Targets, effect
-from interpclaims.analyses._prepare import check_model, choice, parse_component, prepare
+from interpclaims.analyses._prepare import (
+    check_model,
+    choice,
+    count,
+    names,
+    parse_component,
+    prepare,
+)
 from interpclaims.interventions import FIXED_ABLATIONS, FixedAblation
 
 if TYPE_CHECKING:
@@ -120,11 +126,9 @@ def localize(
     """
     __tracebackhide__ = True
     model = check_model(model, "localize")
-    for m in metrics:
-        choice(m, EFFECT_METRICS, "metric", "localize")
-    choice(how, FIXED_ABLATIONS, "ablation", "localize")
-    if not isinstance(top_k, int) or top_k < 1:
-        raise InterpClaimsError(f"localize(top_k=): expected an int >= 1, got {top_k!r}")
+    names(metrics, EFFECT_METRICS, "metric", "metrics", "localize")
+    choice(how, FIXED_ABLATIONS, "ablation", "localize", "how")
+    count(top_k, "top_k", "localize")
     ds, batch = prepare(model, data)
     targets = Targets.of(model, ds, batch, "logit_diff")
     scores = _direct_scores(model, batch, targets)

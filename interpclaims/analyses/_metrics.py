@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
 
+from interpclaims._errors import DataError
+
 if TYPE_CHECKING:
     import torch
 
@@ -43,6 +45,8 @@ EffectMetric = Literal["logit_diff", "loss", "prob_drop", "kl", "flip_rate", "ac
 STATE_METRICS: tuple[StateMetric, ...] = get_args(StateMetric)
 EFFECT_METRICS: tuple[EffectMetric, ...] = get_args(EffectMetric)
 _ANSWER_METRICS = {"logit_diff", "accuracy", "prob", "prob_drop", "flip_rate"}
+# the metrics that compare answer with wrong (meaningless where the two are one token)
+_COMPARED_METRICS = {"logit_diff", "accuracy", "flip_rate"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +65,20 @@ class Targets:
         if metric not in _ANSWER_METRICS:
             return cls(batch, None, None)
         what = f"metric={metric!r}"
-        answers = [model.token_id(a, where=f"dataset {ds.name}, field {answer_field!r}")
-                   for a in ds.field(answer_field, analysis=what)]
-        wrongs = [model.token_id(w, where=f"dataset {ds.name}, field {wrong_field!r}")
-                  for w in ds.field(wrong_field, analysis=what)]
+
+        def ids(field: str) -> list[int]:
+            return [model.token_id(w, where=f"dataset {ds.name}, row {i!r}, field {field!r}")
+                    for w, i in zip(ds.words(field, analysis=what), ds.ids, strict=True)]
+
+        answers, wrongs = ids(answer_field), ids(wrong_field)
+        same = [i for i, a, w in zip(ds.ids, answers, wrongs, strict=True) if a == w]
+        if same and metric in _COMPARED_METRICS:
+            raise DataError(
+                f"{what}: in dataset {ds.name}, {len(same)} of {len(answers)} row(s) (first "
+                f"{same[0]!r}) have the same token as {answer_field!r} and {wrong_field!r}, so "
+                "their logit difference is 0 whatever the model does; give each row a wrong "
+                "answer different from the right one"
+            )
         return cls(batch, torch.tensor(answers), torch.tensor(wrongs))
 
     def last(self, logits: torch.Tensor) -> torch.Tensor:

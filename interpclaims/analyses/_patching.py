@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from interpclaims._data import Dataset, DataSpec
 from interpclaims._errors import DataError
 from interpclaims._estimate import Estimate, EstimateMatrix, estimate_from_samples
-from interpclaims._sites import Site
+from interpclaims._sites import KINDS, Site
 from interpclaims.analyses._metrics import Targets, state
 from interpclaims.analyses._prepare import (
     Positions,
@@ -38,6 +38,8 @@ Direction = Literal["denoising", "noising"]
 PatchMetric = Literal["normalized", "logit_diff"]
 DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
 PATCH_METRICS: tuple[PatchMetric, ...] = get_args(PatchMetric)
+# the kinds a layer × position sweep patches whole (heads: patch_heads)
+SWEEP_KINDS = tuple(k for k in KINDS if k not in ("result", "pattern", "logits"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +80,11 @@ def _patch_setup(model: Model, data: DataSpec | Dataset, corrupt_field: str, ana
     import torch
 
     ds, clean = prepare(model, data)
-    corrupt_texts = ds.field(corrupt_field, analysis=analysis)
-    corrupt = model.tokenize(corrupt_texts, ds.ids)
+    corrupt_texts = ds.words(corrupt_field, analysis=f"{analysis}(corrupt_field=)")
+    try:
+        corrupt = model.tokenize(corrupt_texts, ds.ids)
+    except DataError as e:
+        raise DataError(f"{analysis}: the corrupted prompts ({corrupt_field!r}): {e}") from e
     if not torch.equal(clean.lengths, corrupt.lengths):
         i = int((clean.lengths != corrupt.lengths).nonzero()[0])
         raise DataError(
@@ -197,6 +202,7 @@ def patch_sweep(
     """Patch ``kind`` at every layer × every position: a matrix of estimates (rows ``L0``…,
     columns ``pos0``…). All prompts must have the same token length (a template)."""
     __tracebackhide__ = True
+    choice(kind, SWEEP_KINDS, "site kind", "patch_sweep", "kind")
     model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch_sweep")
     lengths = setup.clean.lengths
     if int(lengths.min()) != int(lengths.max()):

@@ -2,24 +2,39 @@
 control".
 
 The probe is a ridge-regularized linear classifier (closed form on standardized activations,
-one-vs-rest targets), trained on a random half of the prompts and tested on the other half: the
-split is by prompt (stratified by class), seeded per claim. Accuracy is one 0/1 value per test
-prompt, so its interval is a Wilson interval of a rate (one seed) or a seed-then-prompt bootstrap
-(several seeds); AUROC (two classes) is the mean of per-positive placement
-values (the fraction of negatives scored below each positive), which decomposes it over prompts.
+one-vs-rest targets), cross-fitted: each seed partitions the prompts at random into folds
+(stratified by class; two halves by default, ``test_fraction=0.5``), and every prompt is tested by
+the probe trained on the other fold(s), so every prompt gets a held-out prediction under every
+seed. AUROC (two classes) is the mean of per-positive placement values (the fraction of the same
+fold's negatives scored below each positive), which decomposes it over prompts.
 
-Controls (``controls=[...]``), each the same probe and test set with something removed:
+Controls (``controls=[...]``), each the same probe and folds with something removed:
 
-* ``label_shuffle`` — trained on permuted labels: the accuracy an unrelated labelling gets;
-* ``control_task`` — Hewitt & Liang: each *word type* at the read position gets a random label;
-  a probe that memorizes word identity does well here, so ``selectivity = task − control``;
-* ``random_features`` — trained on a random projection of the activations to the same number of
-  dimensions drawn with no relation to the model (a matched-dimension random baseline);
+* ``label_shuffle`` — trained on permuted labels: the *training* labels of each fold are
+  permuted (a new permutation per fold and seed) and the probe is scored against the test
+  prompts' true labels: the accuracy an unrelated labelling gets (chance, 0.5 for two balanced
+  classes, averaged over permutations — a single permutation can land far from it, 0.3–0.7 on the
+  zoo, because a probe of strongly encoded features amplifies the permutation's chance
+  correlation with the truth);
+* ``control_task`` — Hewitt & Liang: each *word type* at the read position gets a random label
+  (a new assignment per seed); a probe that memorizes word identity does well here, so
+  ``selectivity = task − control``;
+* ``random_features`` — trained on Gaussian noise features of the same dimension (a new draw per
+  seed), unrelated to the prompts: a matched-capacity random baseline;
 * ``reset_network`` — the same probe on the same site of the same architecture with
   re-initialized weights: what survives there is decodable from the tokens themselves.
 
-``seeds=`` repeats the split (and the controls' randomness) per seed; the per-prompt values of all
-seeds are pooled with a seed-then-prompt bootstrap, so the interval carries the split variance.
+Seeds: everything above is random — the folds, the permutations, the control labels, the noise —
+and a single draw moves an accuracy by more than its interval over prompts (one split of the
+shuffled-label control ranged 0.15–0.68 on one site). So the probe pools ``seeds=`` draws
+(:data:`DEFAULT_SEEDS` = 10 by default; about 0.1 s for four runs on 200 prompts): each estimate is
+the mean of a seeds × prompts table whose interval (two-way random effects,
+:func:`interpclaims.stats.table_interval`) carries the seed-to-seed variance as well as the
+prompt-to-prompt one, and a claim comparing two of them (``probe.accuracy`` against
+``probe.control("label_shuffle")``) keeps the table, pairing cells of the same seed and prompt.
+Measured on the zoo (``benchmarks/draw_coverage.py``): these intervals cover the all-draws value
+95% of the time; one seed (``seeds=1``, the interval of one split's test prompts) covers it only
+70–86% of the time.
 """
 
 from __future__ import annotations
@@ -36,7 +51,16 @@ from interpclaims._data import Dataset, DataSpec
 from interpclaims._errors import DataError, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_seeds
 from interpclaims._sites import Site
-from interpclaims.analyses._prepare import Positions, check_model, positions_mask, prepare
+from interpclaims.analyses._prepare import (
+    Positions,
+    check_model,
+    class_labels,
+    fraction,
+    names,
+    positions_mask,
+    prepare,
+    seed_list,
+)
 
 if TYPE_CHECKING:
     from interpclaims.models import Batch, Model
@@ -44,6 +68,10 @@ if TYPE_CHECKING:
 __all__ = ["ProbeResult", "probe"]
 
 PROBE_CONTROLS = ("label_shuffle", "control_task", "random_features", "reset_network")
+# random partitions pooled by default: enough that the split's luck is in the interval (a t
+# quantile with few degrees of freedom when seeds disagree) and costs little — the probes are
+# closed-form ridge fits (see benchmarks/draw_coverage.py for the coverage this gives)
+DEFAULT_SEEDS = 10
 RIDGE = 1.0
 
 
@@ -85,20 +113,31 @@ def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n
     return b @ w
 
 
-def _stratified_split(y: np.ndarray, test_fraction: float, rng: np.random.Generator
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Test and train indices with the same class proportions.
+def _folds(y: np.ndarray, test_fraction: float, rng: np.random.Generator
+           ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (test, train) index pairs of one seed: a random partition of the prompts into ``K``
+    folds, stratified by class, in which every prompt is tested by probes that did not train on it.
 
-    An unstratified split of a fixed set makes the test set's majority the training set's
-    minority; a probe that learns only the majority class then scores *below* chance.
+    ``test_fraction <= 0.5``: ``K = round(1 / test_fraction)``, each probe trains on ``K - 1``
+    folds and is tested on the remaining one (every prompt tested once); above 0.5:
+    ``K = round(1 / (1 - test_fraction))``, each probe trains on one fold and is tested on the
+    other ``K - 1``. Stratified because an unstratified split of a fixed set makes the test set's
+    majority the training set's minority; a probe that learns only the majority class then scores
+    *below* chance.
     """
-    test, train = [], []
+    many_tests = test_fraction > 0.5
+    k = max(2, round(1 / (1 - test_fraction if many_tests else test_fraction)))
+    fold = np.empty(y.size, dtype=np.intp)
+    start = 0
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c))
-        cut = max(1, round(idx.size * test_fraction))
-        test.append(idx[:cut])
-        train.append(idx[cut:])
-    return np.sort(np.concatenate(test)), np.sort(np.concatenate(train))
+        fold[idx] = (start + np.arange(idx.size)) % k  # round robin: folds of equal size
+        start += idx.size
+    pairs = []
+    for j in range(k):
+        held, rest = np.flatnonzero(fold == j), np.flatnonzero(fold != j)
+        pairs.append((rest, held) if many_tests else (held, rest))
+    return [(test, train) for test, train in pairs if test.size]
 
 
 def _placements(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -123,7 +162,7 @@ def _features(model: Model, s: Site, ds: Dataset, batch: Batch, position: Positi
               controls: Sequence[str], word_field: str | None) -> _Features:
     __tracebackhide__ = True
     _, acts = model.run(batch.tokens, read=[s])
-    where = positions_mask(batch, ds, position, "probe")
+    where = positions_mask(batch, ds, position, "probe", "position")
     feats = s.select(acts[s.base])[where].reshape(int(where.sum()), -1).double().numpy()
     reset_feats = None
     if "reset_network" in controls:
@@ -139,57 +178,61 @@ def _features(model: Model, s: Site, ds: Dataset, batch: Batch, position: Positi
 
 def _one_seed(f: _Features, y: np.ndarray, k: int, controls: Sequence[str], seed: int,
               test_fraction: float, rng: np.random.Generator, per_seed: dict[str, list[np.ndarray]]
-              ) -> np.ndarray:
-    """Fit the probe and its controls on one split; append each test prompt's 0/1 correctness
-    (and the AUROC placements) to ``per_seed``. Returns the test indices."""
+              ) -> None:
+    """Fit the probe and its controls on every fold of one seed's partition; append to
+    ``per_seed`` one row per run, one value per prompt: its accuracy (0/1, or the mean of its
+    tests when ``test_fraction > 0.5`` tests it more than once), and for two classes one AUROC
+    placement per positive prompt."""
     __tracebackhide__ = True
-    test, train = _stratified_split(y, test_fraction, rng)
-    if len(set(y[train].tolist())) < k:
-        raise DataError(f"probe: the training split of seed {seed} misses a class; use more "
-                        "prompts")
-    runs = {"task": (f.x, y[train])}
-    if "label_shuffle" in controls:
-        runs["label_shuffle"] = (f.x, rng.permutation(y[train]))
+    runs = ["task", *(c for c in PROBE_CONTROLS if c in controls)]
+    truth = {name: y for name in runs}
+    x = {name: f.x for name in runs}
     if "control_task" in controls:
         types = sorted(set(f.words))
         mapping = dict(zip(types, rng.integers(0, k, size=len(types)).tolist(), strict=True))
-        control_y = np.array([mapping[w] for w in f.words])
-        runs["control_task"] = (f.x, control_y[train])
+        truth["control_task"] = np.array([mapping[w] for w in f.words])
     if f.reset is not None:
-        runs["reset_network"] = (f.reset, y[train])
+        x["reset_network"] = f.reset
     if "random_features" in controls:
         proj = rng.standard_normal((f.x.shape[1], f.x.shape[1]))
-        noise = rng.standard_normal(f.x.shape) @ proj
-        runs["random_features"] = (noise, y[train])
-    for name, (x, y_train) in runs.items():
-        scores = _fit_predict(x[train], y_train, x[test], k)
-        truth = control_y[test] if name == "control_task" else y[test]
-        correct = (scores.argmax(1) == truth).astype(np.float64)
-        per_seed.setdefault(name, []).append(correct)
-        if name == "task" and k == 2:
-            per_seed.setdefault("auroc", []).append(_placements(scores[:, 1] - scores[:, 0],
-                                                                y[test]))
-    return test
+        x["random_features"] = rng.standard_normal(f.x.shape) @ proj
+    sums = {name: np.zeros(y.size) for name in [*runs, "auroc"]}
+    tested = np.zeros(y.size)
+    for test, train in _folds(y, test_fraction, rng):
+        if len(set(y[train].tolist())) < k:
+            missing = sorted(set(range(k)) - set(y[train].tolist()))
+            raise DataError(f"probe: a training fold of seed {seed} has no prompt of class "
+                            f"index {missing[0]} (too few prompts of it for test_fraction="
+                            f"{test_fraction}); add prompts of that class or lower test_fraction")
+        tested[test] += 1
+        for name in runs:
+            # label_shuffle: only the training labels are permuted (within this fold); every
+            # run is scored against the test prompts' own labels
+            y_train = (rng.permutation(y[train]) if name == "label_shuffle"
+                       else truth[name][train])
+            scores = _fit_predict(x[name][train], y_train, x[name][test], k)
+            sums[name][test] += scores.argmax(1) == truth[name][test]
+            if name == "task" and k == 2:
+                sums["auroc"][test[y[test] == 1]] += _placements(scores[:, 1] - scores[:, 0],
+                                                                 y[test])
+    for name in runs:
+        per_seed.setdefault(name, []).append(sums[name] / tested)
+    if k == 2:
+        per_seed.setdefault("auroc", []).append((sums["auroc"] / tested)[y == 1])
 
 
 def _check_arguments(model: Model, site: str | Site, controls: Sequence[str],
-                     seeds: int | Sequence[int], test_fraction: float) -> tuple[Site, list[int]]:
-    """The probed site and the split seeds, once the arguments are checked."""
+                     seeds: int | Sequence[int], test_fraction: float
+                     ) -> tuple[Site, tuple[str, ...], list[int]]:
+    """The probed site, the controls and the split seeds, once the arguments are checked."""
     __tracebackhide__ = True
-    for c in controls:
-        if c not in PROBE_CONTROLS:
-            raise InterpClaimsError(f"probe(): unknown control {c!r}; choose from "
-                                    f"{', '.join(PROBE_CONTROLS)}")
-    if not 0.1 <= test_fraction <= 0.9:
-        raise InterpClaimsError(f"probe(test_fraction=): expected 0.1..0.9, got {test_fraction}")
+    checked = names(controls, PROBE_CONTROLS, "control", "controls", "probe")
+    fraction(test_fraction, "test_fraction", "probe", 0.1, 0.9)
     s = model.site(site, default_kind="resid_post")
     if s.kind in ("pattern", "logits"):
         raise InterpClaimsError(f"probe(): cannot probe {s}; probe a residual, attn_out, "
                                 "mlp_out, mlp_post or head site")
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    if not seed_list:
-        raise InterpClaimsError("probe(seeds=): give at least one seed")
-    return s, seed_list
+    return s, checked, seed_list(seeds, "probe")
 
 
 def probe(
@@ -201,48 +244,47 @@ def probe(
     position: Positions = -1,
     controls: Sequence[str] = ("label_shuffle", "control_task"),
     word_field: str | None = None,
-    seeds: int | Sequence[int] = 1,
+    seeds: int | Sequence[int] = DEFAULT_SEEDS,
     test_fraction: float = 0.5,
 ) -> ProbeResult:
     """Train a linear probe for the dataset field ``task`` on activations at ``site``.
 
     ``position``: which token is read (``-1`` the last, an int, or a field such as
     ``"subject_pos"``). ``word_field`` names the field whose value is the word type for the
-    control task (default: the token at the read position). ``seeds``: how many splits (or which
-    split seeds) to pool.
+    control task (default: the token at the read position). ``seeds``: how many random
+    partitions (or which partition seeds) to pool, :data:`DEFAULT_SEEDS` by default; ``seeds=1``
+    leaves the draw out of the interval. ``test_fraction``: the share of prompts each probe is
+    tested on — ``1/K`` folds (0.5: two halves, 0.2: five folds) or, above 0.5, train on one fold
+    of ``K`` and test on the rest; rounded to the nearest such split.
     """
     __tracebackhide__ = True
     model = check_model(model, "probe")
-    s, seed_list = _check_arguments(model, site, controls, seeds, test_fraction)
+    s, controls, seeds_used = _check_arguments(model, site, controls, seeds, test_fraction)
     ds, batch = prepare(model, data)
-    labels_raw = [str(v) for v in ds.field(task, analysis=f"probe(task={task!r})")]
-    classes = tuple(sorted(set(labels_raw)))
-    if len(classes) < 2:
-        raise DataError(f"probe(task={task!r}): every row of {ds.name} has the same label "
-                        f"{classes[0]!r}; a probe needs two or more classes")
+    classes, labels_raw = class_labels(ds, task, "probe")
     y = np.array([classes.index(v) for v in labels_raw])
     feats = _features(model, s, ds, batch, position, controls, word_field)
     per_seed: dict[str, list[np.ndarray]] = {}
-    test_ids: list[str] = []
-    for seed in seed_list:
+    for seed in seeds_used:
         rng = _context.rng("probe", str(s), task, seed)
-        test = _one_seed(feats, y, len(classes), controls, seed, test_fraction, rng, per_seed)
-        test_ids += [f"{seed}:{ds.ids[i]}" for i in test]
+        _one_seed(feats, y, len(classes), controls, seed, test_fraction, rng, per_seed)
     where_txt = f"{s} at position {position} on {ds.name}"
-    seeds_txt = f", {len(seed_list)} split seed(s)" if len(seed_list) > 1 else ""
-    return _result(per_seed, tuple(test_ids), s, task, classes, controls, where_txt, seeds_txt,
+    seeds_txt = f", {len(seeds_used)} split seed(s)" if len(seeds_used) > 1 else ""
+    return _result(per_seed, tuple(ds.ids), s, task, classes, controls, where_txt, seeds_txt,
                    feats.x, y)
 
 
 def _result(per_seed: dict[str, list[np.ndarray]], unit_ids: tuple[str, ...], s: Site, task: str,
             classes: tuple[str, ...], controls: Sequence[str], where_txt: str, seeds_txt: str,
             feats: np.ndarray, y: np.ndarray) -> ProbeResult:
-    """The estimates of a probe from the per-seed values of its test prompts."""
+    """The estimates of a probe from its seeds × prompts tables."""
     k = len(classes)
 
     def est(name: str, label: str, ids: tuple[str, ...] | None = unit_ids) -> Estimate:
+        rows = per_seed[name]  # a rate: 0/1 per prompt, or several seeds of values in [0, 1]
+        rate = len(rows) > 1 or bool(np.isin(rows[0], (0.0, 1.0)).all())
         return estimate_from_seeds(
-            per_seed[name], rate=True,
+            rows, rate=rate,
             method=f"ridge linear probe of {task!r} ({k} classes), {where_txt}, test accuracy per "
                    f"held-out prompt ({name}){seeds_txt}",
             label=label, unit_ids=ids,
@@ -257,6 +299,7 @@ def _result(per_seed: dict[str, list[np.ndarray]], unit_ids: tuple[str, ...], s:
             method=f"AUROC of the probe of {task!r}, {where_txt}: mean placement value per "
                    f"held-out positive prompt{seeds_txt}",
             label=f"probe_auroc({s}, {task})",
+            unit_ids=tuple(u for u, c in zip(unit_ids, y, strict=True) if c == 1),
         )
     selectivity = None
     if "control_task" in controls:

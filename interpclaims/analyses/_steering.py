@@ -12,11 +12,13 @@ from interpclaims._estimate import Estimate, estimate_from_samples
 from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Targets, effect
 from interpclaims.analyses._prepare import (
     Positions,
+    as_vector,
     check_model,
     choice,
     parse_component,
     positions_mask,
     prepare,
+    reals,
 )
 from interpclaims.interventions import check_vector, feature_shape, run_strict, steering_edit
 
@@ -42,7 +44,7 @@ def mean_difference(model: Model, site: str | Site, data: DataSpec | Dataset, fi
     ds, batch = prepare(model, data)
     labels = ds.field(field, analysis="mean_difference")
     _, acts = model.run(batch.tokens, read=[s.base])
-    where = positions_mask(batch, ds, position, "mean_difference")
+    where = positions_mask(batch, ds, position, "mean_difference", "position")
     x = s.select(acts[s.base])[where]  # [batch, ...]
     ga = torch.tensor([v == a for v in labels])
     gb = torch.tensor([v == b for v in labels])
@@ -87,8 +89,9 @@ class _CleanRun:
 
 
 def _clean_run(model: Model, s: Site, ds: Dataset, batch: Batch, targets: Targets,
-               metric: EffectMetric, positions: Positions) -> _CleanRun:
-    where = positions_mask(batch, ds, positions, "steer")
+               metric: EffectMetric, positions: Positions, param: str) -> _CleanRun:
+    __tracebackhide__ = True
+    where = positions_mask(batch, ds, positions, "steer", param)
     logits, acts = model.run(batch.tokens, read=[s.base])
     return _CleanRun(batch, targets, metric, where, logits, acts)
 
@@ -127,24 +130,23 @@ def steer(
     next-token distribution) over unrelated ``side_data`` (default: the shipped random_tokens),
     steered at ``side_positions``."""
     __tracebackhide__ = True
-    import torch
-
     model = check_model(model, "steer")
     choice(metric, EFFECT_METRICS, "metric", "steer")
     choice(side_metric, EFFECT_METRICS, "side_metric", "steer")
     s = parse_component(model, site, "steer")
-    vec = torch.as_tensor(vector, dtype=torch.float32)
+    vec = as_vector(vector, "vector", "steer")
+    check_vector(vec, feature_shape(model, s), "steer: vector", f" for {s}")
+    strengths_t = reals(strengths, "strengths", "steer")
+    if 0.0 in strengths_t or len(set(strengths_t)) < len(strengths_t):
+        raise InterpClaimsError(f"steer(strengths=): give distinct non-zero strengths (0 is the "
+                                f"baseline), got {list(strengths_t)}")
     ds, batch = prepare(model, data)
     side_ds, side_batch = prepare(model, side_data if side_data is not None else "random_tokens")
-    check_vector(vec, feature_shape(model, s), "steer: vector", f" for {s}")
-    strengths_t = tuple(float(x) for x in strengths)
-    if not strengths_t or 0.0 in strengths_t:
-        raise InterpClaimsError("steer: give one or more non-zero strengths (0 is the baseline)")
     targets = Targets.of(model, ds, batch, metric)
     side_targets = Targets.of(model, side_ds, side_batch, side_metric)
-    target_run = _clean_run(model, s, ds, batch, targets, metric, positions)
+    target_run = _clean_run(model, s, ds, batch, targets, metric, positions, "positions")
     side_run = _clean_run(model, s, side_ds, side_batch, side_targets, side_metric,
-                          side_positions)
+                          side_positions, "side_positions")
     target_est: list[Estimate] = []
     side_est: list[Estimate] = []
     for k in strengths_t:

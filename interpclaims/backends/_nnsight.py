@@ -15,7 +15,7 @@ output: ``attn_out' = edit(resid_pre + attn_out) - resid_pre``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ import torch
 
 from interpclaims._sites import Site
 from interpclaims.backends._arch import arch, module_at
+from interpclaims.backends._hooks import ModuleHooks
 from interpclaims.backends._protocol import Edit, ModelSpec
 
 __all__ = ["NNsightBackend"]
@@ -64,7 +65,7 @@ class NNsightBackend:
         self._arch = arch(spec.architecture)
         self.native = LanguageModel(hf_model, tokenizer=tokenizer, dispatch=True)
         # NNsight keeps hooks of its own on every module; only hooks beyond these are leaks.
-        self._baseline = self._hook_ids()
+        self._hooks = ModuleHooks(self.native._model)
 
     # -- module access ---------------------------------------------------------------------
     def _hf_layer(self, layer: int) -> Any:
@@ -166,23 +167,8 @@ class NNsightBackend:
             p.out[site] = post
 
     # -- hygiene ---------------------------------------------------------------------------
-    _HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-
-    def _hook_ids(self) -> dict[tuple[str, str], set[int]]:
-        ids = {}
-        for name, mod in self.native._model.named_modules():
-            for attr in self._HOOK_DICTS:
-                ids[(name or "<model>", attr)] = set(getattr(mod, attr, {}))
-        return ids
-
-    def _extra(self) -> dict[tuple[str, str], set[int]]:
-        now = self._hook_ids()
-        return {k: v - self._baseline.get(k, set()) for k, v in now.items()
-                if v - self._baseline.get(k, set())}
-
     def attached(self) -> list[str]:
-        leaks = [f"{name}.{attr} ({len(v)} hook{'s' if len(v) > 1 else ''})"
-                 for (name, attr), v in self._extra().items()]
+        leaks = self._hooks.describe()
         edits = len(getattr(self.native, "_default_mediators", []))
         if edits:  # model.edit(inplace=True) applies to every later trace
             leaks.append(f"{edits} persistent NNsight edit{'s' if edits > 1 else ''} "
@@ -192,8 +178,7 @@ class NNsightBackend:
     def detach_all(self) -> None:
         if getattr(self.native, "_default_mediators", None):
             self.native.clear_edits()
-        modules = dict(self.native._model.named_modules())
-        for (name, attr), extra in self._extra().items():
-            hooks = getattr(modules["" if name == "<model>" else name], attr)
-            for hook_id in extra:
-                hooks.pop(hook_id, None)
+        self._hooks.remove()
+
+    def named_parameters(self) -> Iterator[tuple[str, torch.Tensor]]:
+        return self.native._model.named_parameters()  # type: ignore[no-any-return]

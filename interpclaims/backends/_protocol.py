@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -70,4 +70,8 @@ class Backend(Protocol):
 
     def detach_all(self) -> None:
         """Remove everything :meth:`attached` lists."""
+        ...
+
+    def named_parameters(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """The weights the backend computes with (to detect edits made in place)."""
         ...

@@ -7,13 +7,14 @@ Face model's and NNsight's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 
 from interpclaims._sites import Site
 from interpclaims.backends._arch import arch, tl_config
+from interpclaims.backends._hooks import ModuleHooks
 from interpclaims.backends._protocol import Edit, ModelSpec
 
 __all__ = ["TLBackend"]
@@ -47,6 +48,7 @@ class TLBackend:
         for p in model.parameters():
             p.requires_grad_(False)
         self.native = model
+        self._hooks = ModuleHooks(model)
 
     def forward(
         self, tokens: torch.Tensor, rows: slice, read: Sequence[Site], edits: Mapping[Site, Edit]
@@ -84,12 +86,13 @@ class TLBackend:
         return m.W_U.detach(), gain.detach(), kind, float(m.cfg.eps)
 
     def attached(self) -> list[str]:
-        leaks = []
-        for name, hp in self.native.hook_dict.items():
-            n = len(hp._forward_hooks) + len(hp._forward_pre_hooks) + len(hp._backward_hooks)
-            if n:
-                leaks.append(f"{name} ({n} hook{'s' if n > 1 else ''})")
-        return leaks
+        # every hook point's hooks (TransformerLens's own API) and plain torch hooks on any
+        # submodule (model.native.blocks[0].register_forward_hook(...)) alike
+        return self._hooks.describe()
 
     def detach_all(self) -> None:
         self.native.reset_hooks(including_permanent=True)
+        self._hooks.remove()
+
+    def named_parameters(self) -> Iterator[tuple[str, torch.Tensor]]:
+        return self.native.named_parameters()  # type: ignore[no-any-return]

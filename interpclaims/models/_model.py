@@ -18,6 +18,7 @@ from interpclaims.backends import Backend, Edit, load_backend, model_spec
 from interpclaims.models._batch import Batch, prompts_per_pass, token_id, tokenize
 from interpclaims.models._edits import ActiveEdits, compose, editable
 from interpclaims.models._resolve import LoadedHF, load_hf
+from interpclaims.models._weights import changed_parameters, fingerprint
 
 if TYPE_CHECKING:
     import torch
@@ -74,6 +75,7 @@ class Model:
         self._resets: dict[int, Model] = {}
         self.cache: CleanCache | None = cache
         self.tokenizer_hash = loaded.tokenizer_hash
+        self._weights = fingerprint(self._backend.named_parameters())
 
     def reset_network(self, seed: int = 0) -> Model:
         """The same architecture, tokenizer and backend with freshly initialized weights.
@@ -211,10 +213,18 @@ class Model:
 
     # -- hygiene ---------------------------------------------------------------------------
     def leaks(self) -> list[str]:
-        """Hooks or edits left attached to the model (empty when clean)."""
+        """What a test left on the model (empty when clean): open intervention contexts, hooks
+        on any submodule, persistent edits, and parameters edited in place."""
         open_contexts = [f"open interpclaims context {e.name!r}" for e in self._active]
-        return open_contexts + self._backend.attached()
+        return open_contexts + self._backend.attached() + [
+            f"parameter {p} edited in place" for p in self.edited_parameters()]
+
+    def edited_parameters(self) -> list[str]:
+        """Parameters whose values differ from the weights loaded from disk."""
+        return changed_parameters(self._weights, self._backend.named_parameters())
 
     def clean_up(self) -> None:
+        """Remove open contexts, hooks and edits. Weights edited in place cannot be undone here:
+        the registry reloads such a model (:meth:`ModelRegistry.discard`)."""
         self._active.clear()
         self._backend.detach_all()

@@ -42,14 +42,23 @@ class ModelRegistry:
                 raise
         return self._models[key]
 
+    def discard(self, model: Model) -> None:
+        """Forget ``model`` (its weights were edited in place): the next :meth:`get` reloads it
+        from disk. Its forward passes still count."""
+        key = (model.name, model.backend)
+        if self._models.get(key) is model:
+            del self._models[key]
+            self._seen[key] = self._seen.get(key, 0) - model.forward_passes
+
     def take_counters(self) -> dict[str, Any]:
         """Forward passes per model and backend, and cache hits/misses, since the last call."""
         passes = {}
-        for (name, backend), m in self._models.items():
-            n = m.forward_passes - self._seen.get((name, backend), 0)
-            self._seen[(name, backend)] = m.forward_passes
+        for key in sorted(self._models.keys() | self._seen.keys()):
+            done = self._models[key].forward_passes if key in self._models else 0
+            n = done - self._seen.get(key, 0)
+            self._seen[key] = done
             if n:
-                passes[f"{name} [{backend}]"] = n
+                passes[f"{key[0]} [{key[1]}]"] = n
         out: dict[str, Any] = {}
         if passes:
             out["forward_passes"] = passes

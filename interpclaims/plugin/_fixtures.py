@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from interpclaims._errors import ModelLoadError
-from interpclaims.plugin._markers import FAMILY_MARKER, ModelParam, read_family_marker
-from interpclaims.plugin._stash import MODEL, REGISTRY, RESULTS, SETTINGS
+from interpclaims.plugin._families import family_of
+from interpclaims.plugin._markers import ModelParam
+from interpclaims.plugin._stash import CLAIM, MODEL, REGISTRY, RESULTS, SETTINGS
 from interpclaims.verdicts import Claim, ClaimResult
 
 __all__ = ["claim", "claim_key", "model"]
@@ -44,19 +45,28 @@ def model(request: pytest.FixtureRequest) -> Iterator[Any]:
             "`pytestmark = ic.model(\"zoo/agreement\")` to the module (or decorate the test "
             "with @ic.model(...))", pytrace=False,
         )
+    error: ModelLoadError | None = None
     try:
         loaded = request.config.stash[REGISTRY].get(param.name, param.backend)
     except ModelLoadError as e:
-        pytest.fail(f"{request.node.nodeid}: {e}", pytrace=False)
+        error = e
+    if error is not None:  # outside the except block: the message once, without a chain
+        pytest.fail(f"{request.node.nodeid}: {error}", pytrace=False)
     request.node.stash[MODEL] = loaded
     yield loaded
     leaks = loaded.leaks()
     if leaks:
+        registry = request.config.stash[REGISTRY]
+        edited = loaded.edited_parameters()
         loaded.clean_up()
+        if edited:  # weights cannot be put back from here: the next test gets a fresh load
+            registry.discard(loaded)
         pytest.fail(
-            f"{request.node.nodeid}: hooks left attached to {loaded.name} [{loaded.backend}] "
-            f"after the test: {', '.join(leaks)}. Attach hooks only inside a context that removes "
-            "them (interpclaims removed them now so that later tests run on a clean model).",
+            f"{request.node.nodeid}: the test left {loaded.name} [{loaded.backend}] modified: "
+            f"{', '.join(leaks)}. Attach hooks only inside a context that removes them, and undo "
+            "weight edits before the test ends (interpclaims "
+            + ("reloads the model" if edited else "removed them") + " so that later tests run "
+            "on a clean model).",
             pytrace=False,
         )
 
@@ -66,9 +76,6 @@ def claim(request: pytest.FixtureRequest) -> Claim:
     """``claim.that(estimate).exceeds(...)``: decide a claim on intervals and record it."""
     item = request.node
     results = item.stash.setdefault(RESULTS, [])
-    # all parametrized instances of one test function form a family unless ic.family() names one
-    family = read_family_marker(item.get_closest_marker(FAMILY_MARKER),
-                                item.nodeid.split("[", 1)[0], item.nodeid)
     key = claim_key(item)
 
     def record(result: ClaimResult) -> None:
@@ -78,7 +85,8 @@ def claim(request: pytest.FixtureRequest) -> Claim:
             backend=loaded.backend if loaded else "", model=loaded.name if loaded else "",
             model_sha256=loaded.weights_hash if loaded else None,
             seed=request.config.stash[SETTINGS].seed,
-            xfail=item.get_closest_marker("xfail") is not None, family=family,
+            xfail=item.get_closest_marker("xfail") is not None,
         ))
 
-    return Claim(record)
+    item.stash[CLAIM] = Claim(record, family_of(item))
+    return item.stash[CLAIM]

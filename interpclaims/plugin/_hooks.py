@@ -16,6 +16,7 @@ import pytest
 
 from interpclaims import _context
 from interpclaims.backends import backend_available, install_hint
+from interpclaims.plugin._families import declare, is_claim_test
 from interpclaims.plugin._fixtures import claim, claim_key, model
 from interpclaims.plugin._markers import (
     FAMILY_MARKER_SIGNATURE,
@@ -25,9 +26,21 @@ from interpclaims.plugin._markers import (
     read_model_marker,
 )
 from interpclaims.plugin._options import WORKER_SEED_KEY, add_options, read_settings
-from interpclaims.plugin._stash import DATA_USED, MODEL, REGISTRY, REPORTER, RESULTS, SETTINGS
+from interpclaims.plugin._stash import (
+    CLAIM,
+    DATA_USED,
+    FAMILY_SIZES,
+    MODEL,
+    REGISTRY,
+    REPORTER,
+    RESULTS,
+    SETTINGS,
+)
+from interpclaims.verdicts import Verdict
 
 __all__ = ["claim", "model"]  # the fixtures, found by pytest on this plugin module
+
+SELECTION_KEY = "interpclaims_selection"  # sent by xdist workers in workeroutput
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,6 +55,11 @@ class _XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[WORKER_SEED_KEY] = self.config.stash[SETTINGS].seed
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        selection = getattr(node, "workeroutput", {}).get(SELECTION_KEY)
+        if selection and REPORTER in self.config.stash:
+            self.config.stash[REPORTER].note_selection(*selection)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -78,6 +96,32 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(reporter, "interpclaims-reporter")
 
 
+# -- collection ----------------------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object
+                              ) -> Generator[None, object, object]:
+    items = yield
+    if isinstance(items, list):  # a test function: all its parametrized instances at once
+        declare(items, collector.config)
+    elif isinstance(items, pytest.Function):
+        declare([items], collector.config)
+    return items
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """After -k, -m, --lf and node ids chose: how many of the declared claim tests will run (a
+    report of fewer is marked partial)."""
+    selected = sum(1 for item in items if is_claim_test(item))
+    declared = sum(config.stash.get(FAMILY_SIZES, {}).values())
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[SELECTION_KEY] = (selected, declared)
+    elif REPORTER in config.stash:
+        config.stash[REPORTER].note_selection(selected, declared)
+
+
 # -- parametrization -----------------------------------------------------------------------------
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "model" not in metafunc.fixturenames:
@@ -104,14 +148,18 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     )
     item.stash[DATA_USED] = ctx.data_used
     with _context.use(ctx):
-        return (yield)
+        result = yield
+    claim_fixture = item.stash.get(CLAIM, None)
+    if claim_fixture is not None:  # the outcome follows the claims decided, not what escaped
+        claim_fixture.settle(settings.allow_inconclusive)
+    return result
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if "model" in getattr(item, "fixturenames", ()) or "claim" in getattr(item, "fixturenames", ()):
+    if is_claim_test(item):
         report.interpclaims_test = True  # type: ignore[attr-defined]
     if report.when == "teardown":
         counters = item.config.stash[REGISTRY].take_counters()
@@ -121,8 +169,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
         # every dataset the test read, also those read after a claim was decided
         used: dict[str, str] = item.stash.get(DATA_USED, {})
         data = dict(used)
+        outcome = _outcome(report)
         report.interpclaims = [  # type: ignore[attr-defined]
-            dataclasses.replace(r, data=data).to_json() for r in item.stash.get(RESULTS, [])]
+            dataclasses.replace(r, data=data, outcome=outcome).to_json()
+            for r in item.stash.get(RESULTS, [])]
         loaded = item.stash.get(MODEL, None)
         if loaded is not None:
             report.interpclaims_model = {  # type: ignore[attr-defined]
@@ -132,11 +182,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     return report
 
 
+def _outcome(report: pytest.TestReport) -> str:
+    """The test's outcome as pytest reports it: passed, failed, xfailed or xpassed."""
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    return report.outcome
+
+
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config
                              ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
     if report.when != "call" or hasattr(report, "wasxfail"):
         return None
-    verdicts = [c["verdict"] for c in getattr(report, "interpclaims", [])]
-    if verdicts and verdicts[-1] == "INCONCLUSIVE":
+    verdict = Verdict.of_test(c["verdict"] for c in getattr(report, "interpclaims", []))
+    if verdict is Verdict.INCONCLUSIVE:
         return "inconclusive", "I", ("INCONCLUSIVE", {"yellow": True})
     return None

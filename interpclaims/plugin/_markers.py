@@ -11,7 +11,20 @@ import pytest
 from interpclaims._errors import InterpClaimsError
 from interpclaims.backends import BACKENDS
 
-__all__ = ["FAMILY_MARKER", "MODEL_MARKER", "ModelParam", "family", "model", "read_model_marker"]
+__all__ = [
+    "FAMILY_MARKER",
+    "MODEL_MARKER",
+    "MarkerError",
+    "ModelParam",
+    "family",
+    "model",
+    "read_model_marker",
+]
+
+
+class MarkerError(InterpClaimsError, pytest.Collector.CollectError):
+    """A marker (``ic.model``, ``ic.family``) with a bad argument. Raised while pytest collects
+    the module, it is reported as its message alone, without pytest's and pluggy's frames."""
 
 MODEL_MARKER = "interpclaims_model"
 MODEL_MARKER_SIGNATURE = (
@@ -31,7 +44,7 @@ FAMILY_MARKER_SIGNATURE = (
 def family(name: str) -> pytest.MarkDecorator:
     """Mark tests whose claims are corrected together (Holm by default) as one family."""
     if not isinstance(name, str) or not name.strip():
-        raise InterpClaimsError(f"ic.family(): expected a non-empty family name, got {name!r}")
+        raise MarkerError(f"ic.family(): expected a non-empty family name, got {name!r}")
     return pytest.mark.interpclaims_family(name)
 
 
@@ -39,7 +52,7 @@ def read_family_marker(mark: pytest.Mark | None, default: str, where: str) -> st
     if mark is None:
         return default
     if len(mark.args) != 1 or not isinstance(mark.args[0], str) or not mark.args[0].strip():
-        raise InterpClaimsError(f"{where}: the family marker takes one non-empty name, got "
+        raise MarkerError(f"{where}: the family marker takes one non-empty name, got "
                                 f"{mark.args!r}")
     return mark.args[0]
 
@@ -50,7 +63,9 @@ def model(name: str, *, backends: Sequence[str] | None = None) -> pytest.MarkDec
     >>> pytestmark = model("zoo/agreement")              # ids [tl] and [nnsight]
     >>> pytestmark = model("zoo/agreement", backends=["tl"])
     """
-    mark = pytest.mark.interpclaims_model(name, backends=tuple(backends) if backends else None)
+    __tracebackhide__ = True
+    chosen = tuple(backends) if isinstance(backends, (list, tuple)) else backends
+    mark = pytest.mark.interpclaims_model(name, backends=chosen)
     _validate(mark.mark.args, mark.mark.kwargs, "ic.model()")
     return mark
 
@@ -66,22 +81,43 @@ class ModelParam:
 def _validate(args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str
               ) -> tuple[str, tuple[str, ...]]:
     if len(args) != 1 or not isinstance(args[0], str) or not args[0]:
-        raise InterpClaimsError(
+        raise MarkerError(
             f"{where}: the model marker takes exactly one model name (e.g. 'zoo/agreement'), "
             f"got args {args!r}"
         )
     unknown = set(kwargs) - {"backends"}
     if unknown:
-        raise InterpClaimsError(f"{where}: unknown marker argument(s) {sorted(unknown)}; "
+        raise MarkerError(f"{where}: unknown marker argument(s) {sorted(unknown)}; "
                                 "the only keyword is backends=")
-    backends = kwargs.get("backends") or BACKENDS
-    if isinstance(backends, str):
-        backends = tuple(b.strip() for b in backends.split(","))
-    bad = [b for b in backends if b not in BACKENDS]
+    return args[0], _backends(kwargs.get("backends"), where)
+
+
+def _backends(value: Any, where: str) -> tuple[str, ...]:
+    """The ``backends=`` of a model marker: ``None`` (every backend) or a list of distinct
+    known backend names."""
+    __tracebackhide__ = True
+    if value is None:
+        return BACKENDS
+    if isinstance(value, str):
+        names = [b.strip() for b in value.split(",") if b.strip()]
+        raise MarkerError(f"{where}: backends= takes a list of backend names, got the "
+                                f"string {value!r}; write backends={names or ['tl']!r}")
+    if not isinstance(value, (list, tuple)):
+        raise MarkerError(f"{where}: backends= takes a list of backend names, got "
+                                f"{type(value).__name__} {value!r}; write e.g. backends=['tl']")
+    if not value:
+        raise MarkerError(f"{where}: backends= is empty, so the test would run on no "
+                                "backend; name at least one (e.g. backends=['tl']) or leave "
+                                "backends= out to run on every backend")
+    bad = [b for b in value if b not in BACKENDS]
     if bad:
-        raise InterpClaimsError(f"{where}: unknown backend(s) {bad}; known backends: "
+        raise MarkerError(f"{where}: unknown backend(s) {bad}; known backends: "
                                 f"{', '.join(BACKENDS)}")
-    return args[0], tuple(backends)
+    twice = sorted({b for b in value if value.count(b) > 1})
+    if twice:
+        raise MarkerError(f"{where}: backends= names {', '.join(twice)} more than once, "
+                                "which would run each claim twice there; list each once")
+    return tuple(value)
 
 
 def read_model_marker(mark: pytest.Mark, where: str) -> tuple[str, tuple[str, ...]]:

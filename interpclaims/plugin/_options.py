@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from interpclaims.backends import BACKENDS
+from interpclaims.verdicts import CORRECTIONS, Correction
 
 __all__ = ["WORKER_SEED_KEY", "Settings", "add_options", "read_settings"]
 
@@ -25,7 +26,7 @@ class Settings:
     report_dir: Path
     cache_mode: str  # rw | read | off
     cache_dir: Path
-    correction: str = "holm"  # holm | bh | none, within each family
+    correction: Correction = "bonferroni"  # within each declared family
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -46,8 +47,8 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="fail|pass")
     add("report-dir", "folder for claims.json and claims.html", "reports", metavar="DIR")
     add("resamples", "bootstrap resamples per interval", "10000", metavar="N")
-    add("correction", "multiple-comparison correction of p-values within each family: holm, bh "
-        "or none", "holm", metavar="holm|bh|none")
+    add("correction", "multiple-comparison correction within each declared family, applied when "
+        "each claim is decided: bonferroni or none", "bonferroni", metavar="bonferroni|none")
     add("cache", "activation store: rw (default), read (never write) or off", "rw",
         metavar="rw|read|off")
     add("cache-dir", "activation store folder (default: in pytest's cache dir)", "", metavar="DIR")
@@ -60,17 +61,37 @@ def _setting(config: pytest.Config, name: str) -> str:
     return str(value if value is not None else config.getini(name))
 
 
+def _backends(raw: str) -> tuple[str, ...]:
+    """The backends of ``--claims-backends``: known, distinct, at least one."""
+    backends = tuple(b.strip() for b in raw.split(",") if b.strip())
+    bad = [b for b in backends if b not in BACKENDS]
+    if bad or not backends:
+        raise pytest.UsageError(
+            f"--claims-backends: unknown backend(s) {bad}; choose from "
+            f"{', '.join(BACKENDS)} (comma-separated)" if bad else
+            f"--claims-backends: {raw!r} names no backend; choose from {', '.join(BACKENDS)} "
+            "(comma-separated, e.g. --claims-backends=tl)"
+        )
+    twice = sorted({b for b in backends if backends.count(b) > 1})
+    if twice:
+        raise pytest.UsageError(
+            f"--claims-backends: {raw!r} names {', '.join(twice)} more than once, which would run "
+            "every claim twice there; list each backend once")
+    return backends
+
+
+def _folder(path: Path, option: str, what: str) -> None:
+    """A usage error when ``path`` exists but is not a folder."""
+    if path.exists() and not path.is_dir():
+        raise pytest.UsageError(f"{option}: {path} is a file, not a folder (it holds {what}); "
+                                "give a folder path (it is created when missing)")
+
+
 def read_settings(config: pytest.Config) -> Settings:
     """The run's settings from options and ini keys; a bad value is a :class:`pytest.UsageError`.
 
     On an xdist worker the seed is the one the controller chose (``workerinput``)."""
-    backends = tuple(b.strip() for b in _setting(config, "claims_backends").split(",") if b.strip())
-    bad = [b for b in backends if b not in BACKENDS]
-    if bad or not backends:
-        raise pytest.UsageError(
-            f"--claims-backends: unknown backend(s) {bad or backends}; choose from "
-            f"{', '.join(BACKENDS)} (comma-separated)"
-        )
+    backends = _backends(_setting(config, "claims_backends"))
     workerinput = getattr(config, "workerinput", None)
     raw_seed = _setting(config, "claims_seed")
     if workerinput is not None and WORKER_SEED_KEY in workerinput:
@@ -80,9 +101,12 @@ def read_settings(config: pytest.Config) -> Settings:
     else:
         try:
             seed = int(raw_seed)
+            if not 0 <= seed < 2**32:
+                raise ValueError
         except ValueError:
             raise pytest.UsageError(
-                f"--claims-seed: expected an integer or 'random', got {raw_seed!r}") from None
+                f"--claims-seed: expected an integer from 0 to {2**32 - 1} or 'random', got "
+                f"{raw_seed!r}") from None
     policy = _setting(config, "claims_inconclusive")
     if policy not in ("fail", "pass"):
         raise pytest.UsageError(f"--claims-inconclusive: expected 'fail' or 'pass', got {policy!r}")
@@ -98,6 +122,7 @@ def read_settings(config: pytest.Config) -> Settings:
     report_dir = Path(_setting(config, "claims_report_dir"))
     if not report_dir.is_absolute():
         report_dir = config.invocation_params.dir / report_dir
+    _folder(report_dir, "--claims-report-dir", "claims.json and claims.html")
     cache_mode = _setting(config, "claims_cache")
     if cache_mode not in ("rw", "read", "off"):
         raise pytest.UsageError(f"--claims-cache: expected rw, read or off, got {cache_mode!r}")
@@ -106,11 +131,16 @@ def read_settings(config: pytest.Config) -> Settings:
         cache_dir = Path(raw_dir)
         if not cache_dir.is_absolute():
             cache_dir = config.invocation_params.dir / cache_dir
+        _folder(cache_dir, "--claims-cache-dir", "the activation store")
     else:
         cache_dir = config.rootpath / ".pytest_cache" / "interpclaims" / "activations"
     correction = _setting(config, "claims_correction")
-    if correction not in ("holm", "bh", "none"):
-        raise pytest.UsageError(f"--claims-correction: expected holm, bh or none, got {correction!r}")
+    if correction not in CORRECTIONS:
+        later = (" (holm and bh need every p-value of a family before any of its claims is "
+                 "decided, so they would change verdicts after pytest reported them)"
+                 if correction in ("holm", "bh") else "")
+        raise pytest.UsageError(
+            f"--claims-correction: expected {' or '.join(CORRECTIONS)}, got {correction!r}{later}")
     return Settings(backends=backends, seed=seed, allow_inconclusive=policy == "pass",
                     n_resamples=n_resamples, report_dir=report_dir, cache_mode=cache_mode,
                     cache_dir=cache_dir, correction=correction)

@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from collections import Counter
+
     from interpclaims.models import Model, ModelRegistry
     from interpclaims.plugin._options import Settings
     from interpclaims.report import Reporter
-    from interpclaims.verdicts import ClaimResult
+    from interpclaims.verdicts import Claim, ClaimResult
 
-__all__ = ["DATA_USED", "MODEL", "REGISTRY", "REPORTER", "RESULTS", "SETTINGS"]
+__all__ = ["CLAIM", "DATA_USED", "FAMILY_KEY", "FAMILY_SIZES", "MODEL", "REGISTRY", "REPORTER",
+           "RESULTS", "SETTINGS"]
 
 SETTINGS: pytest.StashKey[Settings] = pytest.StashKey()
 REGISTRY: pytest.StashKey[ModelRegistry] = pytest.StashKey()
@@ -21,3 +24,8 @@ REPORTER: pytest.StashKey[Reporter] = pytest.StashKey()
 RESULTS: pytest.StashKey[list[ClaimResult]] = pytest.StashKey()
 MODEL: pytest.StashKey[Model] = pytest.StashKey()
 DATA_USED: pytest.StashKey[dict[str, str]] = pytest.StashKey()
+CLAIM: pytest.StashKey[Claim] = pytest.StashKey()
+# families as the code declares them, counted at collection: (family key, backend) -> tests
+FAMILY_SIZES: pytest.StashKey[Counter[tuple[str, str]]] = pytest.StashKey()
+# per item: (family key, family name shown in the report)
+FAMILY_KEY: pytest.StashKey[tuple[str, str]] = pytest.StashKey()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import math
 import os
 import platform
 import sys
@@ -12,7 +13,7 @@ from typing import Any, Protocol
 
 from interpclaims.verdicts import Verdict
 
-__all__ = ["RunSettings", "atomic_write", "build_report", "now"]
+__all__ = ["RunSettings", "atomic_write", "build_report", "json_safe", "now"]
 
 
 class RunSettings(Protocol):
@@ -64,9 +65,10 @@ def build_report(
     *, claims: list[dict[str, Any]], errors: list[dict[str, Any]], models: dict[str, Any],
     settings: RunSettings, started: str, exitstatus: int, interrupted: bool, argv: list[str],
     forward_passes: dict[str, int] | None = None, cache: dict[str, Any] | None = None,
-    analysis_seconds: float = 0.0,
+    analysis_seconds: float = 0.0, partial: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The ``claims.json`` document."""
+    """The ``claims.json`` document. ``partial``: why the run did not decide every claim it
+    collected (a selection, a stop, an interruption); empty for a complete run."""
     claims = sorted(claims, key=lambda c: (c["nodeid"], c.get("index", 0), c["backend"]))
     data_hashes: dict[str, str] = {}
     for c in claims:
@@ -97,6 +99,8 @@ def build_report(
         "finished": now(),
         "exitstatus": exitstatus,
         "interrupted": interrupted,
+        "partial": bool(partial),
+        "partial_reasons": list(partial or []),
         "argv": argv,
         "platform": platform.platform(),
         "python_executable": sys.executable,
@@ -108,3 +112,18 @@ def build_report(
     return {"manifest": manifest, "summary": summary_out, "claims": claims, "errors": errors}
 
 
+def json_safe(obj: Any, path: str = "") -> tuple[Any, list[str]]:
+    """``obj`` with every non-finite float replaced by ``None`` (strict JSON has no NaN or
+    infinity), and the paths of what was replaced — so one bad number never loses a report."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None, [path or "<root>"]
+    if isinstance(obj, dict):
+        out, bad = {}, []
+        for k, v in obj.items():
+            out[k], b = json_safe(v, f"{path}.{k}" if path else str(k))
+            bad += b
+        return out, bad
+    if isinstance(obj, list | tuple):
+        items = [json_safe(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+        return [v for v, _ in items], [b for _, bs in items for b in bs]
+    return obj, []

@@ -18,11 +18,13 @@ at level ``1 - α``, 95% by default, so each of its tails holds ``α/2`` = 2.5%)
 * p-values (``_pvalues.py``), all Monte Carlo with ``p = (count + 1) / (n_permutations + 1)``
   (never 0, valid at any number of permutations): :func:`paired_sign_flip_test`,
   :func:`permutation_test`, :func:`one_sample_p` and the equivalence test :func:`tost_p`;
-* multiplicity (``_multiplicity.py``): :func:`adjust_pvalues` (Holm for family-wise error,
-  Benjamini–Hochberg for FDR);
+* multiplicity (``_multiplicity.py``): :func:`bonferroni` (one claim, from its family's size:
+  what verdicts use), :func:`adjust_pvalues` (Holm for family-wise error, Benjamini–Hochberg for
+  FDR);
 * diagnostics (``_power.py``): :data:`MIN_PROMPTS` and :func:`sample_size_warnings`;
 * several training / sampling seeds (``_multiseed.py``): :func:`bootstrap_multiseed` (seeds and
-  prompts resampled);
+  prompts resampled) and :func:`table_interval` (a seeds × prompts table, two-way random effects:
+  what pooled probe splits and donor draws use);
 * plumbing: :func:`derive_rng` (``_rng.py``), defaults (``_defaults.py``), input checks and the
   option types (``_validation.py``).
 
@@ -51,8 +53,8 @@ from interpclaims.stats._intervals import (
     t_interval,
     wilson_interval,
 )
-from interpclaims.stats._multiplicity import adjust_pvalues
-from interpclaims.stats._multiseed import bootstrap_multiseed
+from interpclaims.stats._multiplicity import adjust_pvalues, bonferroni
+from interpclaims.stats._multiseed import bootstrap_multiseed, table_interval
 from interpclaims.stats._power import MIN_PROMPTS, sample_size_warnings
 from interpclaims.stats._pvalues import one_sample_p, paired_sign_flip_test, permutation_test, tost_p
 from interpclaims.stats._rng import derive_rng
@@ -69,6 +71,7 @@ __all__ = [
     "Interval",
     "IntervalMethod",
     "adjust_pvalues",
+    "bonferroni",
     "bootstrap_mean",
     "bootstrap_mean_batch",
     "bootstrap_mean_diff",
@@ -81,6 +84,7 @@ __all__ = [
     "permutation_test",
     "sample_size_warnings",
     "t_interval",
+    "table_interval",
     "tost_p",
     "wilson_interval",
 ]

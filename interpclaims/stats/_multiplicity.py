@@ -9,7 +9,7 @@ import numpy as np
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["adjust_pvalues"]
+__all__ = ["adjust_pvalues", "bonferroni"]
 
 _ADJUST_METHODS = {"holm": "holm", "bh": "fdr_bh"}
 
@@ -61,3 +61,17 @@ def adjust_pvalues(
         if freeze:
             gc.unfreeze()
     return np.asarray(adjusted, dtype=np.float64)
+
+
+def bonferroni(p: float, family_size: int) -> float:
+    """The Bonferroni-adjusted p-value ``min(1, m·p)`` of one claim in a family of ``m``.
+
+    It needs only the family's size, not the other p-values, so a claim can be corrected when it
+    is decided (Holm's step-down would need every p-value of the family first). Rejecting where
+    the adjusted ``p <= α`` keeps the family-wise error rate at ``α`` under any dependence.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"bonferroni: p is {p}; p-values lie in [0, 1]")
+    if not isinstance(family_size, int) or family_size < 1:
+        raise ValueError(f"bonferroni: the family size must be an int >= 1, got {family_size!r}")
+    return min(1.0, p * family_size)

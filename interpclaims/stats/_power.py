@@ -34,6 +34,7 @@ def sample_size_warnings(
     kind: Literal["threshold", "equivalence"] = "threshold",
     level: float = DEFAULT_CI_LEVEL,
     power: float = 0.8,
+    decided: bool = False,
 ) -> list[str]:
     """Warnings about the sample size of a claim decided on ``[ci_low, ci_high]``.
 
@@ -45,8 +46,9 @@ def sample_size_warnings(
       a decisive verdict needs the interval to exclude ``r``, i.e. ``width < 2δ``; to do so in
       ``power`` (80%) of replications at this ``n`` if the true value were the observed one needs
       ``width <= 2δ · z₁ / (z₁ + z_power)`` with ``z₁ = Φ⁻¹((1 + level) / 2)`` (1.96) and
-      ``z_power = Φ⁻¹(power)`` (0.84): ``width <= 1.40 δ`` at the defaults. Wider intervals warn —
-      every INCONCLUSIVE one, and decided ones that a replication would likely not reproduce.
+      ``z_power = Φ⁻¹(power)`` (0.84): ``width <= 1.40 δ`` at the defaults. Wider intervals warn,
+      unless ``decided``: a claim whose interval already decided it (SUPPORTED or REFUTED) gets no
+      ``low_power`` warning — its width did not stop it from being decided.
       For an equivalence claim (``kind="equivalence"``, ``margin_or_threshold`` is ``d`` of
       ``is_negligible(within=d)``): the same rule with ``δ = |d - |value||``, the distance to the
       nearer margin, and always when ``width >= 2d`` (then no estimate can be SUPPORTED).
@@ -63,6 +65,8 @@ def sample_size_warnings(
             f"insufficient_n: only {n} prompt(s), fewer than MIN_PROMPTS={MIN_PROMPTS}; "
             "intervals from so few prompts are unreliable — add prompts"
         )
+    if decided:
+        return out
     width = float(ci_high) - float(ci_low)
     if math.isfinite(ci_low) and math.isfinite(ci_high):
         center = 0.5 * (float(ci_low) + float(ci_high)) if value is None else float(value)

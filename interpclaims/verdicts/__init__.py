@@ -1,9 +1,10 @@
-"""Verdicts: claims and their comparators, the report row, and family correction."""
+"""Verdicts: claims and their comparators, the report row, and the family correction — the only
+places a verdict is decided."""
 
 from __future__ import annotations
 
 from interpclaims.verdicts._claim import Claim, Subject
-from interpclaims.verdicts._families import correct_families
+from interpclaims.verdicts._families import CORRECTIONS, Correction, Family
 from interpclaims.verdicts._result import ClaimResult, Verdict
 
-__all__ = ["Claim", "ClaimResult", "Subject", "Verdict", "correct_families"]
+__all__ = ["CORRECTIONS", "Claim", "ClaimResult", "Correction", "Family", "Subject", "Verdict"]

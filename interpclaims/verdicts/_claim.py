@@ -21,13 +21,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import os
+import reprlib
+import sys
 import warnings as _warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from interpclaims import _context
 from interpclaims._errors import ClaimInconclusive, ClaimRefuted, ClaimWarning, InterpClaimsError
-from interpclaims._estimate import Estimate, estimate_from_samples
+from interpclaims._estimate import Estimate, EstimateMatrix, estimate_from_samples
 from interpclaims._format import number as _fmt
 from interpclaims.stats import (
     bootstrap_mean_diff,
@@ -37,9 +40,13 @@ from interpclaims.stats import (
     sample_size_warnings,
     tost_p,
 )
+from interpclaims.verdicts._families import Family
 from interpclaims.verdicts._result import ClaimResult, Verdict
 
 __all__ = ["Claim", "Subject"]
+
+# warnings point at the first frame outside this folder (the user's claim)
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def _as_number(x: Any, what: str) -> float:
@@ -54,15 +61,15 @@ def _as_number(x: Any, what: str) -> float:
 class Subject:
     """``claim.that(estimate)``: pick a comparator to decide the claim."""
 
-    def __init__(self, estimate: Estimate, record: Callable[[ClaimResult], None]) -> None:
+    def __init__(self, estimate: Estimate, record: Callable[[ClaimResult], None],
+                 family: Family | None = None, where: str = "") -> None:
         if not isinstance(estimate, Estimate):
-            raise InterpClaimsError(
-                f"claim.that() takes an Estimate returned by an analysis (ic.attention_score, "
-                f"ic.ablate, ...), got {type(estimate).__name__}: {estimate!r}. A bare number "
-                "has no interval, and a claim is never decided on a point estimate."
-            )
+            raise InterpClaimsError(_not_an_estimate(estimate))
         self._x = estimate
         self._record = record
+        self._family = family  # None outside the plugin: decided on the interval alone
+        self.where = where  # file:line of claim.that(), to name an undecided claim
+        self.decided = False
 
     # -- comparators -----------------------------------------------------------------------
     def is_at_least(self, v: float) -> ClaimResult:
@@ -74,7 +81,7 @@ class Subject:
         ref = {"kind": "threshold", "value": v, "label": f">= {_fmt(v)}"}
         p = _p(x, lambda s, rng: one_sample_p(s, v, "greater", rng))
         return self._finish("is_at_least", f"ci_low >= {_fmt(v)}", verdict, x, ref, p,
-                            _warn(x, v, "threshold"))
+                            _warn(x, v, "threshold", verdict))
 
     def is_at_most(self, v: float) -> ClaimResult:
         """SUPPORTED when the whole interval is at or below ``v``."""
@@ -85,7 +92,7 @@ class Subject:
         ref = {"kind": "threshold", "value": v, "label": f"<= {_fmt(v)}"}
         p = _p(x, lambda s, rng: one_sample_p(s, v, "less", rng))
         return self._finish("is_at_most", f"ci_high <= {_fmt(v)}", verdict, x, ref, p,
-                            _warn(x, v, "threshold"))
+                            _warn(x, v, "threshold", verdict))
 
     def exceeds(self, other: Estimate | float, by: float = 0.0) -> ClaimResult:
         """SUPPORTED when the interval of ``estimate - other`` lies above ``by``.
@@ -101,7 +108,7 @@ class Subject:
             if diff.samples is not None:  # paired
                 p = _p(diff, lambda s, rng: paired_sign_flip_test(s, rng, margin=by))
             elif x.samples is not None and other.samples is not None:
-                o = other.samples
+                o = other.prompt_values()
                 p = _p(x, lambda s, rng: permutation_test(s, o, rng, margin=by))
             else:
                 p = None
@@ -119,7 +126,7 @@ class Subject:
             p = _p(x, lambda s, rng: one_sample_p(s, thr + by, "greater", rng))
         verdict = _decide(diff.ci_low > by, diff.ci_high <= by)
         return self._finish("exceeds", f"ci_low(x - reference) > {_fmt(by)}", verdict, diff, ref,
-                            p, _warn(diff, by, "threshold"))
+                            p, _warn(diff, by, "threshold", verdict))
 
     def is_between(self, low: float, high: float) -> ClaimResult:
         """Equivalence to a range: SUPPORTED when the whole interval lies inside ``(low, high)``,
@@ -156,7 +163,7 @@ class Subject:
         centred = dataclasses.replace(x, value=x.value - mid, ci_low=x.ci_low - mid,
                                       ci_high=x.ci_high - mid)
         return self._finish(comparator, rule, verdict, x, reference, p,
-                            _warn(centred, half, "equivalence"))
+                            _warn(centred, half, "equivalence", verdict))
 
     def _finish(self, comparator: str, rule: str, verdict: Verdict, tested: Estimate,
                 reference: Mapping[str, Any], p: float | None = None,
@@ -179,29 +186,72 @@ class Subject:
             reference=reference, message=message, p=p, alpha=round(1 - tested.ci_level, 10),
             warnings=tuple(warnings),
         )
+        if self._family is not None:
+            result = self._family.decide(result)
+        if result.verdict is not verdict:  # the family correction downgraded it (one warning)
+            message = (message.replace(f"{verdict}: ", f"{result.verdict}: ", 1)
+                       + f"\n  warning: {result.warnings[-1]}")
+            result = dataclasses.replace(result, message=message)
+            verdict, warnings = result.verdict, result.warnings
+        self.decided = True
         self._record(result)
         for w in warnings:
-            _warnings.warn(ClaimWarning(f"{name}: {w}"), stacklevel=3)
+            _warnings.warn(ClaimWarning(f"{name}: {w}"), stacklevel=_user_stacklevel())
         if verdict is Verdict.REFUTED:
             raise ClaimRefuted(message)
         if verdict is Verdict.INCONCLUSIVE and not _context.current().allow_inconclusive:
-            raise ClaimInconclusive(message + " — the interval straddles the reference; "
-                                    "more prompts or a smaller effect margin may decide it")
+            why = (" — supported alone, but not after correcting for its family; more prompts "
+                   "or a larger effect would decide it" if result.verdict_before_correction else
+                   " — the interval straddles the reference; more prompts or a smaller effect "
+                   "margin may decide it")
+            raise ClaimInconclusive(message + why)
         return result
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by the caller of this function point at
+    the first frame outside interpclaims: the claim's line in the user's test."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _not_an_estimate(obj: Any) -> str:
+    """Why ``claim.that(obj)`` cannot decide, and which part of ``obj`` it could."""
+    hint = " A bare number has no interval, and a claim is never decided on a point estimate."
+    if isinstance(obj, EstimateMatrix):
+        hint = (f" Claim one cell of the matrix: claim.that(m[{obj.rows[0]!r}, {obj.cols[0]!r}])"
+                f" (rows {', '.join(obj.rows)}; columns {', '.join(obj.cols)}).")
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        parts = [f.name + ("[row, col]" if isinstance(getattr(obj, f.name), EstimateMatrix) else "")
+                 for f in dataclasses.fields(obj)
+                 if isinstance(getattr(obj, f.name), (Estimate, EstimateMatrix))]
+        if parts:
+            hint = (f" It holds estimates: claim one of them, e.g. claim.that(result.{parts[0]})"
+                    f" (estimates: {', '.join(parts)}).")
+        elif callable(getattr(obj, "effect", None)):
+            hint = " Claim the effect at one strength: claim.that(result.effect(strength))."
+    return (f"claim.that() takes an Estimate returned by an analysis (ic.attention_score, "
+            f"ic.ablate, ...), got {type(obj).__name__}: {reprlib.repr(obj)}.{hint}")
 
 
 def _p(est: Estimate, test: Callable[[Any, Any], float]) -> float | None:
     """The p-value of ``test`` on the per-prompt samples of ``est`` (None without samples)."""
     if est.samples is None or est.samples.size < 2:
         return None
-    return float(test(est.samples, _context.rng("p-value", est.label, est.method)))
+    return float(test(est.prompt_values(), _context.rng("p-value", est.label, est.method)))
 
 
-def _warn(est: Estimate, reference: float, kind: str) -> list[str]:
+def _warn(est: Estimate, reference: float, kind: str, verdict: Verdict) -> list[str]:
+    """Sample-size warnings of a claim (no ``low_power`` one once its interval decided it)."""
     if not (math.isfinite(est.ci_low) and math.isfinite(est.ci_high)):
         return [f"insufficient_n: {est.n} prompt(s) give an unbounded interval"]
     return sample_size_warnings(est.n, est.ci_low, est.ci_high, reference, value=est.value,
-                                kind=kind, level=est.ci_level)  # type: ignore[arg-type]
+                                kind=kind, level=est.ci_level,  # type: ignore[arg-type]
+                                decided=verdict is not Verdict.INCONCLUSIVE)
 
 
 def _decide(supported: bool, refuted: bool) -> Verdict:
@@ -227,11 +277,11 @@ def _difference(x: Estimate, other: Estimate) -> Estimate:
     if paired:  # the per-prompt differences are one sample: the same interval rules as any mean
         return estimate_from_samples(
             x.samples - other.samples, method="difference of means, paired per prompt",
-            label=label, unit_ids=x.unit_ids,
+            label=label, unit_ids=x.unit_ids, seeds=x.seeds,
         )
     ctx = _context.current()
     value, lo, hi = bootstrap_mean_diff(
-        x.samples, other.samples, _context.rng("difference", x.label, other.label),
+        x.prompt_values(), other.prompt_values(), _context.rng("difference", x.label, other.label),
         paired=False, n_resamples=ctx.n_resamples, level=ctx.ci_level, method="bca",
     )
     return Estimate(
@@ -246,12 +296,57 @@ class Claim:
     """The ``claim`` fixture: ``claim.that(estimate).exceeds(...)`` decides and records a claim.
 
     ``record`` receives every :class:`ClaimResult` as it is decided (the plugin stores them on the
-    test item so that they reach the report, whatever the outcome).
+    test item so that they reach the report, whatever the outcome). ``family`` is the declared
+    family of the test (its size sets the correction each claim gets when it is decided).
     """
 
-    def __init__(self, record: Callable[[ClaimResult], None]) -> None:
-        self._record = record
+    def __init__(self, record: Callable[[ClaimResult], None], family: Family | None = None) -> None:
+        self._user_record = record
+        self._family = family
+        self.subjects: list[Subject] = []
+        self.results: list[ClaimResult] = []
+
+    def _record(self, result: ClaimResult) -> None:
+        self.results.append(result)
+        self._user_record(result)
+
+    def __repr__(self) -> str:
+        family = f", family {self._family.name!r} of {self._family.size}" if self._family else ""
+        return f"<Claim: {len(self.subjects)} started, {len(self.undecided())} undecided{family}>"
 
     def that(self, estimate: Estimate) -> Subject:
         __tracebackhide__ = True
-        return Subject(estimate, self._record)
+        caller = sys._getframe(1)
+        where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+        subject = Subject(estimate, self._record, self._family, where)
+        self.subjects.append(subject)
+        return subject
+
+    def undecided(self) -> list[Subject]:
+        """Claims started with :meth:`that` whose comparator was never called."""
+        return [s for s in self.subjects if not s.decided]
+
+    def settle(self, allow_inconclusive: bool) -> None:
+        """Called when the test body returned: its outcome follows the claims it decided.
+
+        Raises when a claim was started and never decided, and when a refutation (or a failing
+        INCONCLUSIVE) was caught inside the test — ``try/except`` or ``pytest.raises(ClaimRefuted)``
+        do not turn a refuted claim into a pass; ``xfail(strict=True)`` states an expected-false
+        claim.
+        """
+        __tracebackhide__ = True
+        undecided = self.undecided()
+        if undecided:
+            raise InterpClaimsError(
+                f"{len(undecided)} claim(s) started with claim.that(...) were never decided (at "
+                f"{', '.join(s.where for s in undecided)}): call a comparator on it, e.g. "
+                "claim.that(x).is_at_least(0.5) — with the call's parentheses"
+            )
+        caught = (" (the test caught this exception, but its outcome follows the claims it "
+                  "decided: mark an expected-false claim xfail(strict=True) instead)")
+        for r in self.results:
+            if r.verdict is Verdict.REFUTED:
+                raise ClaimRefuted(r.message + caught)
+        for r in self.results:
+            if r.verdict is Verdict.INCONCLUSIVE and not allow_inconclusive:
+                raise ClaimInconclusive(r.message + caught)

@@ -1,42 +1,52 @@
-"""Families: claims corrected together for multiple comparisons — the only place, after the
-comparator, where a verdict changes."""
+"""Families: claims corrected together for multiple comparisons.
+
+A family is what the code declares — every parametrized instance of one test function, or every
+test of a module marked ``ic.family(name)`` — counted at collection, before ``-k``, ``--lf`` or node
+ids select anything. Its size is all a claim needs to be corrected when it is decided (Bonferroni:
+SUPPORTED needs ``m · p ≤ α/2`` on top of the interval rule), so every claim is decided once, while
+its test runs, and pytest's outcome, junitxml, ``--lf``, the report and the exit status agree; a
+claim's verdict does not depend on which other tests run. (Holm and BH need every p-value of the
+family first, so they could only change verdicts after pytest had reported them.)
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
-from interpclaims.stats import adjust_pvalues
+from interpclaims.stats import bonferroni
 from interpclaims.verdicts._result import ClaimResult, Verdict
 
-__all__ = ["correct_families"]
+__all__ = ["CORRECTIONS", "Correction", "Family"]
+
+Correction = Literal["bonferroni", "none"]
+CORRECTIONS: tuple[Correction, ...] = ("bonferroni", "none")
 
 
-def correct_families(results: Sequence[ClaimResult], method: str) -> list[ClaimResult]:
-    """Adjust p-values within each (family, backend) and downgrade SUPPORTED claims whose
-    adjusted p-value exceeds α/2 (the one-sided level of a 95% interval) to INCONCLUSIVE.
+@dataclass(frozen=True, slots=True)
+class Family:
+    """A declared family: its name, its size on one backend, and the correction within it."""
 
-    Returns the results in the same order, each with its family size, correction and adjusted p.
-    """
-    groups: dict[tuple[str, str], list[int]] = {}
-    for i, r in enumerate(results):
-        groups.setdefault((r.family or r.nodeid, r.backend), []).append(i)
-    out = list(results)
-    for members in groups.values():
-        for i in members:
-            out[i] = dataclasses.replace(out[i], family_size=len(members), correction=method)
-        tested = [i for i in members if out[i].p is not None]
-        if not tested:
-            continue
-        adjusted = adjust_pvalues([out[i].p for i in tested], method=method)  # type: ignore[arg-type]
-        for i, q in zip(tested, adjusted, strict=True):
-            r = dataclasses.replace(out[i], p_adjusted=float(q))
-            if r.verdict is Verdict.SUPPORTED and q > r.alpha / 2:
-                r = dataclasses.replace(
-                    r, verdict=Verdict.INCONCLUSIVE, verdict_before_correction=Verdict.SUPPORTED,
-                    warnings=(*r.warnings, (
-                        f"not significant after {method} correction within family {r.family!r} "
-                        f"of {len(members)} claims: adjusted p = {q:.3g} > {r.alpha / 2:g}")),
-                )
-            out[i] = r
-    return out
+    name: str
+    size: int = 1
+    correction: Correction = "bonferroni"
+
+    def decide(self, result: ClaimResult) -> ClaimResult:
+        """``result`` with the family's adjusted p-value; a SUPPORTED claim whose adjusted p
+        exceeds α/2 becomes INCONCLUSIVE (with the reason as a warning). Nothing else changes."""
+        out = dataclasses.replace(result, family=self.name, family_size=self.size,
+                                  correction=self.correction)
+        if result.p is None:
+            return out
+        q = bonferroni(result.p, self.size) if self.correction == "bonferroni" else result.p
+        out = dataclasses.replace(out, p_adjusted=q)
+        if out.verdict is Verdict.SUPPORTED and q > out.alpha / 2:
+            out = dataclasses.replace(
+                out, verdict=Verdict.INCONCLUSIVE, verdict_before_correction=Verdict.SUPPORTED,
+                warnings=(*out.warnings, (
+                    f"not significant after {self.correction} correction within family "
+                    f"{self.name!r} of {self.size} claims: adjusted p = {q:.3g} > "
+                    f"{out.alpha / 2:g}")),
+            )
+        return out

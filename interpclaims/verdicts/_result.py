@@ -8,7 +8,7 @@ an xdist worker to the controller and from ``claims.json`` back into Python unch
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,16 @@ class Verdict(enum.StrEnum):
 
     def __str__(self) -> str:
         return self.value
+
+    @classmethod
+    def of_test(cls, verdicts: Iterable[str]) -> Verdict | None:
+        """The verdict that decides a test's outcome: REFUTED if any claim is, else INCONCLUSIVE
+        if any is, else SUPPORTED (None for a test that decided no claim)."""
+        seen = {cls(v) for v in verdicts}
+        for v in (cls.REFUTED, cls.INCONCLUSIVE, cls.SUPPORTED):
+            if v in seen:
+                return v
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,7 @@ class ClaimResult:
     seed: int = 0
     xfail: bool = False
     data: Mapping[str, str] = field(default_factory=dict)  # dataset name -> sha256
+    outcome: str = ""  # of its test, as pytest reported it: passed, failed, xfailed, xpassed
     # its family and the correction applied within it
     family: str = ""
     family_size: int | None = None
@@ -82,6 +93,7 @@ class ClaimResult:
             "message": self.message,
             "seed": self.seed,
             "data": dict(self.data),
+            "outcome": self.outcome,
             "p": self.p,
             "p_adjusted": self.p_adjusted,
             "family": self.family,
@@ -111,6 +123,7 @@ class ClaimResult:
             backend=data.get("backend", ""), model=data.get("model", ""),
             model_sha256=data.get("model_sha256"), seed=data.get("seed", 0),
             xfail=data.get("xfail", False), data=dict(data.get("data", {})),
+            outcome=data.get("outcome", ""),
             family=data.get("family", ""), family_size=data.get("family_size"),
             correction=data.get("correction"), p_adjusted=data.get("p_adjusted"),
             verdict_before_correction=Verdict(before) if before else None,
