@@ -85,9 +85,15 @@ def ablate(
     ``how``: ``"zero"``; ``"mean"`` (mean over all real tokens of ``reference``, default the data
     itself); ``"resample"`` (the activation of another prompt of ``reference`` at the same
     positions). ``direction=`` (a ``d_model`` vector) ablates only that direction of a residual
-    site: zero sets its coefficient to 0, mean to its mean. ``seeds`` (resample only): repeat
-    with that many draws of the donor prompts and pool them with a seed-then-prompt bootstrap,
-    so the interval carries the variance of the draw.
+    site: zero sets its coefficient to 0, mean to its mean.
+
+    The donors of a resample ablation are the one random draw here. Each prompt draws its own
+    donor, independently of the others, so the per-prompt effects are independent draws of
+    (prompt, donor) and the interval over prompts already carries the donor variance: with the
+    default ``seeds=1`` it covers the all-donors value 95–96% of the time on the zoo
+    (``benchmarks/draw_coverage.py``). ``seeds=k`` repeats the ablation with ``k`` donor draws
+    and pools them as a seeds × prompts table (:func:`interpclaims.stats.table_interval`): a
+    narrower interval, and a value that moves less with the seed.
     """
     __tracebackhide__ = True
     model = check_model(model, "ablate")

@@ -160,7 +160,9 @@ def _resample_donors(batch: Batch, ref_lengths: torch.Tensor, own: bool, label: 
     """For each prompt, the reference prompt it takes its activation from: ``[batch]`` long.
 
     A donor is at least as long as the prompt, drawn at random (seeded by ``label``); when the
-    reference is the data itself (``own``), never the prompt itself.
+    reference is the data itself (``own``), never the prompt itself. Each prompt draws its donor
+    independently, so the per-prompt effects of one draw are independent and an interval over
+    prompts carries the draw's variance (see :func:`interpclaims.analyses.ablate`).
     """
     __tracebackhide__ = True
     import torch
