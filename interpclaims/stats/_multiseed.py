@@ -148,7 +148,7 @@ def table_interval(
     ``mean + seed effect + prompt effect + interaction``, and the variance of the grand mean is
     estimated without bias from the two-way ANOVA mean squares,
     ``(MS_seed + MS_prompt − MS_interaction) / (S n)`` (= σ²_seed/S + σ²_prompt/n + σ²_inter/(S n);
-    floored at ``MS_interaction / (S n)``, the variance of exchangeable cells), with
+    a component whose mean square falls below the interaction's is set to 0), with
     Satterthwaite's degrees of freedom for the Student-t quantile: few seeds that disagree give few
     degrees of freedom and a wide interval. So the interval carries the seed-to-seed variance (a
     draw shared by every prompt of a seed, e.g. the probe trained on that seed's split) as well as
@@ -158,8 +158,9 @@ def table_interval(
     :func:`bootstrap_multiseed` counts the interaction about three times; where it dominates (a
     probe on random features: each cell a near-independent coin flip) its 95% interval was 1.5×
     too wide and covered the all-draws value 99.4–99.8% of the time on the zoo, where this one
-    covers it 96.8% (``benchmarks/draw_coverage.py``). On exchangeable noise with few prompts
-    (no seed or prompt effect, 10 × 50 cells) this interval is mildly conservative too (~97%).
+    covers it 96.8% (``benchmarks/draw_coverage.py``). Where a component is really absent
+    (exchangeable noise), truncating its estimate at 0 makes this interval mildly conservative
+    too: 97% on 10 × 200 Gaussian cells.
 
     ``rate=True`` (cells in ``[0, 1]``, e.g. accuracy): the Wilson score interval with the
     effective number of cells ``p(1 − p) / variance`` (Korn & Graubard), at most ``S n``, and the
@@ -184,10 +185,13 @@ def table_interval(
     ms_s = n * float(((rows - mean) ** 2).sum()) / df_s
     ms_p = n_seeds * float(((cols - mean) ** 2).sum()) / df_p
     ms_e = float(((y - rows[:, None] - cols[None, :] + mean) ** 2).sum()) / df_e
-    terms = [(ms_s, df_s), (ms_p, df_p), (-ms_e, df_e)]
-    combined = ms_s + ms_p - ms_e
-    if combined <= 0.0:  # no seed or prompt effect at all: the cells are exchangeable noise
-        combined, terms = ms_e, [(ms_e, df_e)]
+    # a seed or prompt mean square below the interaction's estimates its variance component as
+    # negative: that component is set to 0 (its term replaced by MS_interaction, which cancels),
+    # so the combination never nears 0 with Satterthwaite's degrees of freedom collapsing
+    above = [(m, d) for m, d in ((ms_s, df_s), (ms_p, df_p)) if m > ms_e]
+    # combined = Σ above + (1 − len(above)) MS_interaction
+    terms = above + ([(ms_e * (1 - len(above)), df_e)] if len(above) != 1 else [])
+    combined = sum(m for m, _ in terms)
     var = combined / (n_seeds * n)
     denom = sum(m * m / d for m, d in terms)
     df = combined * combined / denom if denom > 0 else float(df_e)
