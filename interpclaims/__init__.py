@@ -49,7 +49,8 @@ from interpclaims.analyses import (
     probe,
     steer,
 )
-from interpclaims.plugin import family, model
+from interpclaims.plugin import claim_id, family, model
+from interpclaims.report import read_report
 from interpclaims.verdicts import Claim, ClaimResult, Verdict
 
 __version__ = "0.1.0"
@@ -81,6 +82,7 @@ __all__ = [
     "ablate_pair",
     "attention_score",
     "attn_out",
+    "claim_id",
     "family",
     "head",
     "load_data",
@@ -96,6 +98,7 @@ __all__ = [
     "patch_sweep",
     "pattern",
     "probe",
+    "read_report",
     "resid_mid",
     "resid_post",
     "resid_pre",

@@ -373,6 +373,9 @@ def _full_result() -> ClaimResult:
     result = rec.claim.that(x).exceeds(0.25, by=0.125)
     return dataclasses.replace(
         result, nodeid="tests/t.py::test_x[tl]", claim_key="tests/t.py::test_x", index=1,
+        claim_id="test_x#2", xfail_reason="not yet", baseline={
+            "verdict": "SUPPORTED", "value": 0.5, "ci_low": 0.4, "ci_high": 0.6,
+            "regressions": ["effect moved 30% toward the reference (threshold 20%)"]},
         backend="tl", model="zoo/agreement", model_sha256="c" * 64, seed=7, xfail=True,
         data={"agreement": "d" * 64}, family="heads", family_size=4, correction="holm",
         p_adjusted=0.5, verdict_before_correction=Verdict.SUPPORTED,
@@ -401,6 +404,8 @@ def test_claim_result_json_shape():
     assert data["reference"]["by"] == 0.125
     assert data["family_size"] == 4 and data["verdict_before_correction"] == "SUPPORTED"
     assert data["data"] == {"agreement": "d" * 64} and data["claim_key"] == "tests/t.py::test_x"
+    assert data["claim_id"] == "test_x#2" and data["xfail_reason"] == "not yet"
+    assert data["baseline"]["regressions"] and data["baseline"]["verdict"] == "SUPPORTED"
     assert "samples" not in data["estimate"]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interpclaims.plugin._fixtures import claim_key
+from interpclaims.plugin._identity import claim_key
 from interpclaims.plugin._markers import ModelParam
 from interpclaims.plugin._options import Settings
 from interpclaims.report import build_report, render_html
@@ -146,7 +146,8 @@ def test_claim_key_merges_both_backends_of_a_claim():
 
 def test_report_manifest(settings):
     data = make_report(settings)
-    assert set(data) == {"manifest", "summary", "claims", "errors"}
+    assert set(data) == {"schema_version", "manifest", "summary", "claims", "errors"}
+    assert data["schema_version"] == 2
     m = data["manifest"]
     assert m["tool"] == "interpclaims"
     assert m["seed"] == 1234
@@ -158,8 +159,9 @@ def test_report_manifest(settings):
     assert finished.tzinfo is not None
     assert finished >= dt.datetime.fromisoformat(STARTED)
     assert m["models"] == MODELS
-    assert m["data"] == {"agreement": SHA_AGR, "induction": SHA_IND}
-    assert list(m["data"]) == sorted(m["data"])
+    assert m["data"] == [{"name": "agreement", "sha256": SHA_AGR},
+                         {"name": "induction", "sha256": SHA_IND}]
+    assert m["devices"] == [] and m["dtypes"] == [] and m["git"] is None  # none given here
     assert m["exitstatus"] == 1 and m["interrupted"] is False
     assert m["argv"] == ["tests", "-q"]
     v = m["versions"]
@@ -210,7 +212,7 @@ def test_empty_report(settings):
     data = make_report(settings, claims=[])
     assert data["summary"]["total"] == 0
     assert data["summary"]["by_backend"] == {}
-    assert data["manifest"]["data"] == {}
+    assert data["manifest"]["data"] == []
     html = render_html(data)
     assert "<tbody>" in html
 

@@ -211,6 +211,13 @@ class Model:
             # clean_up() may have dropped it already (a context left open, reported as a leak)
             self._active[:] = [e for e in self._active if e is not entry]
 
+    def placement(self) -> tuple[list[str], list[str]]:
+        """The sorted devices and dtypes of the model's parameters (e.g. ``["cpu"]``,
+        ``["float32"]``), for the report's manifest."""
+        params = [t for _, t in self._backend.named_parameters()]
+        return (sorted({str(t.device) for t in params}),
+                sorted({str(t.dtype).removeprefix("torch.") for t in params}))
+
     # -- hygiene ---------------------------------------------------------------------------
     def leaks(self) -> list[str]:
         """What a test left on the model (empty when clean): open intervention contexts, hooks

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from interpclaims.plugin._identity import claim_id
 from interpclaims.plugin._markers import family, model
 
-__all__ = ["family", "model"]
+__all__ = ["claim_id", "family", "model"]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from interpclaims.plugin._identity import register_id
 from interpclaims.plugin._markers import FAMILY_MARKER, ModelParam, read_family_marker
 from interpclaims.plugin._stash import FAMILY_KEY, FAMILY_SIZES, SETTINGS
 from interpclaims.verdicts import Family
@@ -41,6 +42,7 @@ def declare(items: list[Any], config: pytest.Config) -> None:
         mark = item.get_closest_marker(FAMILY_MARKER)
         name = read_family_marker(mark, function, item.nodeid)
         key = f"{item.nodeid.split('::', 1)[0]}::{name}" if mark is not None else function
+        register_id(item, config)
         item.stash[FAMILY_KEY] = (key, name)
         sizes[key, backend_of(item)] += 1
 

@@ -1,4 +1,4 @@
-"""The ``model`` and ``claim`` fixtures, and the key that names a claim across backends."""
+"""The ``model`` and ``claim`` fixtures."""
 
 from __future__ import annotations
 
@@ -10,26 +10,12 @@ import pytest
 
 from interpclaims._errors import ModelLoadError
 from interpclaims.plugin._families import family_of
+from interpclaims.plugin._identity import claim_key, test_id
 from interpclaims.plugin._markers import ModelParam
 from interpclaims.plugin._stash import CLAIM, MODEL, REGISTRY, RESULTS, SETTINGS
 from interpclaims.verdicts import Claim, ClaimResult
 
-__all__ = ["claim", "claim_key", "model"]
-
-
-def claim_key(item: pytest.Item) -> str:
-    """The node id without the backend: both backends of a claim draw the same random numbers.
-
-    The backend is the id of the ``model`` parameter, found through the item's callspec (never by
-    parsing the node id, where another parameter's id could look the same).
-    """
-    callspec = getattr(item, "callspec", None)
-    if callspec is None or not isinstance(param := callspec.params.get("model"), ModelParam):
-        return item.nodeid
-    ids = list(callspec._idlist)  # one id per parametrize() call, joined with "-" in the node id
-    ids.remove(param.backend)
-    base = item.nodeid.removesuffix(f"[{callspec.id}]")
-    return f"{base}[{'-'.join(ids)}]" if ids else base
+__all__ = ["claim", "model"]
 
 
 @pytest.fixture
@@ -76,17 +62,26 @@ def claim(request: pytest.FixtureRequest) -> Claim:
     """``claim.that(estimate).exceeds(...)``: decide a claim on intervals and record it."""
     item = request.node
     results = item.stash.setdefault(RESULTS, [])
-    key = claim_key(item)
+    key, ident = claim_key(item), test_id(item)
+    xfail = item.get_closest_marker("xfail")
 
     def record(result: ClaimResult) -> None:
         loaded = item.stash.get(MODEL, None)
+        k = len(results)
+        name = (f"{ident}#{result.claim_id}" if result.claim_id else
+                f"{ident}#{k + 1}" if k else ident)
         results.append(dataclasses.replace(
-            result, nodeid=item.nodeid, claim_key=key, index=len(results),
+            result, nodeid=item.nodeid, claim_key=key, claim_id=name, index=k,
             backend=loaded.backend if loaded else "", model=loaded.name if loaded else "",
             model_sha256=loaded.weights_hash if loaded else None,
             seed=request.config.stash[SETTINGS].seed,
-            xfail=item.get_closest_marker("xfail") is not None,
+            xfail=xfail is not None, xfail_reason=_reason(xfail),
         ))
 
     item.stash[CLAIM] = Claim(record, family_of(item))
     return item.stash[CLAIM]
+
+
+def _reason(mark: pytest.Mark | None) -> str | None:
+    """The ``reason=`` of an xfail marker ("" when it gives none; None without the marker)."""
+    return None if mark is None else str(mark.kwargs.get("reason") or "")

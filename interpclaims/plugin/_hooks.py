@@ -17,7 +17,8 @@ import pytest
 from interpclaims import _context
 from interpclaims.backends import backend_available, install_hint
 from interpclaims.plugin._families import declare, is_claim_test
-from interpclaims.plugin._fixtures import claim, claim_key, model
+from interpclaims.plugin._fixtures import claim, model
+from interpclaims.plugin._identity import CLAIM_ID_MARKER_SIGNATURE, test_id
 from interpclaims.plugin._markers import (
     FAMILY_MARKER_SIGNATURE,
     MODEL_MARKER,
@@ -68,6 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     config.addinivalue_line("markers", MODEL_MARKER_SIGNATURE)
     config.addinivalue_line("markers", FAMILY_MARKER_SIGNATURE)
+    config.addinivalue_line("markers", CLAIM_ID_MARKER_SIGNATURE)
     settings = read_settings(config)
     config.stash[SETTINGS] = settings
     from interpclaims.models import ModelRegistry
@@ -143,7 +145,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     settings = item.config.stash[SETTINGS]
     ctx = _context.ClaimContext(
-        seed=settings.seed, key=claim_key(item), n_resamples=settings.n_resamples,
+        seed=settings.seed, key=test_id(item), n_resamples=settings.n_resamples,
         allow_inconclusive=settings.allow_inconclusive,
     )
     item.stash[DATA_USED] = ctx.data_used
@@ -170,16 +172,34 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
         used: dict[str, str] = item.stash.get(DATA_USED, {})
         data = dict(used)
         outcome = _outcome(report)
-        report.interpclaims = [  # type: ignore[attr-defined]
-            dataclasses.replace(r, data=data, outcome=outcome).to_json()
-            for r in item.stash.get(RESULTS, [])]
+        rows = [dataclasses.replace(r, data=data, outcome=outcome).to_json()
+                for r in item.stash.get(RESULTS, [])]
+        report.interpclaims = rows  # type: ignore[attr-defined]
+        properties = _properties(rows)
+        item.user_properties.extend(properties)  # the teardown report (junitxml reads it)
+        report.user_properties = [*report.user_properties, *properties]
         loaded = item.stash.get(MODEL, None)
         if loaded is not None:
+            devices, dtypes = loaded.placement()
             report.interpclaims_model = {  # type: ignore[attr-defined]
                 "name": loaded.name, "backend": loaded.backend,
                 "weights_sha256": loaded.weights_hash, "spec": loaded.spec.to_json(),
+                "devices": devices, "dtypes": dtypes,
             }
     return report
+
+
+def _properties(rows: list[dict[str, Any]]) -> list[tuple[str, object]]:
+    """Each claim's numbers as ``user_properties`` (keys prefixed ``<k>.`` when a test decides
+    several claims); a value that is None is left out."""
+    from interpclaims.report import PROPERTIES, claim_row
+
+    out: list[tuple[str, object]] = []
+    for k, row in enumerate(rows):
+        prefix = f"{k}." if len(rows) > 1 else ""
+        values = claim_row(row)
+        out += [(prefix + key, values[key]) for key in PROPERTIES if values[key] is not None]
+    return out
 
 
 def _outcome(report: pytest.TestReport) -> str:

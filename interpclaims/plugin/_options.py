@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import difflib
 import random
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from interpclaims.backends import BACKENDS
+from interpclaims.report import FailOn, parse_fail_on
 from interpclaims.verdicts import CORRECTIONS, Correction
 
 __all__ = ["WORKER_SEED_KEY", "Settings", "add_options", "read_settings"]
 
 WORKER_SEED_KEY = "interpclaims_seed"
+BASELINES = ".interpclaims/baselines"  # under the rootdir: baselines saved by name
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +32,10 @@ class Settings:
     cache_mode: str  # rw | read | off
     cache_dir: Path
     correction: Correction = "bonferroni"  # within each declared family
+    baseline: Path | None = None  # --claims-baseline: the claims.json to compare with
+    fail_on: FailOn = field(default_factory=FailOn)  # what fails the run against a baseline
+    save: Path | None = None  # --claims-save: where to copy this run's claims.json
+    csv: Path | None = None  # --claims-csv: where to write the table
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -52,6 +61,19 @@ def add_options(parser: pytest.Parser) -> None:
     add("cache", "activation store: rw (default), read (never write) or off", "rw",
         metavar="rw|read|off")
     add("cache-dir", "activation store folder (default: in pytest's cache dir)", "", metavar="DIR")
+    add("baseline", "compare with an earlier claims.json: a PATH, or a NAME saved with "
+        f"--claims-save (read from {BASELINES}/NAME.json)", "", metavar="PATH|NAME")
+    add("fail-on", "what fails the run against the baseline, comma-separated: verdict (a "
+        "SUPPORTED claim no longer is; the default), effect:20%% or effect:0.5 (its margin to the "
+        "reference shrank by more than that, relative or absolute), none", "verdict",
+        metavar="LIST")
+    add("save", f"save this run's claims.json as baseline NAME ({BASELINES}/NAME.json)", "",
+        metavar="NAME")
+    group.addoption("--claims-csv", dest="claims_csv", nargs="?", const="claims.csv",
+                    default=None, metavar="PATH",
+                    help="also write the claims as CSV to PATH, relative to the report folder "
+                    "(default: claims.csv there) (ini: claims_csv)")
+    parser.addini("claims_csv", "write the claims as CSV to this path (empty: do not)", default="")
     group.addoption("--claims-cache-clear", action="store_true", default=False,
                     help="empty the activation store before the run")
 
@@ -141,6 +163,39 @@ def read_settings(config: pytest.Config) -> Settings:
                  if correction in ("holm", "bh") else "")
         raise pytest.UsageError(
             f"--claims-correction: expected {' or '.join(CORRECTIONS)}, got {correction!r}{later}")
+    baseline, fail_on, save = _gating(config)
+    csv = _setting(config, "claims_csv")
     return Settings(backends=backends, seed=seed, allow_inconclusive=policy == "pass",
                     n_resamples=n_resamples, report_dir=report_dir, cache_mode=cache_mode,
-                    cache_dir=cache_dir, correction=correction)
+                    cache_dir=cache_dir, correction=correction, baseline=baseline,
+                    fail_on=fail_on, save=save,
+                    csv=report_dir / csv if csv else None)  # an absolute csv path stays
+
+
+def _gating(config: pytest.Config) -> tuple[Path | None, FailOn, Path | None]:
+    """``--claims-baseline`` (a path, or a saved name), ``--claims-fail-on``, ``--claims-save``."""
+    folder = config.rootpath / BASELINES
+    save = _setting(config, "claims_save")
+    if save and (not _NAME.fullmatch(save)):
+        raise pytest.UsageError(f"--claims-save: {save!r} is not a baseline name; use letters, "
+                                "digits, '.', '_' and '-' (e.g. --claims-save=main)")
+    raw = _setting(config, "claims_baseline")
+    baseline = None
+    if raw:
+        path = Path(raw) if Path(raw).is_absolute() else config.invocation_params.dir / raw
+        if not path.is_file() and _NAME.fullmatch(raw):
+            path = folder / f"{raw}.json"
+        if not path.is_file():
+            saved = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+            near = difflib.get_close_matches(raw, saved, n=3)
+            raise pytest.UsageError(
+                f"--claims-baseline: {raw!r} is neither a file nor a baseline saved by name in "
+                f"{folder}" + (f"; did you mean {', '.join(near)}?" if near else "")
+                + (f" (saved: {', '.join(saved)})" if saved else
+                   "; save one with --claims-save=NAME, or give the path of a claims.json"))
+        baseline = path
+    try:
+        fail_on = parse_fail_on(_setting(config, "claims_fail_on"))
+    except ValueError as e:
+        raise pytest.UsageError(f"--claims-fail-on: {e}") from None
+    return baseline, fail_on, folder / f"{save}.json" if save else None

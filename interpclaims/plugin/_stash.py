@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from interpclaims.report import Reporter
     from interpclaims.verdicts import Claim, ClaimResult
 
-__all__ = ["CLAIM", "DATA_USED", "FAMILY_KEY", "FAMILY_SIZES", "MODEL", "REGISTRY", "REPORTER",
-           "RESULTS", "SETTINGS"]
+__all__ = ["CLAIM", "CLAIM_IDS", "DATA_USED", "FAMILY_KEY", "FAMILY_SIZES", "MODEL", "REGISTRY",
+           "REPORTER", "RESULTS", "SETTINGS", "TEST_ID"]
 
 SETTINGS: pytest.StashKey[Settings] = pytest.StashKey()
 REGISTRY: pytest.StashKey[ModelRegistry] = pytest.StashKey()
@@ -29,3 +29,7 @@ CLAIM: pytest.StashKey[Claim] = pytest.StashKey()
 FAMILY_SIZES: pytest.StashKey[Counter[tuple[str, str]]] = pytest.StashKey()
 # per item: (family key, family name shown in the report)
 FAMILY_KEY: pytest.StashKey[tuple[str, str]] = pytest.StashKey()
+# claim ids of the collected claim tests: id -> the node id (without backend) that holds it
+CLAIM_IDS: pytest.StashKey[dict[str, str]] = pytest.StashKey()
+# per item: its stable claim id (without the #k of its second and later claims)
+TEST_ID: pytest.StashKey[str] = pytest.StashKey()

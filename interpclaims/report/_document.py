@@ -7,13 +7,17 @@ import importlib.metadata
 import math
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Protocol
 
+from interpclaims.report._baseline import SCHEMA_VERSION, FailOn
 from interpclaims.verdicts import Verdict
 
-__all__ = ["RunSettings", "atomic_write", "build_report", "json_safe", "now"]
+__all__ = ["RunSettings", "atomic_write", "build_report", "git_state",
+           "json_safe", "now"]
+
 
 
 class RunSettings(Protocol):
@@ -35,6 +39,14 @@ class RunSettings(Protocol):
     def cache_dir(self) -> Path: ...
     @property
     def correction(self) -> str: ...
+    @property
+    def baseline(self) -> Path | None: ...
+    @property
+    def fail_on(self) -> FailOn: ...
+    @property
+    def save(self) -> Path | None: ...
+    @property
+    def csv(self) -> Path | None: ...
 
 
 PACKAGES = ("interpclaims", "torch", "transformers", "transformer-lens", "nnsight", "numpy",
@@ -55,6 +67,20 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
+def git_state(folder: Path) -> dict[str, Any] | None:
+    """``{"commit", "dirty"}`` of the git checkout holding ``folder``; None outside one (or
+    without git)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": dirty}
+
+
 def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -66,6 +92,7 @@ def build_report(
     settings: RunSettings, started: str, exitstatus: int, interrupted: bool, argv: list[str],
     forward_passes: dict[str, int] | None = None, cache: dict[str, Any] | None = None,
     analysis_seconds: float = 0.0, partial: list[str] | None = None,
+    git: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``claims.json`` document. ``partial``: why the run did not decide every claim it
     collected (a selection, a stop, an interruption); empty for a complete run."""
@@ -94,7 +121,8 @@ def build_report(
         "correction": settings.correction,
         "inconclusive_policy": "pass" if settings.allow_inconclusive else "fail",
         "models": models,
-        "data": dict(sorted(data_hashes.items())),
+        "data": [{"name": k, "sha256": v} for k, v in sorted(data_hashes.items())],
+        "git": git,
         "started": started,
         "finished": now(),
         "exitstatus": exitstatus,
@@ -104,12 +132,15 @@ def build_report(
         "argv": argv,
         "platform": platform.platform(),
         "python_executable": sys.executable,
-        "device": "cpu",
+        # where the loaded models' parameters are, and in which dtypes
+        "devices": sorted({d for m in models.values() for d in m.get("devices", ())}),
+        "dtypes": sorted({d for m in models.values() for d in m.get("dtypes", ())}),
         "forward_passes": forward_passes or {},
         "analysis_seconds": analysis_seconds,
         "cache": cache or {},
     }
-    return {"manifest": manifest, "summary": summary_out, "claims": claims, "errors": errors}
+    return {"schema_version": SCHEMA_VERSION, "manifest": manifest, "summary": summary_out,
+            "claims": claims, "errors": errors}
 
 
 def json_safe(obj: Any, path: str = "") -> tuple[Any, list[str]]:

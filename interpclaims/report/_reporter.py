@@ -17,9 +17,19 @@ from typing import Any
 
 import pytest
 
-from interpclaims._format import number
-from interpclaims.report._document import RunSettings, atomic_write, build_report, json_safe, now
+from interpclaims._errors import InterpClaimsError
+from interpclaims.report._baseline import Comparison, compare, load_baseline
+from interpclaims.report._document import (
+    RunSettings,
+    atomic_write,
+    build_report,
+    git_state,
+    json_safe,
+    now,
+)
 from interpclaims.report._html import render_html
+from interpclaims.report._table import write_csv
+from interpclaims.report._terminal import write_baseline, write_verdicts
 from interpclaims.verdicts import ClaimResult, Verdict
 
 __all__ = ["Reporter"]
@@ -43,6 +53,13 @@ class Reporter:
         # claim tests collected before / after selection (-k, --lf, node ids), from this process
         # or, under xdist, from the workers
         self.selection: tuple[int, int] | None = None
+        self.comparison: Comparison | None = None
+        self.baseline: list[dict[str, Any]] = []
+        if settings.baseline is not None:
+            try:
+                self.baseline = load_baseline(settings.baseline)
+            except InterpClaimsError as e:
+                raise pytest.UsageError(f"--claims-baseline: {e}") from None
 
     def note_selection(self, selected: int, declared: int) -> None:
         self.selection = (selected, declared)
@@ -66,6 +83,8 @@ class Reporter:
             })
             if info["backend"] not in m["backends"]:
                 m["backends"].append(info["backend"])
+            for k in ("devices", "dtypes"):
+                m[k] = sorted(set(m.get(k, [])) | set(info.get(k, [])))
         if not (is_claim_test and report.failed) or hasattr(report, "wasxfail"):
             return
         verdict = Verdict.of_test(r.verdict for r in rows)
@@ -105,6 +124,11 @@ class Reporter:
         collected = self.selection[1] if self.selection else 0
         if not self.results and not self.errors and not collected:
             return  # nothing about claims in this run: do not touch the report folder
+        if self.settings.baseline is not None:
+            self.comparison = compare(self.results, self.baseline, self.settings.fail_on)
+            self.results = list(self.comparison.results)
+            if self.comparison.regressions and session.exitstatus == 0:
+                session.exitstatus = exitstatus = pytest.ExitCode.TESTS_FAILED
         data = build_report(
             claims=[r.to_json() for r in self.results], errors=self.errors, models=self.models,
             settings=self.settings, started=self.started, exitstatus=int(exitstatus),
@@ -115,6 +139,7 @@ class Reporter:
             cache={"mode": self.settings.cache_mode, "dir": str(self.settings.cache_dir),
                    **dict(self.cache)},
             partial=self._partial(session, int(exitstatus)),
+            git=git_state(self.config.rootpath),
         )
         data, replaced = json_safe(data)
         if replaced:
@@ -130,6 +155,19 @@ class Reporter:
         except Exception as e:  # the JSON is written: never lose it to the page
             html_path.unlink(missing_ok=True)
             warnings.warn(f"interpclaims: could not render {html_path}: {e!r}", stacklevel=1)
+        self._extra_files(data)
+
+    def _extra_files(self, data: dict[str, Any]) -> None:
+        """``--claims-csv`` and ``--claims-save``: the table, and this run as a named baseline."""
+        for path, write in ((self.settings.csv, write_csv), (self.settings.save, None)):
+            if path is None:
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if write is None:
+                atomic_write(path, json.dumps(data, indent=2, default=str, allow_nan=False))
+            else:
+                write(data, path)
+            self.written.append(path)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results and not self.errors and not self.written:
@@ -139,33 +177,16 @@ class Reporter:
             tr.section("INCONCLUSIVE claims", yellow=True)
             for nodeid, message in self.inconclusive:
                 tr.write_line(f"{nodeid}: {message}", yellow=True)
-        tr.section("interpclaims verdicts")
-        width = max((len(r.nodeid) for r in self.results), default=10)
-        for r in sorted(self.results, key=lambda r: (r.nodeid, r.index)):
-            t, ref = r.tested, r.reference
-            what = "x - ref" if r.comparator == "exceeds" else "x"
-            line = (f"{r.verdict.value:<12} {r.nodeid:<{width}}  {number(r.estimate.value, signed=True)}"
-                    f"  ({what} {number(t.value, signed=True)} [{number(t.ci_low, signed=True)}, "
-                    f"{number(t.ci_high, signed=True)}]"
-                    f" vs {ref['label']}{' by ' + format(ref['by'], 'g') if ref.get('by') else ''})"
-                    f"{'  [xfail]' if r.xfail else ''}")
-            markup = {Verdict.SUPPORTED: {"green": True}, Verdict.REFUTED: {"red": True}}.get(
-                r.verdict, {"yellow": True})
-            tr.write_line(line, **markup)
-        counts = Counter(r.verdict for r in self.results)
-        tr.write_line(", ".join(f"{counts.get(v, 0)} {v.value.lower()}" for v in Verdict))
-        for r in self.results:
-            if r.verdict_before_correction is not None:
-                tr.write_line(f"INCONCLUSIVE after {r.correction} correction within family "
-                              f"{r.family!r} of {r.family_size}: {r.nodeid} (p = "
-                              f"{number(r.p)}, adjusted {number(r.p_adjusted)} > {r.alpha / 2:g})",
-                              yellow=True)
+        width = self.config.get_terminal_writer().fullwidth
+        write_verdicts(tr, self.results, self.config.get_verbosity() > 0, width)
         if self.forward_passes:
             tr.write_line("forward passes: " + ", ".join(
                 f"{k}: {v}" for k, v in sorted(self.forward_passes.items())))
         if self.cache:
             tr.write_line("activation store: " + ", ".join(
                 f"{k} {v}" for k, v in sorted(self.cache.items()) if v))
+        if self.comparison is not None and self.settings.baseline is not None:
+            write_baseline(tr, self.comparison, self.settings.baseline, width)
         for path in self.written:
             tr.write_line(f"interpclaims report: {path}")
 

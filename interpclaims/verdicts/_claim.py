@@ -62,10 +62,11 @@ class Subject:
     """``claim.that(estimate)``: pick a comparator to decide the claim."""
 
     def __init__(self, estimate: Estimate, record: Callable[[ClaimResult], None],
-                 family: Family | None = None, where: str = "") -> None:
+                 family: Family | None = None, where: str = "", name: str = "") -> None:
         if not isinstance(estimate, Estimate):
             raise InterpClaimsError(_not_an_estimate(estimate))
         self._x = estimate
+        self.name = name  # claim.that(x, id=name): the claim's name within its test
         self._record = record
         self._family = family  # None outside the plugin: decided on the interval alone
         self.where = where  # file:line of claim.that(), to name an undecided claim
@@ -184,7 +185,7 @@ class Subject:
         result = ClaimResult(
             verdict=verdict, comparator=comparator, rule=rule, estimate=self._x, tested=tested,
             reference=reference, message=message, p=p, alpha=round(1 - tested.ci_level, 10),
-            warnings=tuple(warnings),
+            warnings=tuple(warnings), claim_id=self.name,
         )
         if self._family is not None:
             result = self._family.decide(result)
@@ -292,6 +293,22 @@ def _difference(x: Estimate, other: Estimate) -> Estimate:
     )
 
 
+def _claim_name(name: str | None, taken: list[str], where: str) -> str:
+    """The ``id=`` of ``claim.that()``, checked: a word of its own, once per test."""
+    __tracebackhide__ = True
+    if name is None:
+        return ""
+    if (not isinstance(name, str) or not name or name.isdigit()
+            or any(c.isspace() or c in "#[]" for c in name)):
+        raise InterpClaimsError(
+            f"claim.that(id=...) at {where}: expected a name without spaces, '#', '[' or ']' "
+            f"that is not a bare number (numbers are the default ids #2, #3...), got {name!r}")
+    if name in taken:
+        raise InterpClaimsError(f"claim.that(id={name!r}) at {where}: this test already has a "
+                                "claim of that id; give each claim of a test its own id")
+    return name
+
+
 class Claim:
     """The ``claim`` fixture: ``claim.that(estimate).exceeds(...)`` decides and records a claim.
 
@@ -314,11 +331,14 @@ class Claim:
         family = f", family {self._family.name!r} of {self._family.size}" if self._family else ""
         return f"<Claim: {len(self.subjects)} started, {len(self.undecided())} undecided{family}>"
 
-    def that(self, estimate: Estimate) -> Subject:
+    def that(self, estimate: Estimate, *, id: str | None = None) -> Subject:
+        """Start a claim on ``estimate``. ``id=`` names it within its test: its claim id becomes
+        ``<test id>#<id>`` (default: the test id for the first claim, ``#2``, ``#3``... after)."""
         __tracebackhide__ = True
         caller = sys._getframe(1)
         where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
-        subject = Subject(estimate, self._record, self._family, where)
+        name = _claim_name(id, [s.name for s in self.subjects], where)
+        subject = Subject(estimate, self._record, self._family, where, name)
         self.subjects.append(subject)
         return subject
 

@@ -59,6 +59,9 @@ class ClaimResult:
     warnings: tuple[str, ...] = ()
     # where it ran
     nodeid: str = ""
+    # the stable, backend-free id (no file path): matches a claim across runs and baselines.
+    # Before the plugin records it: the name given by claim.that(x, id=...), or "".
+    claim_id: str = ""
     claim_key: str = ""  # the node id without the backend: the same claim on every backend
     index: int = 0  # a test may decide several claims
     backend: str = ""
@@ -66,6 +69,7 @@ class ClaimResult:
     model_sha256: str | None = None
     seed: int = 0
     xfail: bool = False
+    xfail_reason: str | None = None
     data: Mapping[str, str] = field(default_factory=dict)  # dataset name -> sha256
     outcome: str = ""  # of its test, as pytest reported it: passed, failed, xfailed, xpassed
     # its family and the correction applied within it
@@ -74,9 +78,13 @@ class ClaimResult:
     correction: str | None = None
     p_adjusted: float | None = None
     verdict_before_correction: Verdict | None = None
+    # the same claim in the baseline run (--claims-baseline): verdict, tested value and interval,
+    # and the regressions found against it; None without a baseline or for a new claim
+    baseline: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "claim_id": self.claim_id,
             "nodeid": self.nodeid,
             "claim_key": self.claim_key,
             "index": self.index,
@@ -85,6 +93,7 @@ class ClaimResult:
             "model_sha256": self.model_sha256,
             "verdict": self.verdict.value,
             "xfail": self.xfail,
+            "xfail_reason": self.xfail_reason,
             "comparator": self.comparator,
             "rule": self.rule,
             "estimate": self.estimate.to_json(),
@@ -104,6 +113,7 @@ class ClaimResult:
             "alpha": self.alpha,
             "ci_level": self.tested.ci_level,
             "warnings": list(self.warnings),
+            "baseline": dict(self.baseline) if self.baseline is not None else None,
             # derived from the reference, for readers of the JSON: not read back
             "control": ({"name": self.reference["label"], "estimate": {
                 k: self.reference.get(k) for k in ("value", "ci_low", "ci_high", "n")}}
@@ -119,12 +129,15 @@ class ClaimResult:
             tested=Estimate.from_json(data["tested"]), reference=dict(data["reference"]),
             message=data["message"], p=data.get("p"), alpha=data.get("alpha", 0.05),
             warnings=tuple(data.get("warnings", ())), nodeid=data.get("nodeid", ""),
-            claim_key=data.get("claim_key", ""), index=data.get("index", 0),
+            claim_id=data.get("claim_id", ""), claim_key=data.get("claim_key", ""),
+            index=data.get("index", 0),
             backend=data.get("backend", ""), model=data.get("model", ""),
             model_sha256=data.get("model_sha256"), seed=data.get("seed", 0),
-            xfail=data.get("xfail", False), data=dict(data.get("data", {})),
+            xfail=data.get("xfail", False), xfail_reason=data.get("xfail_reason"),
+            data=dict(data.get("data", {})),
             outcome=data.get("outcome", ""),
             family=data.get("family", ""), family_size=data.get("family_size"),
             correction=data.get("correction"), p_adjusted=data.get("p_adjusted"),
             verdict_before_correction=Verdict(before) if before else None,
+            baseline=data.get("baseline"),
         )
