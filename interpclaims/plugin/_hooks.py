@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +38,7 @@ from interpclaims.plugin._stash import (
     RESULTS,
     SETTINGS,
 )
+from interpclaims.plugin._yaml_items import add_yaml_ini, collect_claims_file
 from interpclaims.verdicts import Verdict
 
 __all__ = ["claim", "model"]  # the fixtures, found by pytest on this plugin module
@@ -46,6 +48,7 @@ SELECTION_KEY = "interpclaims_selection"  # sent by xdist workers in workeroutpu
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    add_yaml_ini(parser)
 
 
 class _XdistHooks:
@@ -99,6 +102,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # -- collection ----------------------------------------------------------------------------------
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Claims files in YAML (``claims_yaml_files``, default ``test_*.yaml``)."""
+    return collect_claims_file(file_path, parent)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object
                               ) -> Generator[None, object, object]:
