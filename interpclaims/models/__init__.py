@@ -11,6 +11,7 @@ from interpclaims.models._parity import (
     compare_backends,
     max_difference,
 )
+from interpclaims.models._progress import progress_to
 from interpclaims.models._registry import ModelRegistry
 from interpclaims.models._resolve import resolve_model_path
 
@@ -26,5 +27,6 @@ __all__ = [
     "fixtures_dir",
     "max_difference",
     "memory_cap_bytes",
+    "progress_to",
     "resolve_model_path",
 ]

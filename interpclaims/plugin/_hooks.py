@@ -7,9 +7,10 @@ one :class:`~interpclaims.report.Reporter` writes the report files.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from interpclaims.plugin._stash import (
     RESULTS,
     SETTINGS,
 )
+from interpclaims.plugin._terminal import terminal_stream
 from interpclaims.plugin._yaml_items import add_yaml_ini, collect_claims_file
 from interpclaims.verdicts import Verdict
 
@@ -157,7 +159,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         allow_inconclusive=settings.allow_inconclusive,
     )
     item.stash[DATA_USED] = ctx.data_used
-    with _context.use(ctx):
+    stream = terminal_stream(item.config)
+    with _context.use(ctx), _progress_to(stream):
         result = yield
     claim_fixture = item.stash.get(CLAIM, None)
     if claim_fixture is not None:  # the outcome follows the claims decided, not what escaped
@@ -195,6 +198,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                 "devices": devices, "dtypes": dtypes,
             }
     return report
+
+
+@contextlib.contextmanager
+def _progress_to(stream: object) -> Iterator[None]:
+    """Progress bars of the test to ``stream`` (nothing to do without one)."""
+    if stream is None:
+        yield
+        return
+    from interpclaims.models import progress_to
+
+    with progress_to(stream):
+        yield
 
 
 def _properties(rows: list[dict[str, Any]]) -> list[tuple[str, object]]:

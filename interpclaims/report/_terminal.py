@@ -17,7 +17,7 @@ __all__ = ["write_baseline", "write_verdicts"]
 
 def _name(r: ClaimResult) -> str:
     ident = r.claim_id or r.nodeid
-    return f"{ident} [{r.backend}]" if r.backend else ident
+    return (f"{ident} [{r.backend}]" if r.backend else ident) + (" (xfail)" if r.xfail else "")
 
 
 def _numbers(r: ClaimResult) -> str:
@@ -25,9 +25,9 @@ def _numbers(r: ClaimResult) -> str:
     what = "x - ref" if r.comparator == "exceeds" else "x"
     by = f" by {format(ref['by'], 'g')}" if ref.get("by") else ""
     p = f"  p={number(r.p_adjusted if r.p_adjusted is not None else r.p)}" if r.p is not None else ""
+    # the reference last: on a narrow terminal, its label is what gets cut
     return (f"{what} {number(t.value, signed=True)} [{number(t.ci_low, signed=True)}, "
-            f"{number(t.ci_high, signed=True)}] vs {ref['label']}{by}{p}"
-            + ("  (xfail)" if r.xfail else ""))
+            f"{number(t.ci_high, signed=True)}]{p}  vs {ref['label']}{by}")
 
 
 def _fit(text: str, width: int) -> str:
@@ -52,19 +52,23 @@ def write_verdicts(tr: Any, results: Sequence[ClaimResult], verbose: bool, width
              or (r.baseline and r.baseline.get("regressions"))]
     tr.section("interpclaims verdicts")
     names = [_name(r) for r in shown]
-    # the name column: as wide as the longest name, but leaving room for the numbers
-    col = min(max((len(n) for n in names), default=0), max(width // 2, width - 13 - 60))
+    col = max((len(n) for n in names), default=0)
     for r, name in zip(shown, names, strict=True):
-        line = f"{r.verdict.value:<12} {_fit(name, col):<{col}}  {_numbers(r)}"
-        tr.write_line(_fit(line, width), **_markup(r))
+        numbers, markup = _numbers(r), _markup(r)
+        if 13 + col + 2 + len(numbers) <= width:
+            tr.write_line(f"{r.verdict.value:<12} {name:<{col}}  {numbers}", **markup)
+        else:  # too narrow for one line: the numbers go on the next, indented
+            tr.write_line(_fit(f"{r.verdict.value:<12} {name}", width), **markup)
+            tr.write_line(_fit(f"{'':13}{numbers}", width), **markup)
     counts = Counter(r.verdict for r in results)
     expected = sum(1 for r in results if r.xfail and r.verdict is Verdict.REFUTED)
     parts = [f"{counts.get(v, 0)} {v.value.lower()}"
              + (f" ({expected} expected: xfail)" if v is Verdict.REFUTED and expected else "")
              for v in Verdict]
+    tr.write_line(", ".join(parts))
     hidden = len(results) - len(shown)
-    tr.write_line(", ".join(parts) + (f"; {hidden} SUPPORTED not listed (-v lists every claim)"
-                                      if hidden else ""))
+    if hidden:
+        tr.write_line(f"({hidden} SUPPORTED not listed; -v lists every claim)")
     for r in results:
         if r.verdict_before_correction is not None:
             tr.write_line(_fit(
