@@ -202,3 +202,59 @@ def test_yaml_suite_gives_the_rows_of_its_python_twin(pytester: pytest.Pytester)
     # every field of every row: verdict, estimate, interval, p, family, message, data, outcome...
     for y, p in zip(rows["yaml"], rows["python"], strict=True):
         _same(y, p, y["nodeid"])
+
+
+FAMILY = """\
+model: zoo/agreement
+backends: [tl]
+claims:
+  - name: undecided
+    analysis: measure
+    args: {data: agreement, metric: logit_diff}
+    comparator: is_between
+    low: 7.2
+    high: 9.0
+  - name: swept_a
+    family: sweep
+    analysis: measure
+    args: {data: agreement, metric: logit_diff}
+    comparator: exceeds
+    threshold: 2
+  - name: swept_b
+    family: sweep
+    analysis: ablate
+    args: {component: L1H3, data: agreement, how: mean, metric: logit_diff}
+    comparator: is_at_most
+    threshold: -1
+"""
+
+
+def test_inconclusive_families_and_backends_as_in_python(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", test_family=FAMILY)
+    result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider", "-v")
+    # INCONCLUSIVE is its own outcome (and fails by default); the backends: [tl] of the file
+    # leaves one item per claim, with the backend id in its node id
+    assert result.parseoutcomes() == {"passed": 2, "inconclusive": 1, "warnings": 1}
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["test_family.yaml::undecided[[]tl[]] INCONCLUSIVE*",
+                                 # a claim's warning points at its line of the YAML file
+                                 "*test_family.yaml:4: ClaimWarning: logit_diff(agreement): "
+                                 "low_power*", "*INCONCLUSIVE: logit_diff*"])
+    report = json.loads((pytester.path / "reports" / "claims.json").read_text())
+    rows = {c["nodeid"]: c for c in report["claims"]}
+    assert sorted(rows) == [f"test_family.yaml::{n}[tl]" for n in ("swept_a", "swept_b", "undecided")]
+    # family: counted at collection, corrected when decided (Bonferroni over the declared two)
+    for name in ("swept_a", "swept_b"):
+        row = rows[f"test_family.yaml::{name}[tl]"]
+        assert (row["family"], row["family_size"], row["verdict"]) == ("sweep", 2, "SUPPORTED")
+        assert row["p_adjusted"] == pytest.approx(min(1.0, 2 * row["p"]), rel=1e-9)
+    undecided = rows["test_family.yaml::undecided[tl]"]
+    assert (undecided["verdict"], undecided["outcome"], undecided["family_size"]) == (
+        "INCONCLUSIVE", "failed", 1)
+    assert undecided["reference"] == {"kind": "range", "low": 7.2, "high": 9.0, "value": 8.1,
+                                      "label": "in (7.2, 9)"}
+    # --claims-inconclusive=pass, -k: the same options as for a Python claim
+    again = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider",
+                               "--claims-inconclusive=pass", "-k", "undecided")
+    assert again.ret == pytest.ExitCode.OK and again.parseoutcomes() == {
+        "inconclusive": 1, "deselected": 2, "warnings": 1}
