@@ -54,6 +54,29 @@ def test_a_good_file_reads_into_specs(tmp_path: Path) -> None:
     assert spec.family == "heads" and spec.xfail == (True, "because")  # strict unless said
 
 
+def test_anchors_and_merge_keys_share_settings(tmp_path: Path) -> None:
+    a, b, c = _read(tmp_path, """\
+        model: zoo/agreement
+        claims:
+          - &base
+            name: a
+            analysis: ablate
+            args: &args {component: L1H3, data: agreement, how: mean, metric: logit_diff}
+            comparator: is_at_most
+            threshold: -1.0
+          - <<: *base
+            name: b
+            args: &args2 {<<: *args, component: L1H2}
+          - <<: *base
+            name: c
+            args: *args2
+        """)
+    assert (a.name, b.name, b.comparator, dict(b.reference)) == (
+        "a", "b", "is_at_most", {"threshold": -1.0})
+    assert dict(b.args) == {**dict(a.args), "component": "L1H2"} and b.line == 9
+    assert dict(c.args) == dict(b.args)  # an alias of a merged mapping reads the same twice
+
+
 def _claim(**fields: str) -> str:
     base = {"name": "c", "analysis": "measure", "args": "{data: agreement}",
             "comparator": "is_at_least", "threshold": "1.0"}
@@ -86,6 +109,8 @@ def _claim(**fields: str) -> str:
     (_claim(analysis="probe", args="{site: L0, task: number}", attribute="accuracyy"), 8,
      "has no estimate 'accuracyy'; did you mean 'accuracy'?"),
     (_claim(name="'1st claim'"), 3, "name '1st claim' is not a valid name"),
+    (_claim(name="setup_module"), 3, "name 'setup_module' is reserved by pytest"),
+    (_claim(name="pytestmark"), 3, "name 'pytestmark' is reserved by pytest"),
     (_claim(backends="[tl, jax]"), 8, "unknown backend(s) ['jax']"),
     (_claim(xfail="{strict: true}"), 8, "xfail needs a `reason:`"),
     (_claim(xfail="{reason: r, strict: maybe}"), 8, "xfail strict must be true or false"),

@@ -54,6 +54,9 @@ FILE_KEYS = ("model", "backends", "family", "claims")
 CLAIM_KEYS = ("name", "analysis", "args", "attribute", "comparator", "threshold", "control", "by",
               "within", "low", "high", "family", "xfail", "model", "backends")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# names pytest reads from a test module for itself (hooks, xunit set-up, marks)
+RESERVED = re.compile(r"(pytest.*|__.*|(setup|teardown)_(module|function)|setUpModule|"
+                      r"tearDownModule)\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,7 @@ class _Reader:
     def __init__(self, path: Path, shown: str) -> None:
         self.path = path
         self.shown = shown  # the path as the error shows it (relative to the rootdir)
+        self.own_keys: dict[int, set[int]] = {}  # mapping node -> its own (not merged) key nodes
 
     def error(self, node: Any, message: str) -> ClaimFileError:
         line = node.start_mark.line + 1 if node is not None else 1
@@ -94,6 +98,11 @@ class _Reader:
         if not isinstance(node, yaml.MappingNode):
             raise self.error(node, f"{what} must be a mapping of keys ({', '.join(allowed)}), got "
                              f"{_kind(node)}")
+        # `<<: *anchor` merges keys, which the mapping's own keys override (as in YAML)
+        # (a node reached twice through an alias is flattened once)
+        own = self.own_keys.setdefault(
+            id(node), {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"})
+        yaml.SafeLoader("").flatten_mapping(node)
         out: dict[str, tuple[Any, Any]] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
@@ -102,7 +111,7 @@ class _Reader:
                 hint = f"did you mean {near[0]!r}? " if near else ""
                 raise self.error(key_node, f"unknown key {key!r} in {what}; {hint}known keys: "
                                  f"{', '.join(allowed)}")
-            if key in out:
+            if key in out and id(out[key][0]) in own:
                 raise self.error(key_node, f"{what} gives {key!r} twice; keep one")
             out[key] = (key_node, value_node)
         return out
@@ -221,6 +230,9 @@ def _claim(reader: _Reader, node: Any, defaults: dict[str, Any]) -> ClaimSpec:
             raise reader.error(node, f"the claim has no `{required}`; add `{example[required]}`")
     name = reader.string(keys["name"][1], "name", NAME, hint=" (letters, digits and _, not "
                          "starting with a digit: it becomes the test's name)")
+    if RESERVED.match(name):
+        raise reader.error(keys["name"][1], f"name {name!r} is reserved by pytest for its own use "
+                           "in a test module; choose another name for the claim")
     where = f"claim {name!r}"
     fn, returned = _analysis(reader, keys["analysis"][1], where)
     args = _args(reader, keys.get("args", (None, None))[1], keys["analysis"][1], fn, where)
