@@ -104,6 +104,10 @@ def _claim(**fields: str) -> str:
     (_claim(args="{dataset: agreement}"), 5, "unknown key 'dataset' in the args of measure(); "
      "did you mean 'data'?"),
     (_claim(args="DROP"), 4, "measure() needs data; add them under `args:`"),
+    (_claim(args="{data: agreement, metric: logit_dif}"), 5, "args.metric: 'logit_dif' is not one "
+     "of logit_diff, loss, accuracy, prob; did you mean 'logit_diff'?"),
+    (_claim(analysis="ablate", args="{component: blocks.1.attn.hook_zz, data: agreement}"), 5,
+     "args.component: unknown site 'blocks.1.attn.hook_zz'"),
     (_claim(analysis="probe", args="{site: L0, task: number}"), 4, "ProbeResult holds several "
      "estimates; pick one with `attribute:` (accuracy, auroc, selectivity)"),
     (_claim(analysis="probe", args="{site: L0, task: number}", attribute="accuracyy"), 8,

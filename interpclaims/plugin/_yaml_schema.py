@@ -23,6 +23,7 @@ import difflib
 import inspect
 import math
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -277,12 +278,44 @@ def _args(reader: _Reader, node: Any, analysis_node: Any, fn: Any, where: str
                            f"{where}: {fn.__name__}() needs {', '.join(missing)}; add them under "
                            f"`args:` (e.g. `args: {{{missing[0]}: ...}}`)")
     out = []
+    annotations = {p.name: p.annotation for p in params}
     for key, (_, value_node) in keys.items():
         if isinstance(value_node, yaml.MappingNode):
             raise reader.error(value_node, f"{where}: args.{key} is a mapping; analyses take "
                                "names, numbers or lists")
-        out.append((key, reader.value(value_node)))
+        value = reader.value(value_node)
+        problem = _bad_value(value, annotations[key], fn)
+        if problem:
+            raise reader.error(value_node, f"{where}: args.{key}: {problem}")
+        out.append((key, value))
     return tuple(out)
+
+
+def _bad_value(value: Any, annotation: Any, fn: Any) -> str:
+    """Why ``value`` cannot be the argument annotated ``annotation`` (a choice among names, or
+    a site), or ``""``; what the annotation does not say is left to the analysis."""
+    if not isinstance(value, str):
+        return ""
+    if "Site" in str(annotation):
+        from interpclaims._errors import SiteError
+        from interpclaims._sites import parse_site
+
+        try:
+            parse_site(value)
+        except SiteError as e:
+            return str(e)
+        return ""
+    try:  # the analyses' own string annotations, e.g. "Ablation" -> Literal["zero", ...]
+        hint = eval(str(annotation), fn.__globals__)
+    except Exception:  # a name known only to type checkers: nothing to check here
+        return ""
+    options = [a for a in (typing.get_args(hint) if typing.get_origin(hint) is typing.Literal
+                           else ()) if isinstance(a, str)]
+    if options and value not in options:
+        near = difflib.get_close_matches(value, options, n=1)
+        hint_text = f"did you mean {near[0]!r}? " if near else ""
+        return f"{value!r} is not one of {', '.join(options)}; {hint_text}".rstrip("; ")
+    return ""
 
 
 def _attribute(reader: _Reader, node: Any, analysis_node: Any, returned: type, where: str
