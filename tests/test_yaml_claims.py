@@ -176,6 +176,7 @@ class PythonTwin(pytest.Module):
                 fn = getattr(source, "test_" + name, None)
                 if fn is not None:
                     fn.__test__ = True
+                    fn.__name__ = fn.__qualname__ = name  # the twin is the YAML claim's namesake
                     setattr(module, name, fn)
             module.pytestmark = source.pytestmark  # ic.model("zoo/agreement") in each file
         missing = [name for name in names if not hasattr(module, name)]

@@ -22,9 +22,12 @@ def analysis_names() -> dict[str, tuple[Any, type]]:
         fn = getattr(analyses, name)
         if not inspect.isfunction(fn):
             continue
-        returned = fn.__globals__.get(str(inspect.signature(fn).return_annotation))
-        if isinstance(returned, type) and (returned is Estimate or estimate_fields(returned)):
-            out[name] = (fn, returned)
+        # the return annotation, e.g. "Estimate" or "ProbeResult" ("A | B": the first usable)
+        parts = str(inspect.signature(fn).return_annotation).split("|")
+        usable = [t for t in (fn.__globals__.get(p.strip()) for p in parts) if isinstance(t, type)
+                  and (t is Estimate or estimate_fields(t))]
+        if usable:
+            out[name] = (fn, Estimate if Estimate in usable else usable[0])
     return out
 
 
