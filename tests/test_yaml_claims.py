@@ -77,6 +77,21 @@ def test_anchors_and_merge_keys_share_settings(tmp_path: Path) -> None:
     assert dict(c.args) == dict(b.args)  # an alias of a merged mapping reads the same twice
 
 
+def test_the_readme_example_reads_and_matches_the_shipped_suite(tmp_path: Path) -> None:
+    readme = (CLAIMS_DIR.parent / "README.md").read_text()
+    section = readme[readme.index("## Claims in YAML"):]
+    example = section[section.index("```yaml\n") + 8:section.index("```\n", section.index("```yaml"))]
+    shipped = {s.name: s for s in read_claims_file(SUITE, SUITE.name)}
+    specs = _read(tmp_path, example)
+    assert len(specs) == 4
+    for spec in specs:  # the excerpt says what the shipped file says (line numbers aside)
+        assert {**_fields(spec), "line": 0} == {**_fields(shipped[spec.name]), "line": 0}
+
+
+def _fields(spec: object) -> dict:
+    return {f: getattr(spec, f) for f in spec.__slots__}  # type: ignore[attr-defined]
+
+
 def _claim(**fields: str) -> str:
     base = {"name": "c", "analysis": "measure", "args": "{data: agreement}",
             "comparator": "is_at_least", "threshold": "1.0"}
