@@ -54,6 +54,44 @@ def test_a_good_file_reads_into_specs(tmp_path: Path) -> None:
     assert spec.family == "heads" and spec.xfail == (True, "because")  # strict unless said
 
 
+def test_anchors_and_merge_keys_share_settings(tmp_path: Path) -> None:
+    a, b, c = _read(tmp_path, """\
+        model: zoo/agreement
+        claims:
+          - &base
+            name: a
+            analysis: ablate
+            args: &args {component: L1H3, data: agreement, how: mean, metric: logit_diff}
+            comparator: is_at_most
+            threshold: -1.0
+          - <<: *base
+            name: b
+            args: &args2 {<<: *args, component: L1H2}
+          - <<: *base
+            name: c
+            args: *args2
+        """)
+    assert (a.name, b.name, b.comparator, dict(b.reference)) == (
+        "a", "b", "is_at_most", {"threshold": -1.0})
+    assert dict(b.args) == {**dict(a.args), "component": "L1H2"} and b.line == 9
+    assert dict(c.args) == dict(b.args)  # an alias of a merged mapping reads the same twice
+
+
+def test_the_readme_example_reads_and_matches_the_shipped_suite(tmp_path: Path) -> None:
+    readme = (CLAIMS_DIR.parent / "README.md").read_text()
+    section = readme[readme.index("## Claims in YAML"):]
+    example = section[section.index("```yaml\n") + 8:section.index("```\n", section.index("```yaml"))]
+    shipped = {s.name: s for s in read_claims_file(SUITE, SUITE.name)}
+    specs = _read(tmp_path, example)
+    assert len(specs) == 4
+    for spec in specs:  # the excerpt says what the shipped file says (line numbers aside)
+        assert {**_fields(spec), "line": 0} == {**_fields(shipped[spec.name]), "line": 0}
+
+
+def _fields(spec: object) -> dict:
+    return {f: getattr(spec, f) for f in spec.__slots__}  # type: ignore[attr-defined]
+
+
 def _claim(**fields: str) -> str:
     base = {"name": "c", "analysis": "measure", "args": "{data: agreement}",
             "comparator": "is_at_least", "threshold": "1.0"}
@@ -81,11 +119,17 @@ def _claim(**fields: str) -> str:
     (_claim(args="{dataset: agreement}"), 5, "unknown key 'dataset' in the args of measure(); "
      "did you mean 'data'?"),
     (_claim(args="DROP"), 4, "measure() needs data; add them under `args:`"),
+    (_claim(args="{data: agreement, metric: logit_dif}"), 5, "args.metric: 'logit_dif' is not one "
+     "of logit_diff, loss, accuracy, prob; did you mean 'logit_diff'?"),
+    (_claim(analysis="ablate", args="{component: blocks.1.attn.hook_zz, data: agreement}"), 5,
+     "args.component: unknown site 'blocks.1.attn.hook_zz'"),
     (_claim(analysis="probe", args="{site: L0, task: number}"), 4, "ProbeResult holds several "
      "estimates; pick one with `attribute:` (accuracy, auroc, selectivity)"),
     (_claim(analysis="probe", args="{site: L0, task: number}", attribute="accuracyy"), 8,
      "has no estimate 'accuracyy'; did you mean 'accuracy'?"),
     (_claim(name="'1st claim'"), 3, "name '1st claim' is not a valid name"),
+    (_claim(name="setup_module"), 3, "name 'setup_module' is reserved by pytest"),
+    (_claim(name="pytestmark"), 3, "name 'pytestmark' is reserved by pytest"),
     (_claim(backends="[tl, jax]"), 8, "unknown backend(s) ['jax']"),
     (_claim(xfail="{strict: true}"), 8, "xfail needs a `reason:`"),
     (_claim(xfail="{reason: r, strict: maybe}"), 8, "xfail strict must be true or false"),
@@ -147,6 +191,7 @@ class PythonTwin(pytest.Module):
                 fn = getattr(source, "test_" + name, None)
                 if fn is not None:
                     fn.__test__ = True
+                    fn.__name__ = fn.__qualname__ = name  # the twin is the YAML claim's namesake
                     setattr(module, name, fn)
             module.pytestmark = source.pytestmark  # ic.model("zoo/agreement") in each file
         missing = [name for name in names if not hasattr(module, name)]
@@ -202,3 +247,59 @@ def test_yaml_suite_gives_the_rows_of_its_python_twin(pytester: pytest.Pytester)
     # every field of every row: verdict, estimate, interval, p, family, message, data, outcome...
     for y, p in zip(rows["yaml"], rows["python"], strict=True):
         _same(y, p, y["nodeid"])
+
+
+FAMILY = """\
+model: zoo/agreement
+backends: [tl]
+claims:
+  - name: undecided
+    analysis: measure
+    args: {data: agreement, metric: logit_diff}
+    comparator: is_between
+    low: 7.2
+    high: 9.0
+  - name: swept_a
+    family: sweep
+    analysis: measure
+    args: {data: agreement, metric: logit_diff}
+    comparator: exceeds
+    threshold: 2
+  - name: swept_b
+    family: sweep
+    analysis: ablate
+    args: {component: L1H3, data: agreement, how: mean, metric: logit_diff}
+    comparator: is_at_most
+    threshold: -1
+"""
+
+
+def test_inconclusive_families_and_backends_as_in_python(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", test_family=FAMILY)
+    result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider", "-v")
+    # INCONCLUSIVE is its own outcome (and fails by default); the backends: [tl] of the file
+    # leaves one item per claim, with the backend id in its node id
+    assert result.parseoutcomes() == {"passed": 2, "inconclusive": 1, "warnings": 1}
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["test_family.yaml::undecided[[]tl[]] INCONCLUSIVE*",
+                                 # a claim's warning points at its line of the YAML file
+                                 "*test_family.yaml:4: ClaimWarning: logit_diff(agreement): "
+                                 "low_power*", "*INCONCLUSIVE: logit_diff*"])
+    report = json.loads((pytester.path / "reports" / "claims.json").read_text())
+    rows = {c["nodeid"]: c for c in report["claims"]}
+    assert sorted(rows) == [f"test_family.yaml::{n}[tl]" for n in ("swept_a", "swept_b", "undecided")]
+    # family: counted at collection, corrected when decided (Bonferroni over the declared two)
+    for name in ("swept_a", "swept_b"):
+        row = rows[f"test_family.yaml::{name}[tl]"]
+        assert (row["family"], row["family_size"], row["verdict"]) == ("sweep", 2, "SUPPORTED")
+        assert row["p_adjusted"] == pytest.approx(min(1.0, 2 * row["p"]), rel=1e-9)
+    undecided = rows["test_family.yaml::undecided[tl]"]
+    assert (undecided["verdict"], undecided["outcome"], undecided["family_size"]) == (
+        "INCONCLUSIVE", "failed", 1)
+    assert undecided["reference"] == {"kind": "range", "low": 7.2, "high": 9.0, "value": 8.1,
+                                      "label": "in (7.2, 9)"}
+    # --claims-inconclusive=pass, -k: the same options as for a Python claim
+    again = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider",
+                               "--claims-inconclusive=pass", "-k", "undecided")
+    assert again.ret == pytest.ExitCode.OK and again.parseoutcomes() == {
+        "inconclusive": 1, "deselected": 2, "warnings": 1}

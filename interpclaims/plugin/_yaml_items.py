@@ -14,6 +14,7 @@ its line, so pytest shows ``file.yaml:line`` as the test's location, in tracebac
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import functools
 import types
@@ -85,7 +86,8 @@ def _claim_function(spec: ClaimSpec, path: Path, module_name: str) -> Any:
 def run_claim(spec: ClaimSpec, model: Any, claim: Any) -> None:
     """Run the claim's analysis on ``model`` and decide it with the ``claim`` fixture."""
     __tracebackhide__ = True
-    result = getattr(analyses, spec.analysis)(model, **dict(spec.args))
+    args = copy.deepcopy(dict(spec.args))  # lists from the file stay as written for every run
+    result = getattr(analyses, spec.analysis)(model, **args)
     estimate = getattr(result, spec.attribute) if spec.attribute else result
     if estimate is None:
         raise InterpClaimsError(

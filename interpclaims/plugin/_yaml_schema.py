@@ -18,27 +18,15 @@ Every mistake is a :class:`ClaimFileError` naming the file and line and how to f
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import inspect
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from interpclaims import analyses
-from interpclaims._errors import InterpClaimsError
-from interpclaims._estimate import Estimate
+from interpclaims.plugin._yaml_analyses import read_analysis, read_args, read_attribute
+from interpclaims.plugin._yaml_nodes import ClaimFileError, NodeReader, describe, kind_of, nearest
 
 __all__ = ["COMPARATORS", "ClaimFileError", "ClaimSpec", "read_claims_file"]
-
-
-class ClaimFileError(InterpClaimsError, pytest.Collector.CollectError):
-    """A claims file in YAML that does not follow the schema. Raised while pytest collects the
-    file, it is reported as its message alone: ``file:line: what is wrong; how to fix it``."""
 
 
 # comparator -> (required keys, optional keys) of the claim, besides the common ones
@@ -54,6 +42,9 @@ FILE_KEYS = ("model", "backends", "family", "claims")
 CLAIM_KEYS = ("name", "analysis", "args", "attribute", "comparator", "threshold", "control", "by",
               "within", "low", "high", "family", "xfail", "model", "backends")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# names pytest reads from a test module for itself (hooks, xunit set-up, marks)
+RESERVED = re.compile(r"(pytest.*|__.*|(setup|teardown)_(module|function)|setUpModule|"
+                      r"tearDownModule)\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,115 +63,12 @@ class ClaimSpec:
     family: str | None
     xfail: tuple[bool, str] | None  # (strict, reason)
 
-    def reference_value(self, key: str, default: Any = None) -> Any:
-        return dict(self.reference).get(key, default)
-
-
-class _Reader:
-    """Reads the YAML node tree of one file; every error names the file and the node's line."""
-
-    def __init__(self, path: Path, shown: str) -> None:
-        self.path = path
-        self.shown = shown  # the path as the error shows it (relative to the rootdir)
-
-    def error(self, node: Any, message: str) -> ClaimFileError:
-        line = node.start_mark.line + 1 if node is not None else 1
-        return ClaimFileError(f"{self.shown}:{line}: {message}")
-
-    def mapping(self, node: Any, allowed: tuple[str, ...], what: str) -> dict[str, tuple[Any, Any]]:
-        """``key -> (key node, value node)`` of a mapping; unknown keys say the nearest one."""
-        import yaml
-
-        if not isinstance(node, yaml.MappingNode):
-            raise self.error(node, f"{what} must be a mapping of keys ({', '.join(allowed)}), got "
-                             f"{_kind(node)}")
-        out: dict[str, tuple[Any, Any]] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, str) or key not in allowed:
-                near = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"did you mean {near[0]!r}? " if near else ""
-                raise self.error(key_node, f"unknown key {key!r} in {what}; {hint}known keys: "
-                                 f"{', '.join(allowed)}")
-            if key in out:
-                raise self.error(key_node, f"{what} gives {key!r} twice; keep one")
-            out[key] = (key_node, value_node)
-        return out
-
-    def value(self, node: Any) -> Any:
-        import yaml
-
-        return yaml.SafeLoader("").construct_object(node, deep=True) if node is not None else None
-
-    def string(self, node: Any, what: str, pattern: re.Pattern[str] | None = None,
-               hint: str = "") -> str:
-        value = self.value(node)
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(node, f"{what} must be a non-empty string, got {_shown(value)}{hint}")
-        if pattern is not None and not pattern.match(value):
-            raise self.error(node, f"{what} {value!r} is not a valid name{hint}")
-        return value
-
-    def number(self, node: Any, what: str) -> float:
-        value = self.value(node)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.error(node, f"{what} must be a finite number, got {_shown(value)}; write "
-                             "e.g. 0.5")
-        return float(value)
-
-    def backends(self, node: Any) -> tuple[str, ...]:
-        from interpclaims.backends import BACKENDS
-
-        value = self.value(node)
-        if not isinstance(value, list) or not value or not all(isinstance(b, str) for b in value):
-            raise self.error(node, f"backends must be a non-empty list of backend names, got "
-                             f"{_shown(value)}; write e.g. backends: [tl, nnsight]")
-        bad = [b for b in value if b not in BACKENDS]
-        if bad:
-            raise self.error(node, f"unknown backend(s) {bad}; known backends: {', '.join(BACKENDS)}")
-        return tuple(value)
-
-
-def _kind(node: Any) -> str:
-    return {"ScalarNode": "a single value", "SequenceNode": "a list", "MappingNode": "a mapping"}.get(
-        type(node).__name__, "nothing")
-
-
-def _shown(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}" if value is not None else "nothing"
-
-
-def analysis_names() -> dict[str, tuple[Any, type]]:
-    """The public analyses a YAML claim may name: ``name -> (function, return type)``, those
-    that return an :class:`Estimate` or a result holding estimates as attributes."""
-    out: dict[str, tuple[Any, type]] = {}
-    for name in analyses.__all__:
-        fn = getattr(analyses, name)
-        if not inspect.isfunction(fn):
-            continue
-        returned = fn.__globals__.get(str(inspect.signature(fn).return_annotation))
-        if isinstance(returned, type) and (returned is Estimate or _estimate_fields(returned)):
-            out[name] = (fn, returned)
-    return out
-
-
-def _estimate_fields(cls: type) -> tuple[str, ...]:
-    if not dataclasses.is_dataclass(cls):
-        return ()
-    return tuple(f.name for f in dataclasses.fields(cls)
-                 if str(f.type).replace(" ", "") in ("Estimate", "Estimate|None"))
-
 
 def read_claims_file(path: Path, shown: str) -> list[ClaimSpec]:
     """The claims of the YAML file at ``path``, checked against the schema."""
     import yaml
 
-    reader = _Reader(path, shown)
+    reader = NodeReader(path, shown)
     text = path.read_text(encoding="utf-8")
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -201,7 +89,7 @@ def read_claims_file(path: Path, shown: str) -> list[ClaimSpec]:
     claims_node = top["claims"][1]
     if not isinstance(claims_node, yaml.SequenceNode) or not claims_node.value:
         raise reader.error(claims_node, f"`claims` must be a non-empty list of claims, got "
-                           f"{_kind(claims_node)}; write each claim as `- name: ...`")
+                           f"{kind_of(claims_node)}; write each claim as `- name: ...`")
     specs = [_claim(reader, node, defaults) for node in claims_node.value]
     seen: dict[str, int] = {}
     for spec in specs:
@@ -212,7 +100,7 @@ def read_claims_file(path: Path, shown: str) -> list[ClaimSpec]:
     return specs
 
 
-def _claim(reader: _Reader, node: Any, defaults: dict[str, Any]) -> ClaimSpec:
+def _claim(reader: NodeReader, node: Any, defaults: dict[str, Any]) -> ClaimSpec:
     keys = reader.mapping(node, CLAIM_KEYS, "a claim")
     for required in ("name", "analysis", "comparator"):
         if required not in keys:
@@ -221,10 +109,13 @@ def _claim(reader: _Reader, node: Any, defaults: dict[str, Any]) -> ClaimSpec:
             raise reader.error(node, f"the claim has no `{required}`; add `{example[required]}`")
     name = reader.string(keys["name"][1], "name", NAME, hint=" (letters, digits and _, not "
                          "starting with a digit: it becomes the test's name)")
+    if RESERVED.match(name):
+        raise reader.error(keys["name"][1], f"name {name!r} is reserved by pytest for its own use "
+                           "in a test module; choose another name for the claim")
     where = f"claim {name!r}"
-    fn, returned = _analysis(reader, keys["analysis"][1], where)
-    args = _args(reader, keys.get("args", (None, None))[1], keys["analysis"][1], fn, where)
-    attribute = _attribute(reader, keys.get("attribute", (None, None))[1], keys["analysis"][1],
+    fn, returned = read_analysis(reader, keys["analysis"][1], where)
+    args = read_args(reader, keys.get("args", (None, None))[1], keys["analysis"][1], fn, where)
+    attribute = read_attribute(reader, keys.get("attribute", (None, None))[1], keys["analysis"][1],
                            returned, where)
     comparator, reference = _comparator(reader, keys, where)
     model = (reader.string(keys["model"][1], "model") if "model" in keys else defaults["model"])
@@ -241,63 +132,12 @@ def _claim(reader: _Reader, node: Any, defaults: dict[str, Any]) -> ClaimSpec:
     )
 
 
-def _analysis(reader: _Reader, node: Any, where: str) -> tuple[Any, type]:
-    name = reader.string(node, f"{where}: analysis")
-    known = analysis_names()
-    if name not in known:
-        near = difflib.get_close_matches(name, list(known), n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
-        raise reader.error(node, f"{where}: unknown analysis {name!r}; {hint}analyses that return "
-                           f"an estimate: {', '.join(sorted(known))}")
-    return known[name]
-
-
-def _args(reader: _Reader, node: Any, analysis_node: Any, fn: Any, where: str
-          ) -> tuple[tuple[str, Any], ...]:
-    import yaml
-
-    params = list(inspect.signature(fn).parameters.values())[1:]  # the first is the model
-    names = tuple(p.name for p in params)
-    keys = reader.mapping(node, names, f"the args of {fn.__name__}()") if node is not None else {}
-    missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.name not in keys]
-    if missing:
-        raise reader.error(node if node is not None else analysis_node,
-                           f"{where}: {fn.__name__}() needs {', '.join(missing)}; add them under "
-                           f"`args:` (e.g. `args: {{{missing[0]}: ...}}`)")
-    out = []
-    for key, (_, value_node) in keys.items():
-        if isinstance(value_node, yaml.MappingNode):
-            raise reader.error(value_node, f"{where}: args.{key} is a mapping; analyses take "
-                               "names, numbers or lists")
-        out.append((key, reader.value(value_node)))
-    return tuple(out)
-
-
-def _attribute(reader: _Reader, node: Any, analysis_node: Any, returned: type, where: str
-               ) -> str | None:
-    fields = _estimate_fields(returned)
-    if node is None:
-        if returned is Estimate:
-            return None
-        raise reader.error(analysis_node, f"{where}: {returned.__name__} holds several estimates; "
-                           f"pick one with `attribute:` ({', '.join(fields)})")
-    name = reader.string(node, f"{where}: attribute")
-    if name not in fields:
-        choices = ", ".join(fields) or "none: the analysis returns the estimate itself"
-        near = difflib.get_close_matches(name, fields, n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
-        raise reader.error(node, f"{where}: {returned.__name__} has no estimate {name!r}; {hint}"
-                           f"estimates: {choices}")
-    return name
-
-
-def _comparator(reader: _Reader, keys: dict[str, tuple[Any, Any]], where: str
+def _comparator(reader: NodeReader, keys: dict[str, tuple[Any, Any]], where: str
                 ) -> tuple[str, tuple[tuple[str, Any], ...]]:
     node = keys["comparator"][1]
     name = reader.string(node, f"{where}: comparator")
     if name not in COMPARATORS:
-        near = difflib.get_close_matches(name, list(COMPARATORS), n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
+        hint = nearest(name, list(COMPARATORS))
         raise reader.error(node, f"{where}: unknown comparator {name!r}; {hint}comparators: "
                            f"{', '.join(COMPARATORS)}")
     required, optional = COMPARATORS[name]
@@ -327,7 +167,7 @@ def _comparator(reader: _Reader, keys: dict[str, tuple[Any, Any]], where: str
     return name, tuple(reference)
 
 
-def _xfail(reader: _Reader, node: Any, where: str) -> tuple[bool, str]:
+def _xfail(reader: NodeReader, node: Any, where: str) -> tuple[bool, str]:
     keys = reader.mapping(node, ("reason", "strict"), f"the xfail of {where}")
     if "reason" not in keys:
         raise reader.error(node, f"{where}: xfail needs a `reason:` saying why the claim is false "
@@ -336,5 +176,5 @@ def _xfail(reader: _Reader, node: Any, where: str) -> tuple[bool, str]:
     strict = reader.value(keys["strict"][1]) if "strict" in keys else True
     if not isinstance(strict, bool):
         raise reader.error(keys["strict"][1], f"{where}: xfail strict must be true or false, got "
-                           f"{_shown(strict)}")
+                           f"{describe(strict)}")
     return strict, reason
