@@ -54,15 +54,22 @@ def _run(args: list[str], profile: str) -> str:
     return done.stdout
 
 
+def dump_dom(html: str, width: int, height: int = 900, script: str = "") -> str:
+    """The DOM of ``html`` after its scripts ran in a ``width`` px wide window, with ``script``
+    and :data:`PROBE` run at the end of the body."""
+    with tempfile.TemporaryDirectory(prefix="ic-html-") as tmp:
+        page = Path(tmp) / "page.html"
+        extra = (f"<script>{script}</script>" if script else "") + PROBE
+        page.write_text(html.replace("</body>", extra + "</body>"), encoding="utf-8")
+        return _run([f"--window-size={width},{height}", "--virtual-time-budget=2000",
+                     "--dump-dom", page.as_uri()], str(Path(tmp) / "profile"))
+
+
 def layout(html: str, width: int, height: int = 900) -> tuple[int, int, int]:
     """``(scrollWidth, innerWidth, columns)`` of ``html`` laid out in a ``width`` px wide
     window: horizontal overflow when the first exceeds the second; ``columns``: of the first
     claim row (3 side by side, 1 stacked)."""
-    with tempfile.TemporaryDirectory(prefix="ic-html-") as tmp:
-        page = Path(tmp) / "page.html"
-        page.write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
-        dom = _run([f"--window-size={width},{height}", "--virtual-time-budget=2000",
-                    "--dump-dom", page.as_uri()], str(Path(tmp) / "profile"))
+    dom = dump_dom(html, width, height)
     found = re.search(r'data-layout="(\d+) (\d+) (\d+)"', dom)
     if not found:
         raise RuntimeError(f"chromium did not lay out the page (dump: {dom[:200]!r})")

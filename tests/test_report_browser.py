@@ -62,3 +62,31 @@ def test_overflow_is_detected(page):
     wide = page.replace("<main>", '<main><div style="width: 3000px">wide</div>')
     scroll, inner, _ = shots.layout(wide, 1400)
     assert scroll >= 3000 > inner
+
+
+SHOWN = "document.body.dataset.shown = document.querySelectorAll('article.row:not([hidden])').length;"
+
+
+@pytest.mark.parametrize(("action", "shown"), [
+    ("", 7),
+    # hide the supported claims: the failed, the expected refutation and the regression remain
+    ("document.querySelector('input[value=supported]').checked = false;", 3),
+    # only nnsight: the claims that ran on it
+    ("document.getElementById('backend').value = 'nnsight';", 4),
+])
+def test_filters_run_in_the_browser(page, action, shown):
+    change = "document.getElementById('controls').dispatchEvent(new Event('change'));"
+    dom = shots.dump_dom(page, 1400, script=action + change + SHOWN)
+    assert 'data-ready="1"' in dom  # the page's script ran to its end
+    assert f'data-shown="{shown}"' in dom
+
+
+def test_sort_puts_failures_first(page):
+    first = ("document.body.dataset.first = document.querySelector('section.group article.row')"
+             ".dataset.name;")
+    change = "document.getElementById('controls').dispatchEvent(new Event('change'));"
+    unsorted = shots.dump_dom(page, 1400, script=first)
+    assert 'data-first="t/test_heads.py::test_induction"' in unsorted
+    dom = shots.dump_dom(page, 1400, script="document.getElementById('sort').value = 'status';"
+                         + change + first)
+    assert 'data-first="t/test_heads.py::test_beats_control"' in dom

@@ -230,3 +230,20 @@ def test_user_text_is_escaped(doc):
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt; &amp; co" in page
     assert "<img" not in page and "Tests that errored" in page
+
+
+def test_patch_sweep_carries_its_tokens_into_the_report(zoo_models):
+    """A real sweep labels its position columns with what the template reads there."""
+    import interpclaims as ic
+    from interpclaims._data import load_data
+
+    rows = [dict(r) for r in load_data("agreement").rows if len(r["text"].split()) == 5][:8]
+    sweep = ic.patch_sweep(zoo_models["zoo/agreement", "tl"], load_data(rows), kind="resid_pre")
+    tokens = sweep.to_json()["col_tokens"]
+    assert len(tokens) == len(sweep.cols) == 6
+    words = rows[0]["text"].split()
+    assert tokens[0] == "<bos>" and tokens[1] == words[0]  # "the" in every prompt
+    # the subject differs between clean and corrupt prompt, and across prompts
+    assert tokens[2] == f"{words[1]}/{rows[0]['corrupt_text'].split()[1]}…"
+    context = sweep["L1", "pos2"].context
+    assert context["matrix"]["col_tokens"] == tokens

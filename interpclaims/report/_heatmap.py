@@ -98,4 +98,5 @@ def heatmap(cells: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     title = str(found[0][1].get("title", ""))
     return {"title": title, "panels": panels,
             "legend": colour_legend_svg(lo, hi, label=title),
-            "cell": " × ".join(str(x) for x in (found[0][2] or []))}
+            "cell": " × ".join(str(x) for x in (found[0][2] or [])),
+            "tokens": any(m.get("col_tokens") for _, m, _ in found)}
