@@ -178,7 +178,7 @@ def test_banner_counts_regressions_and_notes():
     claims = [{"verdict": "SUPPORTED", "baseline": {"regressions": ["effect moved 34%"]}},
               {"verdict": "SUPPORTED", "baseline": {"regressions": []}}]
     b = banner({"manifest": {"exitstatus": 1, "partial_reasons": ["-x"]}, "claims": claims})
-    assert _counts(b)["regressions"] == 1
+    assert _counts(b)["regression"] == 1
     assert b["notes"] == ["partial run: -x"]
 
 

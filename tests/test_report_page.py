@@ -112,7 +112,7 @@ def test_banner_counts(page):
     assert "FAILED" in banner and "9 claim results" in banner
     counts = dict((t.strip(), int(n)) for n, t in re.findall(r"<b>(\d+)</b>([^<]*)</li>", banner))
     assert counts == {"supported": 7, "refuted": 0, "inconclusive": 1, "errors": 0,
-                      "regressions": 1, "expected refutations (xfail)": 1}
+                      "regression": 1, "expected refutation (xfail)": 1}
 
 
 def test_one_row_per_claim_backends_in_manifest_order(page):
@@ -247,3 +247,9 @@ def test_patch_sweep_carries_its_tokens_into_the_report(zoo_models):
     assert tokens[2] == f"{words[1]}/{rows[0]['corrupt_text'].split()[1]}…"
     context = sweep["L1", "pos2"].context
     assert context["matrix"]["col_tokens"] == tokens
+
+
+def test_baseline_interval_is_drawn_and_keyed(page):
+    a = _article(page, "t/test_ablate.py::test_weakened")
+    assert "tl: baseline = 3 [2.8, 3.2]<" in a
+    assert "baseline (light, hollow)" in page.split('class="legend"', 1)[1].split("</div>", 1)[0]

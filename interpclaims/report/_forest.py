@@ -1,7 +1,8 @@
 """The forest plot of the page: claims grouped by the unit of their estimate, one shared ticked axis
 per group, each claim's row drawing every backend's interval (a marker shape per backend, a colour
-per status), its controls (hollow, with their intervals) and its reference (dashed line, or a band
-for a range or an equivalence margin).
+per status), its baseline when the run was compared with one (light, hollow; not for ``exceeds``,
+whose baseline would be of the difference it decided on), its controls (hollow, with their
+intervals) and its reference (dashed line, or a band for a range or an equivalence margin).
 
 An ``exceeds`` claim is decided on the paired difference *estimate − reference*; its row draws the
 estimate and the reference on the estimate's own axis, with the reference plus the margin dashed,
@@ -28,6 +29,8 @@ from interpclaims.report._svg import (
 
 __all__ = ["forest_groups", "legend", "status_colour"]
 
+BASELINE_COLOUR = "#8fb3d9"
+
 
 def status_colour(status: str, verdict: str) -> str:
     """Green supported, red refuted, amber inconclusive, grey for an expected refutation."""
@@ -38,8 +41,9 @@ def status_colour(status: str, verdict: str) -> str:
 
 def _fmt_interval(e: Mapping[str, Any]) -> str:
     lo, hi = e.get("ci_low"), e.get("ci_high")
+    n = f", n={e['n']}" if e.get("n") is not None else ""
     return (f"{number(e.get('value'), typeset=True)} [{number(lo, typeset=True, missing='−∞')}, "
-            f"{number(hi, typeset=True, missing='∞')}], n={e.get('n', '?')}")
+            f"{number(hi, typeset=True, missing='∞')}]{n}")
 
 
 def _intervals(cell: Mapping[str, Any], marker: str, plot_estimate: bool) -> list[Interval]:
@@ -53,6 +57,11 @@ def _intervals(cell: Mapping[str, Any], marker: str, plot_estimate: bool) -> lis
                     status_colour(cell["status"], verdict), marker,
                     f"{name} = {_fmt_interval(e)} ({verdict})", backend=b)
            for e, verdict, name in pieces]
+    base = cell["baseline"] or {}
+    if not plot_estimate and isinstance(base.get("value"), int | float):
+        out.append(Interval(float(base["value"]), base.get("ci_low"), base.get("ci_high"),
+                            BASELINE_COLOUR, marker, f"{b}: baseline = {_fmt_interval(base)}",
+                            hollow=True, backend=b))
     if plot_estimate:
         out += [Interval(float(k["value"]), k.get("ci_low"), k.get("ci_high"),
                          VERDICT_COLOURS["control"], marker,
@@ -127,14 +136,16 @@ def _marker(backend: str, backends: list[str]) -> str:
     return BACKEND_MARKERS[i % len(BACKEND_MARKERS)]
 
 
-def legend(backends: list[str]) -> list[tuple[str, str]]:
+def legend(backends: list[str], *, baseline: bool = False) -> list[tuple[str, str]]:
     """The keys of the forest plot: ``(svg, text)`` for each backend's marker, each status'
-    colour, controls and references."""
+    colour, controls, the baseline (when there is one) and references."""
     ink = VERDICT_COLOURS["control"]
     out = [(key_svg("marker", ink, _marker(b, backends)), b) for b in backends]
     out += [(key_svg("marker", VERDICT_COLOURS[v]), text) for v, text in (
         ("SUPPORTED", "supported"), ("REFUTED", "refuted"), ("INCONCLUSIVE", "inconclusive"),
         ("expected", "expected refutation (xfail)"))]
-    out += [(key_svg("hollow", ink), "control (hollow)"), (key_svg("ref"), "reference"),
+    out += [(key_svg("hollow", ink), "control (hollow)")]
+    out += [(key_svg("hollow", BASELINE_COLOUR), "baseline (light, hollow)")] * baseline
+    out += [(key_svg("ref"), "reference"),
             (key_svg("band"), "reference range / margin")]
     return out

@@ -42,12 +42,13 @@ def render_html(data: dict[str, Any]) -> str:
     for row in rows:
         row["heatmap"] = heatmap(row["cells"])
     groups = forest_groups(rows, backends)
+    has_baseline = any(c.get("baseline") for c in data.get("claims", []))
     statuses = sorted({s for row in rows for s in row["statuses"]}, key=_STATUS_ORDER.index)
     return env.get_template("report.html.j2").render(
         data=data, manifest=data.get("manifest", {}), groups=groups, backends=backends,
-        banner=banner(data), legend=legend(backends), tables=manifest_tables(data),
-        statuses=statuses, n_rows=len(rows), errors=data.get("errors", []),
-        has_baseline=any(c.get("baseline") for c in data.get("claims", [])),
+        banner=banner(data), legend=legend(backends, baseline=has_baseline),
+        tables=manifest_tables(data), statuses=statuses, n_rows=len(rows),
+        errors=data.get("errors", []),
     )
 
 

@@ -157,6 +157,11 @@ def forest_row_svg(scale: Scale, ticks: Sequence[float], intervals: Sequence[Int
     return "".join(out)
 
 
+def _anchor(x: float, scale: Scale) -> str:
+    """Labels at the ends of an axis are aligned inwards, so they are never cut off."""
+    return "start" if x <= scale.left else "end" if x >= scale.right else "middle"
+
+
 def axis_svg(scale: Scale, ticks: Sequence[float], *, unit: str) -> str:
     """The shared axis of a group: tick marks and labels above, the unit in the label."""
     out = [f'<svg class="axis" viewBox="0 0 {WIDTH} 24" role="img" '
@@ -164,9 +169,8 @@ def axis_svg(scale: Scale, ticks: Sequence[float], *, unit: str) -> str:
            f'<line x1="{scale.left}" x2="{scale.right}" y1="20" y2="20" stroke="#5b6670"/>']
     for t in ticks:
         x = scale(t)
-        anchor = "start" if x <= scale.left else "end" if x >= scale.right else "middle"
         out.append(f'<line x1="{x}" x2="{x}" y1="15" y2="20" stroke="#5b6670"/>'
-                   f'<text x="{x}" y="11" text-anchor="{anchor}">'
+                   f'<text x="{x}" y="11" text-anchor="{_anchor(x, scale)}">'
                    f"{escape(tick_label(t, ticks))}</text>")
     out.append("</svg>")
     return "".join(out)
@@ -204,7 +208,7 @@ def colour_legend_svg(lo: float, hi: float, *, label: str, steps: int = 40) -> s
     for t in ticks:
         x = scale(t)
         out.append(f'<line x1="{x}" x2="{x}" y1="16" y2="21" stroke="#5b6670"/>'
-                   f'<text x="{x}" y="32" text-anchor="middle">'
+                   f'<text x="{x}" y="32" text-anchor="{_anchor(x, scale)}">'
                    f"{escape(tick_label(t, ticks))}</text>")
     out.append("</svg>")
     return "".join(out)

@@ -100,9 +100,10 @@ def banner(data: Mapping[str, Any]) -> dict[str, Any]:
     items = [("supported", counts["supported"], "supported"),
              ("failed", counts["refuted"], "refuted"),
              ("failed", counts["inconclusive"], "inconclusive"),
-             ("failed", errors, "errors"),
-             ("failed", counts["regressions"], "regressions"),
-             ("expected", counts["expected"], "expected refutations (xfail)")]
+             ("failed", errors, "error" + "s" * (errors != 1)),
+             ("failed", counts["regressions"], "regression" + "s" * (counts["regressions"] != 1)),
+             ("expected", counts["expected"],
+              f"expected refutation{'s' * (counts['expected'] != 1)} (xfail)")]
     items += [("allowed", counts["allowed"], "inconclusive, allowed by policy")] * bool(
         counts["allowed"])
     items += [("xpassed", counts["xpassed"], "xfail unexpectedly supported")] * bool(
