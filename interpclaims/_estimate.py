@@ -222,7 +222,8 @@ class EstimateMatrix:
     """A grid of estimates (e.g. layer × position of a patching sweep, or layer × head).
 
     ``matrix[row, col]`` is an :class:`Estimate` that carries the whole grid in its ``context``,
-    so a claim on one cell brings the heatmap into the report.
+    so a claim on one cell brings the heatmap into the report. ``col_tokens``: what each column
+    reads in the prompts when the columns are token positions (the report labels them so).
     """
 
     title: str
@@ -231,6 +232,7 @@ class EstimateMatrix:
     cells: tuple[tuple[Estimate, ...], ...]
     # cells whose intervention copied values already present (exactly zero effect)
     noop: tuple[tuple[str, str], ...] = ()
+    col_tokens: tuple[str, ...] = ()
 
     def __getitem__(self, key: tuple[str | int, str | int]) -> Estimate:
         __tracebackhide__ = True
@@ -280,4 +282,5 @@ class EstimateMatrix:
             "ci_low": [[e.ci_low for e in row] for row in self.cells],
             "ci_high": [[e.ci_high for e in row] for row in self.cells],
             "noop": [list(c) for c in self.noop],
+            **({"col_tokens": list(self.col_tokens)} if self.col_tokens else {}),
         }

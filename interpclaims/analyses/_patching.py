@@ -159,9 +159,25 @@ def patch(
     )
 
 
+def _position_tokens(model: Model, setup: _PatchSetup) -> tuple[str, ...]:
+    """What each position of a one-template dataset reads, for the report's heatmap: the first
+    prompt's clean token, ``clean/corrupt`` where its corrupted twin differs, and ``…`` after it
+    where other prompts read another token there."""
+    tok = model.tokenizer
+    clean, corrupt = setup.clean.tokens, setup.corrupt.tokens
+    out = []
+    for p in range(int(setup.clean.lengths[0])):
+        words = [tok.decode([int(t[0, p])]).strip() or "␣" for t in (clean, corrupt)]
+        label = words[0] if words[0] == words[1] else "/".join(words)
+        varies = bool((clean[:, p] != clean[0, p]).any() or (corrupt[:, p] != corrupt[0, p]).any())
+        out.append(label + "…" * varies)
+    return tuple(out)
+
+
 def _sweep(model: Model, setup: _PatchSetup, sites: list[list[Site]],
            where_by_col: list[torch.Tensor], direction: Direction, metric: PatchMetric,
-           title: str, row_labels: list[str], col_labels: list[str]) -> EstimateMatrix:
+           title: str, row_labels: list[str], col_labels: list[str],
+           col_tokens: tuple[str, ...] = ()) -> EstimateMatrix:
     """Patch every cell's site at its column's positions: a matrix of estimates, with the cells
     whose patch changed nothing listed as ``noop``."""
     bases = sorted({s.base for row in sites for s in row}, key=lambda s: s.order)
@@ -187,7 +203,7 @@ def _sweep(model: Model, setup: _PatchSetup, sites: list[list[Site]],
             ))
         cells.append(tuple(out))
     return EstimateMatrix(title=title, rows=tuple(row_labels), cols=tuple(col_labels),
-                          cells=tuple(cells), noop=tuple(noop))
+                          cells=tuple(cells), noop=tuple(noop), col_tokens=col_tokens)
 
 
 def patch_sweep(
@@ -217,7 +233,8 @@ def patch_sweep(
     where = [positions_mask(setup.clean, setup.ds, p, "patch_sweep") for p in range(n_pos)]
     return _sweep(model, setup, sites, where, direction, metric,
                   f"patch_sweep({kind}, {direction}, {metric})",
-                  [f"L{ly}" for ly in layers], [f"pos{p}" for p in range(n_pos)])
+                  [f"L{ly}" for ly in layers], [f"pos{p}" for p in range(n_pos)],
+                  _position_tokens(model, setup))
 
 
 def patch_heads(
