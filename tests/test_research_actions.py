@@ -5,6 +5,7 @@ collapse, and backend parity of the new analyses on the zoo."""
 from __future__ import annotations
 
 import contextlib
+import json
 
 import numpy as np
 import pytest
@@ -56,6 +57,19 @@ def test_batched_fits_equal_one_at_a_time(classifier):
         np.testing.assert_allclose(batched[:, j], one[:, 0], rtol=1e-8, atol=1e-10)
 
 
+def test_logistic_with_fewer_prompts_than_features_equals_the_full_fit():
+    """The fit in the span of the training rows (n < d) is the full-dimensional fit."""
+    from interpclaims.analyses._classifiers import _newton, _penalty
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((30, 80))
+    labels = rng.integers(0, 2, size=(30, 3))
+    mu, sd, w = fit_weights(x, labels, 2, "logistic")
+    a = design(x, mu, sd)
+    full = _newton(a, labels.astype(float), _penalty(a.shape[1], LOGISTIC_L2))
+    np.testing.assert_allclose(w[:, :, 0], full, rtol=0, atol=1e-8 * np.abs(full).max())
+
+
 # -- permutation null ----------------------------------------------------------------------------
 
 
@@ -70,13 +84,13 @@ def test_null_p_value_known_answers_and_ties():
         null_p_value(0.5, [])
 
 
-def _decide(x: ic.Estimate, null: np.ndarray) -> tuple[Verdict, float]:
+def _decide(x: ic.Estimate, null: np.ndarray) -> ic.ClaimResult:
     results = []
     other = ic.Estimate(value=float(null.mean()), ci_low=float(null.min()),
                         ci_high=float(null.max()), n=x.n, method="null", label="null", null=null)
     with contextlib.suppress(ic.ClaimRefuted, ic.ClaimInconclusive):
         Claim(results.append).that(x).exceeds(other)
-    return results[0].verdict, results[0].p
+    return results[0]
 
 
 @pytest.mark.parametrize(("value", "verdict"), [(0.9, Verdict.SUPPORTED), (0.5, Verdict.REFUTED),
@@ -84,9 +98,14 @@ def _decide(x: ic.Estimate, null: np.ndarray) -> tuple[Verdict, float]:
 def test_exceeds_a_permutation_null_is_decided_by_its_p_value(value, verdict):
     null = np.linspace(0.4, 0.6, 999)  # p(0.57) ≈ 0.15, p(0.5) ≈ 0.5
     x = ic.Estimate(value=value, ci_low=value - 0.01, ci_high=value + 0.01, n=100, method="acc")
-    got, p = _decide(x, null)
-    assert got is verdict
-    assert p == pytest.approx((1 + (null >= value - 1e-9).sum()) / 1000)
+    result = _decide(x, null)
+    assert result.verdict is verdict
+    assert result.p == pytest.approx((1 + (null >= value - 1e-9).sum()) / 1000)
+    row = json.loads(json.dumps(result.to_json()))  # the row survives claims.json
+    assert row["reference"]["kind"] == "permutation_null"
+    assert row["reference"]["permutations"] == 999
+    back = ic.ClaimResult.from_json(row)
+    assert back.verdict is verdict and back.p == result.p
 
 
 def test_a_constant_site_is_never_significant():
@@ -102,6 +121,26 @@ def test_a_constant_site_is_never_significant():
         mu, sd, w = fit_weights(x[split[30:]], y[split[30:], None], 2, "ridge")
         observed = (predict(x[split[:30]], mu, sd, w)[:, 0] == y[split[:30]]).mean()
         assert null_p_value(observed, null) >= 0.025, trial
+
+
+def test_permutation_null_rarely_supports_a_feature_that_does_not_exist():
+    """Coin-flip labels on Gaussian features, cross-fitted on two folds as the probe is: the
+    permutation test's p < α/2 in at most α/2 + 3 SE of 200 simulations."""
+    from interpclaims.analyses._probe import _folds
+
+    rng = np.random.default_rng(6)
+    hits = 0
+    for _ in range(200):
+        x = rng.standard_normal((80, 6))
+        y = rng.permutation(np.r_[np.zeros(40, int), np.ones(40, int)])
+        folds = _folds(y, 0.5, rng)
+        correct = np.zeros(80)
+        for test, train in folds:
+            mu, sd, w = fit_weights(x[train], y[train, None], 2, "ridge")
+            correct[test] = predict(x[test], mu, sd, w)[:, 0] == y[test]
+        null = null_accuracies(x, y, 2, [folds], "ridge", 99, rng)
+        hits += null_p_value(correct.mean(), null) < 0.025
+    assert hits / 200 <= 0.025 + 3 * np.sqrt(0.025 * 0.975 / 200)
 
 
 # -- CKA -----------------------------------------------------------------------------------------

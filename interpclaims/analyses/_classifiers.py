@@ -29,6 +29,7 @@ CLASSIFIERS: tuple[Classifier, ...] = ("ridge", "logistic")
 RIDGE = 1.0
 LOGISTIC_L2 = 1.0
 _NEWTON_STEPS = 100
+_TOLERANCE = 1e-9
 _CHUNK_BYTES = 64 * 2**20  # Hessians held at once by the batched Newton solver
 
 
@@ -72,7 +73,18 @@ def fit_weights(x_train: np.ndarray, labels: np.ndarray, n_classes: int,
 
 
 def _logistic(a: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Newton's method for L2 logistic regression of every column of ``targets [n, m]``."""
+    """L2 logistic regression of every column of ``targets [n, m]`` by Newton's method.
+
+    Fewer prompts than features: the penalized weights lie in the span of the training rows (a
+    component outside it changes no logit and only adds to the penalty), so the fit runs on the
+    rows' coordinates in an orthonormal basis of that span — the same solution, in at most ``n``
+    dimensions instead of ``d`` (what keeps a permutation null on a wide MLP site affordable)."""
+    xs, ones = a[:, :-1], a[:, -1:]
+    basis = None
+    if xs.shape[0] < xs.shape[1]:
+        _, sv, vt = np.linalg.svd(xs, full_matrices=False)
+        basis = vt[sv > 1e-10 * max(float(sv.max(initial=0.0)), 1e-300)].T  # [d, r]
+        a = np.hstack([xs @ basis, ones])
     d1, m = a.shape[1], targets.shape[1]
     reg = _penalty(d1, LOGISTIC_L2)
     chunk = max(1, _CHUNK_BYTES // (8 * d1 * d1))
@@ -80,7 +92,7 @@ def _logistic(a: np.ndarray, targets: np.ndarray) -> np.ndarray:
     for start in range(0, m, chunk):
         cols = slice(start, min(m, start + chunk))
         w[:, cols] = _newton(a, targets[:, cols], reg)
-    return w
+    return w if basis is None else np.vstack([basis @ w[:-1], w[-1:]])
 
 
 def _newton(a: np.ndarray, t: np.ndarray, reg: np.ndarray) -> np.ndarray:
@@ -95,7 +107,7 @@ def _newton(a: np.ndarray, t: np.ndarray, reg: np.ndarray) -> np.ndarray:
         hess[:, -1, -1] += 1e-10  # all points fitted with certainty: keep the bias solvable
         step = np.linalg.solve(hess, grad.T[:, :, None])[:, :, 0].T
         w -= step
-        if np.abs(step).max() <= 1e-9 * max(1.0, float(np.abs(w).max())):
+        if np.abs(step).max() <= _TOLERANCE * max(1.0, float(np.abs(w).max())):
             return w
     raise InterpClaimsError(
         f"logistic probe: Newton's method did not converge in {_NEWTON_STEPS} steps (largest "
