@@ -42,9 +42,10 @@ def test_a_constant_site_beats_the_permutation_null(model, claim):
 
 def test_syntax_and_semantics_emerge_together(model, claim):
     # at the verb position: embed 0.57 / 0.54, L0 0.86 / 0.86, L1 1.0 / 1.0 (number / category);
-    # the area between the curves is 0.006 [-0.054, 0.067]
+    # the area between the curves (out of a possible 2) moves with the probe's split draws: 0.006
+    # to 0.028 over claim seeds 0, 1, 7, the highest upper bound 0.088 — hence a 0.15 margin
     cmp = ic.compare_features(model, ("number", "category"), threshold=0.75)
-    claim.that(cmp.area_difference).is_negligible(within=0.1)
+    claim.that(cmp.area_difference).is_negligible(within=0.15)
     claim.that(cmp.first_above["number"]).is_at_most(1)
 
 

@@ -199,6 +199,7 @@ def test_research_actions_agree_across_backends(zoo_models):
     for backend in ("tl", "nnsight"):
         model = zoo_models["zoo/agreement", backend]
         col = ic.representation_collapse(model, "number", cka_resamples=20)
+        assert col.decodability()["number", "L1"].value == col.curve[-1].value
         poly = ic.polysemanticity(model, 0, ("number", "category"), resamples=20)
         cmp = ic.compare_features(model, ("number", "category"), seeds=2)
         got[backend] = np.array([col.collapse_index.value, *np.ravel(col.cka.values()),

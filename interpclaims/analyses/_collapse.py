@@ -56,6 +56,11 @@ class Collapse:
     collapse_index: Estimate
     cka: EstimateMatrix
 
+    def decodability(self) -> EstimateMatrix:
+        """The curve as a one-row matrix over the sites (a claim on a cell draws it)."""
+        return EstimateMatrix(title=f"probe accuracy of {self.task} by site", rows=(self.task,),
+                              cols=self.sites, cells=(self.curve,))
+
 
 def collapse_index(curves: np.ndarray) -> np.ndarray:
     """``max(curve[:-1]) - curve[-1]`` of each curve (last axis: sites)."""
