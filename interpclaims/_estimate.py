@@ -49,6 +49,10 @@ class Estimate:
     context: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     # how many random draws ``samples`` pools (rows of its seeds × prompts table)
     seeds: int = field(default=1, compare=False, repr=False)
+    # a permutation null: the statistic recomputed under k label permutations (a probe's
+    # ``permutation_null``). Its presence flags the comparison: ``x.exceeds(this)`` is decided by
+    # the permutation p-value of ``x.value`` among these replicates, not by an interval
+    null: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         name = self.label or self.method
@@ -115,6 +119,8 @@ class Estimate:
             out["controls"] = {k: v.to_json() for k, v in self.controls.items()}
         if self.context:
             out["context"] = dict(self.context)
+        if self.null is not None:
+            out["permutations"] = int(self.null.size)
         return out
 
     @classmethod

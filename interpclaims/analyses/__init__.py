@@ -1,8 +1,11 @@
 """Analyses: the research actions, each returning an Estimate (or a table of them).
 
 One module per action: ``_attention`` (attention-pattern scores), ``_behaviour`` (a metric of the
-unmodified model), ``_ablation``, ``_patching``, ``_steering``, ``_localize``, ``_probe``; shared
-by them: ``_prepare`` (argument checks, data → batch, components, positions) and ``_metrics``.
+unmodified model), ``_ablation``, ``_patching``, ``_steering``, ``_localize``, ``_probe`` (its
+classifiers in ``_classifiers``, its permutation null in ``_permutation_null``),
+``_feature_comparison``, ``_polysemanticity``, ``_collapse`` (the layer sweeps they share in
+``_decodability``); shared by them: ``_prepare`` (argument checks, data → batch, components,
+positions) and ``_metrics``.
 """
 
 from __future__ import annotations
@@ -10,25 +13,34 @@ from __future__ import annotations
 from interpclaims.analyses._ablation import PairwiseAblation, ablate, ablate_pair
 from interpclaims.analyses._attention import attention_score
 from interpclaims.analyses._behaviour import measure
+from interpclaims.analyses._collapse import Collapse, representation_collapse
+from interpclaims.analyses._feature_comparison import FeatureComparison, compare_features
 from interpclaims.analyses._localize import Localization, localize
 from interpclaims.analyses._patching import patch, patch_heads, patch_sweep
+from interpclaims.analyses._polysemanticity import Polysemanticity, polysemanticity
 from interpclaims.analyses._probe import ProbeResult, probe
 from interpclaims.analyses._steering import SteeringResult, mean_difference, steer
 
 __all__ = [
+    "Collapse",
+    "FeatureComparison",
     "Localization",
     "PairwiseAblation",
+    "Polysemanticity",
     "ProbeResult",
     "SteeringResult",
     "ablate",
     "ablate_pair",
     "attention_score",
+    "compare_features",
     "localize",
     "mean_difference",
     "measure",
     "patch",
     "patch_heads",
     "patch_sweep",
+    "polysemanticity",
     "probe",
+    "representation_collapse",
     "steer",
 ]

@@ -1,12 +1,15 @@
 """Linear probes with controls: "layer L encodes feature X, with a CI above the shuffled-label
 control".
 
-The probe is a ridge-regularized linear classifier (closed form on standardized activations,
-one-vs-rest targets), cross-fitted: each seed partitions the prompts at random into folds
-(stratified by class; two halves by default, ``test_fraction=0.5``), and every prompt is tested by
-the probe trained on the other fold(s), so every prompt gets a held-out prediction under every
-seed. AUROC (two classes) is the mean of per-positive placement values (the fraction of the same
-fold's negatives scored below each positive), which decomposes it over prompts.
+The probe is a linear classifier on standardized activations (``classifier="ridge"``, closed
+form, the default, or ``"logistic"``, L2 strength 1; see :mod:`._classifiers`), cross-fitted: each
+seed partitions the prompts at random into folds (stratified by class; two halves by default,
+``test_fraction=0.5``), and every prompt is tested by the probe trained on the other fold(s), so
+every prompt gets a held-out prediction under every seed. ``split="field"`` instead takes a fixed
+split from the data (each row's field is ``"train"`` or ``"test"``): one probe, the test prompts
+scored, ``seeds`` then only drawing the controls (1 by default). AUROC (two classes) is the mean
+of per-positive placement values (the fraction of the same fold's negatives scored below each
+positive), which decomposes it over prompts.
 
 Controls (``controls=[...]``), each the same probe and folds with something removed:
 
@@ -22,7 +25,14 @@ Controls (``controls=[...]``), each the same probe and folds with something remo
 * ``random_features`` — trained on Gaussian noise features of the same dimension (a new draw per
   seed), unrelated to the prompts: a matched-capacity random baseline;
 * ``reset_network`` — the same probe on the same site of the same architecture with
-  re-initialized weights: what survives there is decodable from the tokens themselves.
+  re-initialized weights: what survives there is decodable from the tokens themselves;
+* ``permutation_null`` — a permutation test (Ojala & Garriga 2010): ``permutations=`` (999)
+  permutations of *all* the labels, each probe retrained and scored against the permuted labels
+  on the same split(s), seeds and folds as the real one, the statistic pooled the same way. The
+  control's estimate carries these null accuracies (value: their mean; interval: their 2.5–97.5
+  percentiles) and ``claim.that(probe.accuracy).exceeds(probe.control("permutation_null"))`` is
+  decided by ``p = (1 + #{null >= accuracy}) / (k + 1)`` (ties against the claim). Ridge: one
+  factorization per fold fits all ``k`` label vectors; logistic: batched Newton steps.
 
 Seeds: everything above is random — the folds, the permutations, the control labels, the noise —
 and a single draw moves an accuracy by more than its interval over prompts (one split of the
@@ -51,10 +61,20 @@ from interpclaims._data import Dataset, DataSpec
 from interpclaims._errors import DataError, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_seeds
 from interpclaims._sites import Site
+from interpclaims.analyses._classifiers import (
+    CLASSIFIERS,
+    Classifier,
+    fit_weights,
+    predict,
+    scores,
+)
+from interpclaims.analyses._permutation_null import null_accuracies, null_estimate
 from interpclaims.analyses._prepare import (
     Positions,
     check_model,
+    choice,
     class_labels,
+    count,
     fraction,
     names,
     positions_mask,
@@ -67,12 +87,13 @@ if TYPE_CHECKING:
 
 __all__ = ["ProbeResult", "probe"]
 
-PROBE_CONTROLS = ("label_shuffle", "control_task", "random_features", "reset_network")
+PROBE_CONTROLS = ("label_shuffle", "control_task", "random_features", "reset_network",
+                  "permutation_null")
 # random partitions pooled by default: enough that the split's luck is in the interval (a t
 # quantile with few degrees of freedom when seeds disagree) and costs little — the probes are
 # closed-form ridge fits (see benchmarks/draw_coverage.py for the coverage this gives)
 DEFAULT_SEEDS = 10
-RIDGE = 1.0
+DEFAULT_PERMUTATIONS = 999
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,26 +112,6 @@ class ProbeResult:
     def control(self, name: str) -> Estimate:
         """Accuracy of the probe under control ``name``."""
         return self.accuracy.control(name)
-
-
-def _fit(x_train: np.ndarray, y_train: np.ndarray, n_classes: int
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ridge one-vs-rest probe on standardized features: ``(mu, sd, w [d+1, n_classes])``."""
-    mu = x_train.mean(0)
-    sd = x_train.std(0) + 1e-6
-    a = np.hstack([(x_train - mu) / sd, np.ones((x_train.shape[0], 1))])
-    targets = np.eye(n_classes)[y_train] * 2 - 1
-    reg = RIDGE * np.eye(a.shape[1])
-    reg[-1, -1] = 0.0  # no penalty on the bias
-    return mu, sd, np.linalg.solve(a.T @ a + reg, a.T @ targets)
-
-
-def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int
-                 ) -> np.ndarray:
-    """Ridge one-vs-rest scores ``[n_test, n_classes]`` of a linear probe."""
-    mu, sd, w = _fit(x_train, y_train, n_classes)
-    b = np.hstack([(x_test - mu) / sd, np.ones((x_test.shape[0], 1))])
-    return b @ w
 
 
 def _folds(y: np.ndarray, test_fraction: float, rng: np.random.Generator
@@ -176,15 +177,18 @@ def _features(model: Model, s: Site, ds: Dataset, batch: Batch, position: Positi
     return _Features(feats, reset_feats, words)
 
 
+Split = float | list[tuple[np.ndarray, np.ndarray]]  # a test fraction, or the fixed (test, train)
+
+
 def _one_seed(f: _Features, y: np.ndarray, k: int, controls: Sequence[str], seed: int,
-              test_fraction: float, rng: np.random.Generator, per_seed: dict[str, list[np.ndarray]]
-              ) -> None:
+              split: Split, rng: np.random.Generator, per_seed: dict[str, list[np.ndarray]],
+              classifier: Classifier) -> list[tuple[np.ndarray, np.ndarray]]:
     """Fit the probe and its controls on every fold of one seed's partition; append to
-    ``per_seed`` one row per run, one value per prompt: its accuracy (0/1, or the mean of its
-    tests when ``test_fraction > 0.5`` tests it more than once), and for two classes one AUROC
-    placement per positive prompt."""
+    ``per_seed`` one row per run, one value per tested prompt: its accuracy (0/1, or the mean of
+    its tests when ``test_fraction > 0.5`` tests it more than once), and for two classes one AUROC
+    placement per tested positive prompt. Returns the (test, train) folds used."""
     __tracebackhide__ = True
-    runs = ["task", *(c for c in PROBE_CONTROLS if c in controls)]
+    runs = ["task", *(c for c in PROBE_CONTROLS if c in controls and c != "permutation_null")]
     truth = {name: y for name in runs}
     x = {name: f.x for name in runs}
     if "control_task" in controls:
@@ -198,31 +202,60 @@ def _one_seed(f: _Features, y: np.ndarray, k: int, controls: Sequence[str], seed
         x["random_features"] = rng.standard_normal(f.x.shape) @ proj
     sums = {name: np.zeros(y.size) for name in [*runs, "auroc"]}
     tested = np.zeros(y.size)
-    for test, train in _folds(y, test_fraction, rng):
-        if len(set(y[train].tolist())) < k:
-            missing = sorted(set(range(k)) - set(y[train].tolist()))
-            raise DataError(f"probe: a training fold of seed {seed} has no prompt of class "
-                            f"index {missing[0]} (too few prompts of it for test_fraction="
-                            f"{test_fraction}); add prompts of that class or lower test_fraction")
+    folds = split if isinstance(split, list) else _folds(y, split, rng)
+    for test, train in folds:
+        _check_classes(y[train], k, seed, split)
         tested[test] += 1
         for name in runs:
             # label_shuffle: only the training labels are permuted (within this fold); every
             # run is scored against the test prompts' own labels
             y_train = (rng.permutation(y[train]) if name == "label_shuffle"
                        else truth[name][train])
-            scores = _fit_predict(x[name][train], y_train, x[name][test], k)
-            sums[name][test] += scores.argmax(1) == truth[name][test]
+            mu, sd, w = fit_weights(x[name][train], y_train[:, None], k, classifier)
+            sums[name][test] += predict(x[name][test], mu, sd, w)[:, 0] == truth[name][test]
             if name == "task" and k == 2:
-                sums["auroc"][test[y[test] == 1]] += _placements(scores[:, 1] - scores[:, 0],
-                                                                 y[test])
+                sums["auroc"][test[y[test] == 1]] += _placements(
+                    scores(x[name][test], mu, sd, w)[:, 0], y[test])
+    keep = tested > 0
     for name in runs:
-        per_seed.setdefault(name, []).append(sums[name] / tested)
+        per_seed.setdefault(name, []).append(sums[name][keep] / tested[keep])
     if k == 2:
-        per_seed.setdefault("auroc", []).append((sums["auroc"] / tested)[y == 1])
+        per_seed.setdefault("auroc", []).append(sums["auroc"][keep & (y == 1)]
+                                                / tested[keep & (y == 1)])
+    return folds
+
+
+def _check_classes(y_train: np.ndarray, k: int, seed: int, split: Split) -> None:
+    __tracebackhide__ = True
+    if len(set(y_train.tolist())) < k:
+        missing = sorted(set(range(k)) - set(y_train.tolist()))
+        how = ("the fixed split's training rows" if isinstance(split, list) else
+               f"a training fold of seed {seed} (too few prompts of it for test_fraction={split})")
+        raise DataError(f"probe: {how} hold(s) no prompt of class index {missing[0]}; add "
+                        "prompts of that class" + ("" if isinstance(split, list) else
+                                                   " or lower test_fraction"))
+
+
+def _fixed_split(ds: Dataset, field_name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The one (test, train) pair of a per-row split field."""
+    __tracebackhide__ = True
+    values = ds.field(field_name, analysis="probe(split=)")
+    for row, v in zip(ds.rows, values, strict=True):
+        if v not in ("train", "test"):
+            raise DataError(f"probe(split={field_name!r}): row {row['id']!r} of dataset "
+                            f"{ds.name!r} has {field_name}={v!r}; each row's split is 'train' "
+                            "or 'test'")
+    where = np.array(values)
+    test, train = np.flatnonzero(where == "test"), np.flatnonzero(where == "train")
+    if test.size == 0 or train.size == 0:
+        empty = "test" if test.size == 0 else "train"
+        raise DataError(f"probe(split={field_name!r}): no row of dataset {ds.name!r} is in the "
+                        f"{empty!r} split; give some rows {field_name}={empty!r}")
+    return [(test, train)]
 
 
 def _check_arguments(model: Model, site: str | Site, controls: Sequence[str],
-                     seeds: int | Sequence[int], test_fraction: float
+                     seeds: int | Sequence[int] | None, test_fraction: float, split: str | None
                      ) -> tuple[Site, tuple[str, ...], list[int]]:
     """The probed site, the controls and the split seeds, once the arguments are checked."""
     __tracebackhide__ = True
@@ -232,6 +265,8 @@ def _check_arguments(model: Model, site: str | Site, controls: Sequence[str],
     if s.kind in ("pattern", "logits"):
         raise InterpClaimsError(f"probe(): cannot probe {s}; probe a residual, attn_out, "
                                 "mlp_out, mlp_post or head site")
+    if seeds is None:
+        seeds = 1 if split is not None else DEFAULT_SEEDS
     return s, checked, seed_list(seeds, "probe")
 
 
@@ -244,51 +279,73 @@ def probe(
     position: Positions = -1,
     controls: Sequence[str] = ("label_shuffle", "control_task"),
     word_field: str | None = None,
-    seeds: int | Sequence[int] = DEFAULT_SEEDS,
+    seeds: int | Sequence[int] | None = None,
     test_fraction: float = 0.5,
+    split: str | None = None,
+    classifier: Classifier = "ridge",
+    permutations: int = DEFAULT_PERMUTATIONS,
 ) -> ProbeResult:
     """Train a linear probe for the dataset field ``task`` on activations at ``site``.
 
     ``position``: which token is read (``-1`` the last, an int, or a field such as
     ``"subject_pos"``). ``word_field`` names the field whose value is the word type for the
     control task (default: the token at the read position). ``seeds``: how many random
-    partitions (or which partition seeds) to pool, :data:`DEFAULT_SEEDS` by default; ``seeds=1``
-    leaves the draw out of the interval. ``test_fraction``: the share of prompts each probe is
-    tested on — ``1/K`` folds (0.5: two halves, 0.2: five folds) or, above 0.5, train on one fold
-    of ``K`` and test on the rest; rounded to the nearest such split.
+    partitions (or which partition seeds) to pool, :data:`DEFAULT_SEEDS` by default (1 with
+    ``split=``); ``seeds=1`` leaves the draw out of the interval. ``test_fraction``: the share of
+    prompts each probe is tested on — ``1/K`` folds (0.5: two halves, 0.2: five folds) or, above
+    0.5, train on one fold of ``K`` and test on the rest; rounded to the nearest such split.
+    ``split``: a per-row field, ``"train"`` or ``"test"``, for a fixed split instead (estimates
+    are then over the test rows). ``classifier``: ``"ridge"`` or ``"logistic"``.
+    ``permutations``: the null replicates of the ``permutation_null`` control.
     """
     __tracebackhide__ = True
     model = check_model(model, "probe")
-    s, controls, seeds_used = _check_arguments(model, site, controls, seeds, test_fraction)
+    s, controls, seeds_used = _check_arguments(model, site, controls, seeds, test_fraction, split)
+    classifier = choice(classifier, CLASSIFIERS, "classifier", "probe")  # type: ignore[assignment]
+    permutations = count(permutations, "permutations", "probe")
     ds, batch = prepare(model, data)
     classes, labels_raw = class_labels(ds, task, "probe")
     y = np.array([classes.index(v) for v in labels_raw])
+    fixed: Split = test_fraction if split is None else _fixed_split(ds, split)
     feats = _features(model, s, ds, batch, position, controls, word_field)
     per_seed: dict[str, list[np.ndarray]] = {}
+    folds_per_seed = []
     for seed in seeds_used:
         rng = _context.rng("probe", str(s), task, seed)
-        _one_seed(feats, y, len(classes), controls, seed, test_fraction, rng, per_seed)
-    where_txt = f"{s} at position {position} on {ds.name}"
+        folds_per_seed.append(_one_seed(feats, y, len(classes), controls, seed, fixed, rng,
+                                        per_seed, classifier))
+    null = None
+    if "permutation_null" in controls:
+        null = null_accuracies(feats.x, y, len(classes), folds_per_seed, classifier,
+                                permutations, _context.rng("probe-null", str(s), task))
+    tested = np.ones(y.size, bool) if split is None else np.isin(np.arange(y.size),
+                                                                  folds_per_seed[0][0][0])
+    where_txt = (f"{s} at position {position} on {ds.name}"
+                 + ("" if split is None else f", fixed split {split!r}"))
     seeds_txt = f", {len(seeds_used)} split seed(s)" if len(seeds_used) > 1 else ""
-    return _result(per_seed, tuple(ds.ids), s, task, classes, controls, where_txt, seeds_txt,
-                   feats.x, y)
+    return _result(per_seed, null, tuple(np.array(ds.ids)[tested].tolist()), s, task, classes,
+                   controls, (where_txt, seeds_txt, classifier), feats.x, y, tested)
 
 
-def _result(per_seed: dict[str, list[np.ndarray]], unit_ids: tuple[str, ...], s: Site, task: str,
-            classes: tuple[str, ...], controls: Sequence[str], where_txt: str, seeds_txt: str,
-            feats: np.ndarray, y: np.ndarray) -> ProbeResult:
+def _result(per_seed: dict[str, list[np.ndarray]], null: np.ndarray | None,
+            unit_ids: tuple[str, ...], s: Site, task: str, classes: tuple[str, ...],
+            controls: Sequence[str], texts: tuple[str, str, str], feats: np.ndarray,
+            y: np.ndarray, tested: np.ndarray) -> ProbeResult:
     """The estimates of a probe from its seeds × prompts tables."""
     k = len(classes)
+    where_txt, seeds_txt, classifier = texts
 
-    def est(name: str, label: str, ids: tuple[str, ...] | None = unit_ids) -> Estimate:
+    def method(name: str) -> str:
+        return (f"{classifier} linear probe of {task!r} ({k} classes), {where_txt}, test accuracy "
+                f"per held-out prompt ({name}){seeds_txt}")
+
+    def est(name: str, label: str) -> Estimate:
+        if name == "permutation_null" and null is not None:
+            return null_estimate(null, len(unit_ids), label, method(name))
         rows = per_seed[name]  # a rate: 0/1 per prompt, or several seeds of values in [0, 1]
         rate = len(rows) > 1 or bool(np.isin(rows[0], (0.0, 1.0)).all())
-        return estimate_from_seeds(
-            rows, rate=rate,
-            method=f"ridge linear probe of {task!r} ({k} classes), {where_txt}, test accuracy per "
-                   f"held-out prompt ({name}){seeds_txt}",
-            label=label, unit_ids=ids,
-        )
+        return estimate_from_seeds(rows, rate=rate, method=method(name), label=label,
+                                   unit_ids=unit_ids)
 
     ctrl = {name: est(name, f"probe({s}, {task}) under {name}") for name in controls}
     accuracy = dataclasses.replace(est("task", f"probe_accuracy({s}, {task})"), controls=ctrl)
@@ -299,7 +356,7 @@ def _result(per_seed: dict[str, list[np.ndarray]], unit_ids: tuple[str, ...], s:
             method=f"AUROC of the probe of {task!r}, {where_txt}: mean placement value per "
                    f"held-out positive prompt{seeds_txt}",
             label=f"probe_auroc({s}, {task})",
-            unit_ids=tuple(u for u, c in zip(unit_ids, y, strict=True) if c == 1),
+            unit_ids=tuple(u for u, c in zip(unit_ids, y[tested], strict=True) if c == 1),
         )
     selectivity = None
     if "control_task" in controls:
@@ -311,8 +368,9 @@ def _result(per_seed: dict[str, list[np.ndarray]], unit_ids: tuple[str, ...], s:
         )
     direction = None
     if k == 2:
-        _, sd, w = _fit(feats, y, k)
-        raw = (w[:-1, 1] - w[:-1, 0]) / sd  # back from standardized to the site's coordinates
-        direction = raw / np.linalg.norm(raw)
+        _, sd, w = fit_weights(feats, y[:, None], k, classifier)  # type: ignore[arg-type]
+        raw = w[:-1, 0, 0] / sd  # back from standardized to the site's coordinates
+        norm = float(np.linalg.norm(raw))
+        direction = raw / norm if norm > 0 else None  # None: constant features, no direction
     return ProbeResult(accuracy=accuracy, auroc=auroc, selectivity=selectivity, classes=classes,
                        direction=direction)

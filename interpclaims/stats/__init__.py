@@ -18,6 +18,9 @@ at level ``1 - α``, 95% by default, so each of its tails holds ``α/2`` = 2.5%)
 * p-values (``_pvalues.py``), all Monte Carlo with ``p = (count + 1) / (n_permutations + 1)``
   (never 0, valid at any number of permutations): :func:`paired_sign_flip_test`,
   :func:`permutation_test`, :func:`one_sample_p` and the equivalence test :func:`tost_p`;
+  :func:`null_p_value` (``_nulls.py``) for a statistic against null replicates the caller built
+  by retraining (a probe's ``permutation_null``), ties counted against the claim;
+* similarity (``_similarity.py``): :func:`linear_cka` (linear CKA of two activation sets);
 * multiplicity (``_multiplicity.py``): :func:`bonferroni` (one claim, from its family's size:
   what verdicts use), :func:`adjust_pvalues` (Holm for family-wise error, Benjamini–Hochberg for
   FDR);
@@ -55,9 +58,11 @@ from interpclaims.stats._intervals import (
 )
 from interpclaims.stats._multiplicity import adjust_pvalues, bonferroni
 from interpclaims.stats._multiseed import bootstrap_multiseed, table_interval
+from interpclaims.stats._nulls import null_p_value
 from interpclaims.stats._power import MIN_PROMPTS, sample_size_warnings
 from interpclaims.stats._pvalues import one_sample_p, paired_sign_flip_test, permutation_test, tost_p
 from interpclaims.stats._rng import derive_rng
+from interpclaims.stats._similarity import linear_cka
 from interpclaims.stats._validation import Alternative, BootstrapMethod, IntervalMethod
 
 __all__ = [
@@ -78,7 +83,9 @@ __all__ = [
     "bootstrap_multiseed",
     "choose_interval",
     "derive_rng",
+    "linear_cka",
     "mean_interval",
+    "null_p_value",
     "one_sample_p",
     "paired_sign_flip_test",
     "permutation_test",

@@ -14,6 +14,8 @@ comparator                    SUPPORTED when                REFUTED when
 
 Anything else is INCONCLUSIVE: the interval straddles the reference. ``is_negligible`` is an
 equivalence test (two one-sided tests): the whole interval must lie inside ``(-d, d)``.
+``exceeds(null)`` against an estimate carrying permutation-null replicates (a probe's
+``permutation_null``) is a permutation test instead: see :mod:`._permutation`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from interpclaims.stats import (
     tost_p,
 )
 from interpclaims.verdicts._families import Family
+from interpclaims.verdicts._permutation import PERMUTATION_RULE, against_null
 from interpclaims.verdicts._result import ClaimResult, Verdict
 
 __all__ = ["Claim", "Subject"]
@@ -104,6 +107,8 @@ class Subject:
         __tracebackhide__ = True
         by = _as_number(by, "exceeds(by=)")
         x = self._x
+        if isinstance(other, Estimate) and other.null is not None:  # a permutation test
+            return self._finish("exceeds", PERMUTATION_RULE, *against_null(x, other, by))
         if isinstance(other, Estimate):
             diff = _difference(x, other)
             if diff.samples is not None:  # paired
