@@ -18,6 +18,7 @@ from interpclaims._errors import (
     ModelLoadError,
     SiteError,
     StoreWarning,
+    Unsupported,
 )
 from interpclaims._estimate import Estimate, EstimateMatrix
 from interpclaims._sites import (
@@ -33,6 +34,8 @@ from interpclaims._sites import (
     resid_pre,
 )
 from interpclaims.analyses import (
+    AttributionGraph,
+    AttributionGraphs,
     Localization,
     PairwiseAblation,
     ProbeResult,
@@ -40,6 +43,7 @@ from interpclaims.analyses import (
     ablate,
     ablate_pair,
     attention_score,
+    attribution_graph,
     localize,
     mean_difference,
     measure,
@@ -55,6 +59,8 @@ from interpclaims.verdicts import Claim, ClaimResult, Verdict
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttributionGraph",
+    "AttributionGraphs",
     "BackendUnavailable",
     "Claim",
     "ClaimInconclusive",
@@ -76,11 +82,13 @@ __all__ = [
     "SiteError",
     "SteeringResult",
     "StoreWarning",
+    "Unsupported",
     "Verdict",
     "ablate",
     "ablate_pair",
     "attention_score",
     "attn_out",
+    "attribution_graph",
     "family",
     "head",
     "load_data",

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from interpclaims._errors import ModelLoadError
 from interpclaims._sites import Site, parse_site
-from interpclaims.backends import Backend, Edit, load_backend, model_spec
+from interpclaims.backends import Backend, Edit, Replacement, load_backend, model_spec
 from interpclaims.models._batch import Batch, prompts_per_pass, token_id, tokenize
 from interpclaims.models._edits import ActiveEdits, compose, editable
 from interpclaims.models._resolve import LoadedHF, load_hf
@@ -76,6 +77,7 @@ class Model:
         self.cache: CleanCache | None = cache
         self.tokenizer_hash = loaded.tokenizer_hash
         self._weights = fingerprint(self._backend.named_parameters())
+        self._replacements: dict[Path, Replacement] = {}
 
     def reset_network(self, seed: int = 0) -> Model:
         """The same architecture, tokenizer and backend with freshly initialized weights.
@@ -210,6 +212,26 @@ class Model:
         finally:
             # clean_up() may have dropped it already (a context left open, reported as a leak)
             self._active[:] = [e for e in self._active if e is not entry]
+
+    # -- circuit-tracer --------------------------------------------------------------------
+    def replacement(self, transcoders: Path) -> Replacement:
+        """circuit-tracer's replacement model of this model on its backend, with the transcoder
+        set in the folder ``transcoders``. Built once per folder from a *fresh* load (circuit-tracer
+        mutates the model it wraps, so never this model's own) and kept until :meth:`close`."""
+        if transcoders not in self._replacements:
+            loaded = load_hf(self.name)
+            self._replacements[transcoders] = Replacement(
+                self.backend, Path(self.source), loaded.hf_model, loaded.tokenizer, self.spec,
+                transcoders)
+        return self._replacements[transcoders]
+
+    def close(self) -> None:
+        """Release what this model built beside itself (circuit-tracer replacement models)."""
+        for r in self._replacements.values():
+            r.release()
+        self._replacements.clear()
+        for reset in self._resets.values():
+            reset.close()
 
     # -- hygiene ---------------------------------------------------------------------------
     def leaks(self) -> list[str]:
