@@ -241,3 +241,26 @@ def test_an_unsupported_graph_claim_is_skipped_with_its_reason(pytester, transco
     result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*circuit-tracer's nnsight backend does not support GPT2*"])
+
+
+def test_top_feature_is_the_largest_summed_influence(graphs):
+    g = graphs["tl", "logit_diff"]
+    total: dict[tuple[int, int], float] = {}
+    for gr in g.graphs:
+        last = len(gr.tokens) - 1
+        for (layer, pos, feat), infl in zip(gr.features.tolist(), gr.influence.tolist(), strict=False):
+            if pos == last:
+                total[layer, feat] = total.get((layer, feat), 0.0) + infl
+    best = max(total, key=total.__getitem__)
+    assert g.top_feature(at="last") == f"L{best[0]}/tc:{best[1]}"
+    assert g.top_feature(layer=0).startswith("L0/tc:")
+    with pytest.raises(ic.InterpClaimsError, match="no active feature"):
+        g.top_feature(layer=5)
+
+
+def test_graphs_are_memoized_and_read_only(models, graphs, transcoders):
+    again = ic.attribution_graph(models["tl"], ROWS, target="logit_diff", transcoders=transcoders)
+    first = graphs["tl", "logit_diff"].graphs[0]
+    assert again.graphs[0].adjacency is first.adjacency  # the same prompts share their graphs
+    with pytest.raises(ValueError):
+        first.adjacency[0, 0] = 1.0

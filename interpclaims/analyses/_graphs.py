@@ -153,6 +153,27 @@ class AttributionGraphs:
                                 f"negative from the end), 'last', None (any position) or an "
                                 f"integer field of {self.data} ({have})")
 
+    def top_feature(self, at: int | str | None = None, layer: int | None = None) -> str:
+        """The feature (``"L<layer>/tc:<index>"``) of largest influence summed over these prompts,
+        at position ``at`` (None: any) and of ``layer`` (None: any). Choose a feature on some
+        prompts and claim on others: choosing and testing on the same prompts inflates the rate."""
+        __tracebackhide__ = True
+        import numpy as np
+
+        total: dict[tuple[int, int], float] = {}
+        for g in self.graphs:
+            p = self._position(g, at, "top_feature")
+            for (L, pos, f), infl in zip(g.features.tolist(), g.influence[: len(g.features)],
+                                         strict=True):
+                if (p is None or pos == p) and (layer is None or L == layer):
+                    total[L, f] = total.get((L, f), 0.0) + float(infl)
+        if not total:
+            raise InterpClaimsError(f"top_feature(at={at!r}, layer={layer!r}): no active feature "
+                                    f"there in any of the {len(self.graphs)} graphs")
+        keys = sorted(total)
+        best = keys[int(np.argmax([total[k] for k in keys]))]
+        return f"L{best[0]}/tc:{best[1]}"
+
     def replacement_score(self) -> Estimate:
         """circuit-tracer's replacement score per prompt (the fraction of the token → logit
         influence that flows through features, not error nodes), averaged over prompts."""

@@ -17,6 +17,7 @@ already start with bos (for a string it prepends the first *truthy* special id).
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ GRAPH_ARCHITECTURES = {"tl": ("LlamaForCausalLM", "GPT2LMHeadModel"),
                        "nnsight": ("LlamaForCausalLM",)}
 NODE_THRESHOLD = 0.8  # circuit-tracer's default pruning thresholds
 EDGE_THRESHOLD = 0.98
+_MEMO = 1024  # graphs kept per replacement model (a few hundred KB each at most on the zoo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +61,15 @@ class RawGraph:
 
 
 def _restore_nnsight_flags() -> contextlib.AbstractContextManager[None]:
+    """Run circuit-tracer with the nnsight flags it sets at import (``PYMOUNT`` and
+    ``CROSS_INVOKER`` off), and put back the process's own values afterwards."""
+
     @contextlib.contextmanager
     def keep() -> Iterator[None]:
         from nnsight import CONFIG
 
         before = (CONFIG.APP.PYMOUNT, CONFIG.APP.CROSS_INVOKER)
+        CONFIG.APP.PYMOUNT = CONFIG.APP.CROSS_INVOKER = False
         try:
             yield
         finally:
@@ -128,6 +134,7 @@ class Replacement:
                 "layer_{i}.safetensors in circuit-tracer's format); pass "
                 "transcoders='path/to/folder' to ic.attribution_graph")
         self.backend = backend
+        self._graphs: dict[tuple[Any, ...], RawGraph] = {}
         rm = _import("circuit_tracer.replacement_model")
         tc = load_transcoder_set(transcoders)
         if backend == "tl":
@@ -181,8 +188,13 @@ class Replacement:
     def graph(self, tokens: list[int], diff: tuple[str, int, int] | None,
               max_n_logits: int, desired_logit_prob: float) -> RawGraph:
         """The graph of one prompt (``tokens`` start with bos): to circuit-tracer's top logits
-        (``diff`` None) or to the logit difference ``(label, answer id, wrong id)``."""
+        (``diff`` None) or to the logit difference ``(label, answer id, wrong id)``. Memoized:
+        claims on the same prompts share their graphs."""
         import torch
+
+        key = (tuple(tokens), diff, max_n_logits, desired_logit_prob)
+        if key in self._graphs:
+            return self._graphs[key]
 
         attribution = _import("circuit_tracer.attribution.attribute")
         targets = _import("circuit_tracer.attribution.targets")
@@ -191,11 +203,16 @@ class Replacement:
             label, a, w = diff
             w_u = torch.from_numpy(self.unembedding())
             spec = [targets.CustomTarget(label, 1.0, w_u[:, a] - w_u[:, w])]
-        with _restore_nnsight_flags():
+        with _restore_nnsight_flags(), warnings.catch_warnings():
+            # circuit-tracer's nnsight backend takes gradients w.r.t. module outputs only
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")
             g = attribution.attribute(torch.tensor(tokens), self.native, attribution_targets=spec,
                                       max_n_logits=max_n_logits,
                                       desired_logit_prob=desired_logit_prob, batch_size=256)
-        return self._plain(g)
+        if len(self._graphs) >= _MEMO:
+            self._graphs.pop(next(iter(self._graphs)))
+        self._graphs[key] = self._plain(g)
+        return self._graphs[key]
 
     def _plain(self, g: Any) -> RawGraph:
         import numpy as np
@@ -210,7 +227,7 @@ class Replacement:
         pruned = graph.prune_graph(g, NODE_THRESHOLD, EDGE_THRESHOLD).node_mask
         replacement, completeness = graph.compute_graph_scores(g)
         selected = g.selected_features.long()
-        return RawGraph(
+        raw = RawGraph(
             tokens=g.input_tokens.detach().long().numpy(),
             features=g.active_features[selected].detach().long().numpy(),
             activations=g.activation_values[selected].detach().float().numpy(),
@@ -225,11 +242,16 @@ class Replacement:
             completeness_score=float(completeness),
             n_layers=int(g.cfg.n_layers),
         )
+        for name in ("tokens", "features", "activations", "adjacency", "logit_ids",
+                     "logit_weights", "influence", "pruned"):
+            getattr(raw, name).setflags(write=False)  # shared by the memo: read-only
+        return raw
 
     # -- lifecycle -------------------------------------------------------------------------
     def release(self) -> None:
         """Remove the replacement model's hooks (permanent ones too) and drop it, explicitly:
         left to ``__del__`` at interpreter exit, circuit-tracer's reset raises a TypeError."""
+        self._graphs.clear()
         native = self.__dict__.pop("native", None)
         if native is None:
             return
