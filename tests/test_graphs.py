@@ -264,3 +264,20 @@ def test_graphs_are_memoized_and_read_only(models, graphs, transcoders):
     assert again.graphs[0].adjacency is first.adjacency  # the same prompts share their graphs
     with pytest.raises(ValueError):
         first.adjacency[0, 0] = 1.0
+
+
+def test_what_circuit_tracer_does_to_a_model_is_a_leak_on_the_plain_one():
+    """Had the replacement model wrapped the fixture's model, the leak check would say so: an
+    attached transcoder (new parameters) and requires_grad flipped are both reported."""
+    import torch
+
+    m = Model("zoo/agreement", "tl")
+    param = next(p for _, p in m._backend.named_parameters())
+    param.requires_grad_(True)
+    assert any("requires_grad of" in leak and "turned on" in leak for leak in m.leaks())
+    m.clean_up()
+    assert m.leaks() == [] and not param.requires_grad
+    m.native.blocks[0].add_module("transcoder", torch.nn.Linear(2, 2))
+    assert any("blocks.0.transcoder.weight" in leak for leak in m.leaks())
+    del m.native.blocks[0].transcoder
+    assert m.leaks() == []

@@ -77,6 +77,7 @@ class Model:
         self.cache: CleanCache | None = cache
         self.tokenizer_hash = loaded.tokenizer_hash
         self._weights = fingerprint(self._backend.named_parameters())
+        self._grads = {n: p.requires_grad for n, p in self._backend.named_parameters()}
         self._replacements: dict[Path, Replacement] = {}
 
     def reset_network(self, seed: int = 0) -> Model:
@@ -239,7 +240,13 @@ class Model:
         on any submodule, persistent edits, and parameters edited in place."""
         open_contexts = [f"open interpclaims context {e.name!r}" for e in self._active]
         return open_contexts + self._backend.attached() + [
-            f"parameter {p} edited in place" for p in self.edited_parameters()]
+            f"parameter {p} edited in place" for p in self.edited_parameters()] + [
+            f"requires_grad of {n} turned {'on' if on else 'off'}"
+            for n, on in self._grad_changes().items()]
+
+    def _grad_changes(self) -> dict[str, bool]:
+        return {n: p.requires_grad for n, p in self._backend.named_parameters()
+                if n in self._grads and p.requires_grad != self._grads[n]}
 
     def edited_parameters(self) -> list[str]:
         """Parameters whose values differ from the weights loaded from disk."""
@@ -250,3 +257,6 @@ class Model:
         the registry reloads such a model (:meth:`ModelRegistry.discard`)."""
         self._active.clear()
         self._backend.detach_all()
+        params = dict(self._backend.named_parameters())
+        for n in self._grad_changes():
+            params[n].requires_grad_(self._grads[n])
