@@ -18,6 +18,7 @@ from interpclaims._errors import (
     ModelLoadError,
     SiteError,
     StoreWarning,
+    Unsupported,
 )
 from interpclaims._estimate import Estimate, EstimateMatrix
 from interpclaims._sites import (
@@ -33,6 +34,8 @@ from interpclaims._sites import (
     resid_pre,
 )
 from interpclaims.analyses import (
+    AttributionGraph,
+    AttributionGraphs,
     Collapse,
     FeatureComparison,
     Localization,
@@ -43,6 +46,7 @@ from interpclaims.analyses import (
     ablate,
     ablate_pair,
     attention_score,
+    attribution_graph,
     compare_features,
     localize,
     mean_difference,
@@ -62,6 +66,8 @@ from interpclaims.verdicts import Claim, ClaimResult, Verdict
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttributionGraph",
+    "AttributionGraphs",
     "BackendUnavailable",
     "Claim",
     "ClaimInconclusive",
@@ -86,11 +92,13 @@ __all__ = [
     "SiteError",
     "SteeringResult",
     "StoreWarning",
+    "Unsupported",
     "Verdict",
     "ablate",
     "ablate_pair",
     "attention_score",
     "attn_out",
+    "attribution_graph",
     "claim_id",
     "compare_features",
     "family",

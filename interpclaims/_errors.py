@@ -16,6 +16,7 @@ __all__ = [
     "InterventionDidNotFire",
     "ModelLoadError",
     "SiteError",
+    "Unsupported",
 ]
 
 
@@ -33,6 +34,11 @@ class ModelLoadError(InterpClaimsError):
 
 class BackendUnavailable(ModelLoadError):
     """The package behind a backend is not installed."""
+
+
+class Unsupported(InterpClaimsError):
+    """An analysis that this backend, architecture or environment cannot run (e.g. attribution
+    graphs of GPT-2 on nnsight); a claim that meets it is skipped with the message as reason."""
 
 
 class DataError(InterpClaimsError, ValueError):

@@ -4,7 +4,8 @@ One module per action: ``_attention`` (attention-pattern scores), ``_behaviour``
 unmodified model), ``_ablation``, ``_patching``, ``_steering``, ``_localize``, ``_probe`` (its
 classifiers in ``_classifiers``, its permutation null in ``_permutation_null``),
 ``_feature_comparison``, ``_polysemanticity``, ``_collapse`` (the layer sweeps they share in
-``_decodability``); shared by them: ``_prepare`` (argument checks, data → batch, components,
+``_decodability``), ``_graphs`` (attribution graphs, with ``_graph_ablation`` and
+``_graph_files``); shared by them: ``_prepare`` (argument checks, data → batch, components,
 positions) and ``_metrics``.
 """
 
@@ -15,6 +16,7 @@ from interpclaims.analyses._attention import attention_score
 from interpclaims.analyses._behaviour import measure
 from interpclaims.analyses._collapse import Collapse, representation_collapse
 from interpclaims.analyses._feature_comparison import FeatureComparison, compare_features
+from interpclaims.analyses._graphs import AttributionGraph, AttributionGraphs, attribution_graph
 from interpclaims.analyses._localize import Localization, localize
 from interpclaims.analyses._patching import patch, patch_heads, patch_sweep
 from interpclaims.analyses._polysemanticity import Polysemanticity, polysemanticity
@@ -22,6 +24,8 @@ from interpclaims.analyses._probe import ProbeResult, probe
 from interpclaims.analyses._steering import SteeringResult, mean_difference, steer
 
 __all__ = [
+    "AttributionGraph",
+    "AttributionGraphs",
     "Collapse",
     "FeatureComparison",
     "Localization",
@@ -32,6 +36,7 @@ __all__ = [
     "ablate",
     "ablate_pair",
     "attention_score",
+    "attribution_graph",
     "compare_features",
     "localize",
     "mean_difference",

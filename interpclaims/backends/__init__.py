@@ -12,17 +12,27 @@ import importlib.util
 from typing import Any
 
 from interpclaims._errors import BackendUnavailable
+from interpclaims.backends._circuit import (
+    GRAPH_ARCHITECTURES,
+    RawGraph,
+    Replacement,
+    transcoder_decoders,
+)
 from interpclaims.backends._protocol import Backend, Edit, ModelSpec
 
 __all__ = [
     "BACKENDS",
+    "GRAPH_ARCHITECTURES",
     "Backend",
     "Edit",
     "ModelSpec",
+    "RawGraph",
+    "Replacement",
     "backend_available",
     "install_hint",
     "load_backend",
     "model_spec",
+    "transcoder_decoders",
 ]
 
 BACKENDS = ("tl", "nnsight")

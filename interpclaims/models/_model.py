@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from interpclaims._errors import ModelLoadError
 from interpclaims._sites import Site, parse_site
-from interpclaims.backends import Backend, Edit, load_backend, model_spec
+from interpclaims.backends import Backend, Edit, Replacement, load_backend, model_spec
 from interpclaims.models._batch import Batch, prompts_per_pass, token_id, tokenize
 from interpclaims.models._edits import ActiveEdits, compose, editable
 from interpclaims.models._resolve import LoadedHF, load_hf
@@ -76,6 +77,8 @@ class Model:
         self.cache: CleanCache | None = cache
         self.tokenizer_hash = loaded.tokenizer_hash
         self._weights = fingerprint(self._backend.named_parameters())
+        self._grads = {n: p.requires_grad for n, p in self._backend.named_parameters()}
+        self._replacements: dict[Path, Replacement] = {}
 
     def reset_network(self, seed: int = 0) -> Model:
         """The same architecture, tokenizer and backend with freshly initialized weights.
@@ -217,6 +220,25 @@ class Model:
         params = [t for _, t in self._backend.named_parameters()]
         return (sorted({str(t.device) for t in params}),
                 sorted({str(t.dtype).removeprefix("torch.") for t in params}))
+    # -- circuit-tracer --------------------------------------------------------------------
+    def replacement(self, transcoders: Path) -> Replacement:
+        """circuit-tracer's replacement model of this model on its backend, with the transcoder
+        set in the folder ``transcoders``. Built once per folder from a *fresh* load (circuit-tracer
+        mutates the model it wraps, so never this model's own) and kept until :meth:`close`."""
+        if transcoders not in self._replacements:
+            loaded = load_hf(self.name)
+            self._replacements[transcoders] = Replacement(
+                self.backend, Path(self.source), loaded.hf_model, loaded.tokenizer, self.spec,
+                transcoders)
+        return self._replacements[transcoders]
+
+    def close(self) -> None:
+        """Release what this model built beside itself (circuit-tracer replacement models)."""
+        for r in self._replacements.values():
+            r.release()
+        self._replacements.clear()
+        for reset in self._resets.values():
+            reset.close()
 
     # -- hygiene ---------------------------------------------------------------------------
     def leaks(self) -> list[str]:
@@ -224,7 +246,13 @@ class Model:
         on any submodule, persistent edits, and parameters edited in place."""
         open_contexts = [f"open interpclaims context {e.name!r}" for e in self._active]
         return open_contexts + self._backend.attached() + [
-            f"parameter {p} edited in place" for p in self.edited_parameters()]
+            f"parameter {p} edited in place" for p in self.edited_parameters()] + [
+            f"requires_grad of {n} turned {'on' if on else 'off'}"
+            for n, on in self._grad_changes().items()]
+
+    def _grad_changes(self) -> dict[str, bool]:
+        return {n: p.requires_grad for n, p in self._backend.named_parameters()
+                if n in self._grads and p.requires_grad != self._grads[n]}
 
     def edited_parameters(self) -> list[str]:
         """Parameters whose values differ from the weights loaded from disk."""
@@ -235,3 +263,6 @@ class Model:
         the registry reloads such a model (:meth:`ModelRegistry.discard`)."""
         self._active.clear()
         self._backend.detach_all()
+        params = dict(self._backend.named_parameters())
+        for n in self._grad_changes():
+            params[n].requires_grad_(self._grads[n])

@@ -46,9 +46,16 @@ class ModelRegistry:
         """Forget ``model`` (its weights were edited in place): the next :meth:`get` reloads it
         from disk. Its forward passes still count."""
         key = (model.name, model.backend)
+        model.close()
         if self._models.get(key) is model:
             del self._models[key]
             self._seen[key] = self._seen.get(key, 0) - model.forward_passes
+
+    def close(self) -> None:
+        """Release every loaded model's companions (circuit-tracer replacement models), at the end
+        of the session: explicitly, not left to garbage collection at interpreter exit."""
+        for m in self._models.values():
+            m.close()
 
     def take_counters(self) -> dict[str, Any]:
         """Forward passes per model and backend, and cache hits/misses, since the last call."""

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from interpclaims import _context
+from interpclaims._errors import Unsupported
 from interpclaims.backends import backend_available, install_hint
 from interpclaims.plugin._families import declare, is_claim_test
 from interpclaims.plugin._fixtures import claim, model
@@ -103,6 +104,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(reporter, "interpclaims-reporter")
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Release what the loaded models built beside themselves (replacement models)."""
+    registry = config.stash.get(REGISTRY, None)
+    if registry is not None:
+        registry.close()
+
+
 # -- collection ----------------------------------------------------------------------------------
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     """Claims files in YAML (``claims_yaml_files``, default ``test_*.yaml``)."""
@@ -161,7 +169,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     item.stash[DATA_USED] = ctx.data_used
     stream = terminal_stream(item.config)
     with _context.use(ctx), _progress_to(stream):
-        result = yield
+        try:
+            result = yield
+        except Unsupported as e:  # an analysis this backend or architecture cannot run
+            pytest.skip(str(e))
     claim_fixture = item.stash.get(CLAIM, None)
     if claim_fixture is not None:  # the outcome follows the claims decided, not what escaped
         claim_fixture.settle(settings.allow_inconclusive)

@@ -4,11 +4,14 @@ Usage::
 
     python -m interpclaims.zoo build [--out fixtures] [--seed 0] [--data-seed 1]
                                      [--only {data,agreement,agreement-gpt2}] [--steps N]
+                                     [--companions]
     python -m interpclaims.zoo facts [--out fixtures] [--only NAME]
     python -m interpclaims.zoo hash  [--out fixtures] [--check]
 
 ``build`` trains deterministically (CPU, 1 thread) and prints each weights hash; building
-twice on one machine prints the same hashes. ``facts`` re-measures the shipped weights and
+twice on one machine prints the same hashes. ``build --companions`` builds only the
+companions of zoo/agreement (its SAE and transcoders, from the shipped weights); a full ``build``
+builds them after the models. ``facts`` re-measures the shipped weights and
 rewrites ``facts.json`` and ``MODEL_CARD.md`` without retraining. ``hash`` prints the hashes of the shipped
 models and datasets; with ``--check`` it exits 1 when one differs from the hash recorded in
 ``MANIFEST.json`` / ``facts.json``.
@@ -40,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=int, default=None,
                    help="override the training steps (experiments; not the shipped recipe)")
     b.add_argument("--log-every", type=int, default=500, help="loss print interval (0: off)")
+    b.add_argument("--companions", action="store_true",
+                   help="build only the SAE and transcoders of zoo/agreement (from its shipped "
+                        "weights)")
     f = sub.add_parser("facts", help="re-measure shipped models; rewrite facts.json and cards")
     f.add_argument("--out", type=Path, default=Path("fixtures"), help="fixtures folder")
     f.add_argument("--only", choices=MODEL_NAMES, default=None, help="one model only")
@@ -57,6 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from interpclaims.zoo.build import build
 
+        if args.companions:
+            from interpclaims.zoo.companions import build_companions
+
+            for key, digest in build_companions(args.out, steps=args.steps).items():
+                print(f"{key}: sha256 {digest}", flush=True)
+            return 0
         build(args.out, seed=args.seed, data_seed=args.data_seed, only=args.only,
               steps=args.steps, log_every=args.log_every)
         return 0

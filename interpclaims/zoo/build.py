@@ -136,6 +136,13 @@ def build(
             f"{facts['previous_token_heads']}",
             flush=True,
         )
+    if only in (None, "agreement") and steps is None:
+        from interpclaims.zoo.companions import build_companions
+
+        print("training the companions of agreement ...", flush=True)
+        for key, digest in build_companions(out).items():
+            hashes[key] = digest
+            print(f"{key}: sha256 {digest}", flush=True)
     return hashes
 
 

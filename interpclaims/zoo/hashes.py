@@ -8,10 +8,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from interpclaims._hashing import data_hash, weights_hash
+from interpclaims._hashing import data_hash, file_sha256, weights_hash
 from interpclaims.zoo.constants import DATASET_FILES, MODEL_NAMES
 
-__all__ = ["recorded_hashes", "shipped_hashes"]
+__all__ = ["COMPANIONS", "recorded_hashes", "shipped_hashes"]
+
+#: Companion folders inside a model folder (SAE in SAELens's format, transcoders in
+#: circuit-tracer's); each records the hashes of its weight files in ``card.json``.
+COMPANIONS = ("sae", "transcoders")
 
 
 def shipped_hashes(out: Path) -> dict[str, str]:
@@ -32,6 +36,9 @@ def shipped_hashes(out: Path) -> dict[str, str]:
         d = out / "models" / name
         if (d / "model.safetensors").exists():
             hashes[f"models/{name}"] = weights_hash(d)
+        for kind in COMPANIONS:
+            for f in sorted((d / kind).glob("*.safetensors")):
+                hashes[f"models/{name}/{kind}/{f.name}"] = file_sha256(f)
     return hashes
 
 
@@ -54,4 +61,9 @@ def recorded_hashes(out: Path) -> dict[str, str]:
         if facts.exists():
             data = json.loads(facts.read_text(encoding="utf-8"))
             recorded[f"models/{name}"] = data["weights_sha256"]
+        for kind in COMPANIONS:
+            card = out / "models" / name / kind / "card.json"
+            if card.exists():
+                files = json.loads(card.read_text(encoding="utf-8"))["files"]
+                recorded.update({f"models/{name}/{kind}/{f}": h for f, h in files.items()})
     return recorded
