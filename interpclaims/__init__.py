@@ -19,7 +19,7 @@ from interpclaims._errors import (
     SiteError,
     StoreWarning,
 )
-from interpclaims._estimate import Estimate, EstimateMatrix
+from interpclaims._estimate import Estimate, EstimateMatrix, Estimates
 from interpclaims._sites import (
     Site,
     attn_out,
@@ -33,6 +33,7 @@ from interpclaims._sites import (
     resid_pre,
 )
 from interpclaims.analyses import (
+    Circuit,
     Localization,
     PairwiseAblation,
     ProbeResult,
@@ -40,6 +41,7 @@ from interpclaims.analyses import (
     ablate,
     ablate_pair,
     attention_score,
+    circuit,
     localize,
     mean_difference,
     measure,
@@ -56,6 +58,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailable",
+    "Circuit",
     "Claim",
     "ClaimInconclusive",
     "ClaimRefuted",
@@ -65,6 +68,7 @@ __all__ = [
     "Dataset",
     "Estimate",
     "EstimateMatrix",
+    "Estimates",
     "HookLeakError",
     "InterpClaimsError",
     "InterventionDidNotFire",
@@ -81,6 +85,7 @@ __all__ = [
     "ablate_pair",
     "attention_score",
     "attn_out",
+    "circuit",
     "family",
     "head",
     "load_data",

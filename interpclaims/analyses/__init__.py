@@ -1,8 +1,9 @@
 """Analyses: the research actions, each returning an Estimate (or a table of them).
 
 One module per action: ``_attention`` (attention-pattern scores), ``_behaviour`` (a metric of the
-unmodified model), ``_ablation``, ``_patching``, ``_steering``, ``_localize``, ``_probe``; shared
-by them: ``_prepare`` (argument checks, data → batch, components, positions) and ``_metrics``.
+unmodified model), ``_ablation``, ``_patching``, ``_steering``, ``_localize``, ``_circuit``,
+``_probe``; shared by them: ``_prepare`` (argument checks, data → batch, components,
+positions) and ``_metrics``.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 from interpclaims.analyses._ablation import PairwiseAblation, ablate, ablate_pair
 from interpclaims.analyses._attention import attention_score
 from interpclaims.analyses._behaviour import measure
+from interpclaims.analyses._circuit import Circuit, circuit
 from interpclaims.analyses._localize import Localization, localize
 from interpclaims.analyses._patching import patch, patch_heads, patch_sweep
 from interpclaims.analyses._probe import ProbeResult, probe
 from interpclaims.analyses._steering import SteeringResult, mean_difference, steer
 
 __all__ = [
+    "Circuit",
     "Localization",
     "PairwiseAblation",
     "ProbeResult",
@@ -23,6 +26,7 @@ __all__ = [
     "ablate",
     "ablate_pair",
     "attention_score",
+    "circuit",
     "localize",
     "mean_difference",
     "measure",

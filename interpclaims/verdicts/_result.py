@@ -74,6 +74,10 @@ class ClaimResult:
     correction: str | None = None
     p_adjusted: float | None = None
     verdict_before_correction: Verdict | None = None
+    # a claim on several estimates (an Estimates, e.g. one per ablation kind): one JSON-safe row
+    # per estimate, {"label", "value", "ci_low", "ci_high", "n", "method", "verdict"}, each the
+    # quantity that decided that estimate's verdict; None for a claim on one estimate
+    estimates: tuple[Mapping[str, Any], ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +108,8 @@ class ClaimResult:
             "alpha": self.alpha,
             "ci_level": self.tested.ci_level,
             "warnings": list(self.warnings),
+            "estimates": ([dict(r) for r in self.estimates] if self.estimates is not None
+                          else None),
             # derived from the reference, for readers of the JSON: not read back
             "control": ({"name": self.reference["label"], "estimate": {
                 k: self.reference.get(k) for k in ("value", "ci_low", "ci_high", "n")}}
@@ -127,4 +133,6 @@ class ClaimResult:
             family=data.get("family", ""), family_size=data.get("family_size"),
             correction=data.get("correction"), p_adjusted=data.get("p_adjusted"),
             verdict_before_correction=Verdict(before) if before else None,
+            estimates=(tuple(dict(r) for r in data["estimates"])
+                       if data.get("estimates") is not None else None),
         )
