@@ -27,6 +27,7 @@ def test_the_whole_model_is_faithful_and_the_empty_circuit_is_not(zoo_models, da
     assert full.faithfulness.ci_low <= 1 <= full.faithfulness.ci_high
     assert np.all(full.gap.samples == 0) and full.completeness.value < 1e-12
     assert empty.minimality == {}
+    assert abs(empty.completeness.value - 1) < 1e-12  # K = ∅ only: |F(∅) − F(M)|
 
 
 def test_faithfulness_is_the_ratio_of_ablation_effects(zoo_models, data) -> None:

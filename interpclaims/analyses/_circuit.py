@@ -233,13 +233,13 @@ class _Measures:
             k = max((k | {c} for c in comp if c not in k), key=gap)
             if k not in tested:
                 tested.append(k)
+        what = (f"max over {len(tested)} tested subsets K of the circuit ({draws} random, "
+                f"greedy up to {greedy_steps}) of |F(C∖K) − F(M∖K)|")
+        if not tested:  # no draw, no greedy step, or the empty circuit: K = ∅ alone
+            tested, what = [frozenset()], "|F(C) − F(M)| (K = ∅ only: no subset drawn)"
         kept = [x for k in tested for x in (self.circuit - k, self.all - k)]
-        if not kept:  # the empty circuit: C∖K = ∅ and M∖K = M for the only K
-            kept = [frozenset(), self.all]
         return self.estimate(
-            kept, lambda f: np.abs(f[:, 0::2] - f[:, 1::2]).max(axis=1), "completeness",
-            f"max over {max(len(tested), 1)} tested subsets K of the circuit ({draws} random, "
-            f"greedy up to {greedy_steps}) of |F(C∖K) − F(M∖K)|")
+            kept, lambda f: np.abs(f[:, 0::2] - f[:, 1::2]).max(axis=1), "completeness", what)
 
     def curve(self, ranking: tuple[str, ...]) -> tuple[tuple[tuple[int, Estimate], ...],
                                                        Estimate, Estimate]:
