@@ -40,9 +40,10 @@ def _targets(tokens: list[int], pattern: Pattern) -> list[tuple[int, int]]:
 PairsOf = Callable[[int, list[int]], list[tuple[int, int]]]
 
 
-def _head_scores(model: Model, batch: Batch, pairs_of: PairsOf, what: str, ds_name: str
+def _head_scores(model: Model, batch: Batch, pairs_of: PairsOf, args: str, ds_name: str
                  ) -> tuple[torch.Tensor, list[int]]:
-    """Per-prompt score of every head: ``[n_kept_prompts, n_layers, n_heads]`` and kept rows."""
+    """Per-prompt score of every head: ``[n_kept_prompts, n_layers, n_heads]`` and kept rows
+    (``args`` names the pattern in errors: ``"pattern='induction'"``)."""
     import torch
 
     s = model.spec
@@ -61,7 +62,7 @@ def _head_scores(model: Model, batch: Batch, pairs_of: PairsOf, what: str, ds_na
         rows.append(b)
     if not rows:
         raise DataError(
-            f"attention_score({what}): no prompt of dataset {ds_name!r} has a "
+            f"attention_score({args}): no prompt of dataset {ds_name!r} has a "
             "position this pattern is defined on (an induction score needs repeated tokens)"
         )
     return torch.stack(scores), rows
@@ -131,10 +132,10 @@ def _random_heads(model: Model, site: Site, scores: torch.Tensor, name: str, pat
 
 
 def _reset_network(model: Model, site: Site, batch: Batch, pairs_of: PairsOf, what: str,
-                   ds_name: str) -> Estimate:
+                   args: str, ds_name: str) -> Estimate:
     """Control ``reset_network``: the same head in the same architecture, re-initialized."""
     reset = model.reset_network(0)
-    reset_scores, reset_rows = _head_scores(reset, batch, pairs_of, what, ds_name)
+    reset_scores, reset_rows = _head_scores(reset, batch, pairs_of, args, ds_name)
     return estimate_from_samples(
         reset_scores[:, site.layer, site.head].numpy(),
         method=f"mean {what} attention of L{site.layer}H{site.head} in the same "
@@ -190,12 +191,13 @@ def attention_score(
         raise InterpClaimsError(f"attention_score(head=): {head!r} names no head; write e.g. 'L1H2'")
     ds, batch = prepare(model, data)
     if by_position:
-        what = f"{query}→{key}"
+        what, args = f"{query}→{key}", f"query={query!r}, key={key!r}"
         pairs_of = _query_key_pairs(batch, ds, query, key)
     else:
         what = choice(pattern or "induction", PATTERNS, "pattern", "attention_score")
+        args = f"pattern={what!r}"
         pairs_of = _pattern_pairs(cast("Pattern", what))
-    scores, rows = _head_scores(model, batch, pairs_of, what, ds.name)
+    scores, rows = _head_scores(model, batch, pairs_of, args, ds.name)
     ids = tuple(batch.ids[r] for r in rows)
     assert site.layer is not None
     label = f"attention_score(L{site.layer}H{site.head}, {what})"
@@ -205,7 +207,7 @@ def attention_score(
             est_controls[name] = _random_heads(model, site, scores, name, what, label, ids)
     if "reset_network" in controls:
         est_controls["reset_network"] = _reset_network(model, site, batch, pairs_of, what,
-                                                       ds.name)
+                                                       args, ds.name)
     return estimate_from_samples(
         scores[:, site.layer, site.head].numpy(),
         method=f"mean {what} attention of L{site.layer}H{site.head} per prompt on {ds.name}",
