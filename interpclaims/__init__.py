@@ -20,7 +20,7 @@ from interpclaims._errors import (
     StoreWarning,
     Unsupported,
 )
-from interpclaims._estimate import Estimate, EstimateMatrix
+from interpclaims._estimate import Estimate, EstimateMatrix, Estimates
 from interpclaims._sites import (
     Site,
     attn_out,
@@ -36,6 +36,7 @@ from interpclaims._sites import (
 from interpclaims.analyses import (
     AttributionGraph,
     AttributionGraphs,
+    Circuit,
     Collapse,
     FeatureComparison,
     Localization,
@@ -47,6 +48,7 @@ from interpclaims.analyses import (
     ablate_pair,
     attention_score,
     attribution_graph,
+    circuit,
     compare_features,
     localize,
     mean_difference,
@@ -69,6 +71,7 @@ __all__ = [
     "AttributionGraph",
     "AttributionGraphs",
     "BackendUnavailable",
+    "Circuit",
     "Claim",
     "ClaimInconclusive",
     "ClaimRefuted",
@@ -79,6 +82,7 @@ __all__ = [
     "Dataset",
     "Estimate",
     "EstimateMatrix",
+    "Estimates",
     "FeatureComparison",
     "HookLeakError",
     "InterpClaimsError",
@@ -99,6 +103,7 @@ __all__ = [
     "attention_score",
     "attn_out",
     "attribution_graph",
+    "circuit",
     "claim_id",
     "compare_features",
     "family",

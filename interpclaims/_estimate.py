@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -21,7 +21,13 @@ from interpclaims.stats import (
     wilson_interval,
 )
 
-__all__ = ["Estimate", "EstimateMatrix", "estimate_from_samples", "estimate_from_seeds"]
+__all__ = [
+    "Estimate",
+    "EstimateMatrix",
+    "Estimates",
+    "estimate_from_samples",
+    "estimate_from_seeds",
+]
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
@@ -290,3 +296,56 @@ class EstimateMatrix:
             "noop": [list(c) for c in self.noop],
             **({"col_tokens": list(self.col_tokens)} if self.col_tokens else {}),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Estimates:
+    """One quantity measured several ways, each an :class:`Estimate` under a label — e.g. an
+    ablation effect under ``"zero"``, ``"mean"`` and ``"resample"`` ablation
+    (``ic.ablate(..., how=["zero", "mean", "resample"])``), or a circuit's faithfulness under
+    each kind, gathered by hand: ``ic.Estimates({"zero": f0, "mean": f1})``.
+
+    A claim on it holds only if it holds for each: SUPPORTED iff every estimate is SUPPORTED,
+    REFUTED iff any is REFUTED, INCONCLUSIVE otherwise (see :mod:`interpclaims.verdicts`).
+    """
+
+    items: Mapping[str, Estimate]
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        __tracebackhide__ = True
+        if not isinstance(self.items, Mapping) or not self.items:
+            raise InterpClaimsError(
+                f"Estimates({self.title or 'items'}): expected a non-empty mapping label -> "
+                f"Estimate, got {type(self.items).__name__}; write e.g. "
+                "ic.Estimates({'zero': effect_zero, 'mean': effect_mean})"
+            )
+        for key, est in self.items.items():
+            if not isinstance(key, str) or not isinstance(est, Estimate):
+                raise InterpClaimsError(
+                    f"Estimates({self.title or 'items'}): entry {key!r} must map a str label to "
+                    f"an Estimate, got {type(key).__name__} -> {type(est).__name__}"
+                )
+        object.__setattr__(self, "items", MappingProxyType(dict(self.items)))
+
+    def __getitem__(self, label: str) -> Estimate:
+        __tracebackhide__ = True
+        try:
+            return self.items[label]
+        except KeyError:
+            raise InterpClaimsError(
+                f"{self.title or 'Estimates'}: no estimate {label!r}; labels are "
+                f"{', '.join(map(repr, self.items))}"
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{k}: {v}" for k, v in self.items.items())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"title": self.title, "items": {k: v.to_json() for k, v in self.items.items()}}

@@ -1,8 +1,8 @@
 """Analyses: the research actions, each returning an Estimate (or a table of them).
 
 One module per action: ``_attention`` (attention-pattern scores), ``_behaviour`` (a metric of the
-unmodified model), ``_ablation``, ``_patching``, ``_steering``, ``_localize``, ``_probe`` (its
-classifiers in ``_classifiers``, its permutation null in ``_permutation_null``),
+unmodified model), ``_ablation``, ``_patching``, ``_steering``, ``_localize``, ``_circuit``,
+``_probe`` (its classifiers in ``_classifiers``, its permutation null in ``_permutation_null``),
 ``_feature_comparison``, ``_polysemanticity``, ``_collapse`` (the layer sweeps they share in
 ``_decodability``), ``_graphs`` (attribution graphs, with ``_graph_ablation`` and
 ``_graph_files``); shared by them: ``_prepare`` (argument checks, data → batch, components,
@@ -14,6 +14,7 @@ from __future__ import annotations
 from interpclaims.analyses._ablation import PairwiseAblation, ablate, ablate_pair
 from interpclaims.analyses._attention import attention_score
 from interpclaims.analyses._behaviour import measure
+from interpclaims.analyses._circuit import Circuit, circuit
 from interpclaims.analyses._collapse import Collapse, representation_collapse
 from interpclaims.analyses._feature_comparison import FeatureComparison, compare_features
 from interpclaims.analyses._graphs import AttributionGraph, AttributionGraphs, attribution_graph
@@ -26,6 +27,7 @@ from interpclaims.analyses._steering import SteeringResult, mean_difference, ste
 __all__ = [
     "AttributionGraph",
     "AttributionGraphs",
+    "Circuit",
     "Collapse",
     "FeatureComparison",
     "Localization",
@@ -37,6 +39,7 @@ __all__ = [
     "ablate_pair",
     "attention_score",
     "attribution_graph",
+    "circuit",
     "compare_features",
     "localize",
     "mean_difference",

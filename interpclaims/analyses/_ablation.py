@@ -6,27 +6,37 @@ and must move the ablated activation, or :class:`InterventionDidNotFire` names t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from interpclaims import _context
 from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import InterpClaimsError
-from interpclaims._estimate import Estimate, estimate_from_samples, estimate_from_seeds
+from interpclaims._estimate import (
+    Estimate,
+    Estimates,
+    estimate_from_samples,
+    estimate_from_seeds,
+)
 from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Targets, effect
 from interpclaims.analyses._prepare import (
     as_vector,
     check_model,
     choice,
+    names,
     parse_component,
     prepare,
 )
 from interpclaims.interventions import (
     ABLATIONS,
     FIXED_ABLATIONS,
+    MEAN_OVER,
     Ablation,
     FixedAblation,
+    MeanOver,
     ablation_edit,
+    resolve_mean_over,
     run_strict,
 )
 
@@ -43,49 +53,112 @@ PairMetric = Literal["logit_diff", "loss", "prob_drop"]
 PAIR_METRICS: tuple[PairMetric, ...] = get_args(PairMetric)
 
 
-def run_ablation(model: Model, site: Site, batch: Batch, how: Ablation,
-                 reference: DataSpec | Dataset | None, direction: Any, label: str
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clean and ablated logits; raises when the ablation did not move the activation."""
+def run_ablation(model: Model, sites: Sequence[Site], batch: Batch, how: Ablation,
+                 reference: Dataset | None, direction: Any, label: str,
+                 mean_over: MeanOver | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clean logits, and the logits with every site of ``sites`` ablated together in one run;
+    raises when an ablation did not move its activation. The sites of a resample ablation take
+    their values from the same donor prompt (one draw, seeded by ``label``)."""
     __tracebackhide__ = True
     import torch
 
-    base = site.base
-    clean_logits, clean = model.run(batch.tokens, read=[base])
-    ref = load_data(reference) if reference is not None else None
-    if ref is not None:
-        _context.note_data(ref.name, ref.sha256)
+    bases = sorted({s.base for s in sites}, key=lambda b: b.order)
+    clean_logits, clean = model.run(batch.tokens, read=bases)
+    if reference is not None:
+        _context.note_data(reference.name, reference.sha256)
+    scope: MeanOver = "all"
+    if how == "mean":
+        scope = resolve_mean_over(model, batch, reference, mean_over, label)
     vec = torch.as_tensor(direction) if direction is not None else None
-    edit = ablation_edit(model, site, how, clean[base], batch, ref, vec, label)
+    edits = [(s, ablation_edit(model, s, how, clean[s.base], batch, reference, vec, label, scope))
+             for s in sites]
     ablated_logits = run_strict(
-        model, batch.tokens, [(site, edit)], read=[base], baseline=clean, where=batch.mask,
+        model, batch.tokens, edits, read=bases, baseline=clean, where=batch.mask,
         name=label, what=f"{how}-ablation",
         why="the component already holds the ablation value on every token (nothing to ablate)",
     )
     return clean_logits, ablated_logits
 
 
+def _components(model: Model, component: Any, analysis: str) -> list[Site]:
+    """One component or a non-empty list of distinct ones, as sites."""
+    __tracebackhide__ = True
+    if isinstance(component, (list, tuple)):
+        if not component:
+            raise InterpClaimsError(f"{analysis}(component=): the list is empty; name at least "
+                                    "one component, e.g. ['L0H1', 'L1.mlp_out']")
+        sites = [parse_component(model, c, analysis) for c in component]
+        twice = sorted({str(s) for s in sites if sites.count(s) > 1})
+        if twice:
+            raise InterpClaimsError(f"{analysis}(component=) names {', '.join(twice)} more than "
+                                    "once; list each component once")
+        return sites
+    return [parse_component(model, component, analysis)]
+
+
+def _kinds(how: Any, seeds: int, mean_over: Any) -> list[Ablation]:
+    """``how=`` as a list of distinct ablation kinds, checked with ``seeds=`` and ``mean_over=``."""
+    __tracebackhide__ = True
+    hows = (list(names(how, ABLATIONS, "ablation", "how", "ablate"))
+            if isinstance(how, (list, tuple)) else [choice(how, ABLATIONS, "ablation", "ablate",
+                                                           "how")])
+    if not hows:
+        raise InterpClaimsError("ablate(how=): the list is empty; write e.g. "
+                                "how=['zero', 'mean', 'resample']")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1 or (
+            seeds > 1 and "resample" not in hows):
+        raise InterpClaimsError(
+            f"ablate(seeds=): expected an int >= 1, and more than one only with how='resample' "
+            f"(zero and mean ablation draw nothing at random); got seeds={seeds!r}, how={how!r}"
+        )
+    if mean_over is not None:
+        choice(mean_over, MEAN_OVER, "mean scope", "ablate", "mean_over")
+        if "mean" not in hows:
+            raise InterpClaimsError(
+                f"ablate(mean_over={mean_over!r}) applies to a mean ablation only, and how={how!r} "
+                "has none; drop mean_over= or use how='mean'")
+    return [cast("Ablation", h) for h in hows]
+
+
+def _scope_text(model: Model, batch: Batch, how: Ablation, ref: Dataset | None,
+                mean_over: MeanOver | None, label: str) -> str:
+    """How the Estimate's method names a mean ablation's mean (empty for other kinds)."""
+    if how != "mean":
+        return ""
+    scope = resolve_mean_over(model, batch, ref, mean_over, label)
+    over = f"reference {ref.name}" if ref is not None else "the data"
+    return (f" (mean at each position over {over})" if scope == "position"
+            else f" (mean over all real tokens of {over}, pooled)")
+
+
 def ablate(
     model: Model,
-    component: str | Site,
+    component: str | Site | Sequence[str | Site],
     data: DataSpec | Dataset,
-    how: Ablation = "zero",
+    how: Ablation | Sequence[Ablation] = "zero",
     metric: EffectMetric = "loss",
     *,
     reference: DataSpec | Dataset | None = None,
     direction: Any = None,
     seeds: int = 1,
-) -> Estimate:
+    mean_over: MeanOver | None = None,
+) -> Estimate | Estimates:
     """What ablating ``component`` does to ``metric``, per prompt (see :mod:`interpclaims.analyses._metrics`:
     ``logit_diff``/``loss``/``accuracy`` are ablated − clean; ``prob_drop`` is clean − ablated;
     ``kl`` and ``flip_rate`` compare the two runs).
 
     ``component``: a head (``"L1H2"``, at its output ``z``), an MLP neuron (``"L0N17"``), an
-    attention or MLP layer (``"L1.attn_out"``, ``"L1.mlp_out"``) or any layer site.
-    ``how``: ``"zero"``; ``"mean"`` (mean over all real tokens of ``reference``, default the data
-    itself); ``"resample"`` (the activation of another prompt of ``reference`` at the same
-    positions). ``direction=`` (a ``d_model`` vector) ablates only that direction of a residual
-    site: zero sets its coefficient to 0, mean to its mean.
+    attention or MLP layer (``"L1.attn_out"``, ``"L1.mlp_out"``) or any layer site — or a list of
+    them, ablated together in one run against one clean baseline (their joint effect; a resample
+    ablation takes every component's value from the same donor prompt).
+    ``how``: ``"zero"``; ``"mean"`` (the mean of ``reference``, default the data itself: at each
+    position when every prompt has one token length, bos included, else over all real tokens —
+    ``mean_over="position" | "all"`` chooses, and the Estimate's method says which);
+    ``"resample"`` (the activation of another prompt of ``reference`` at the same positions).
+    A list of kinds (``how=["zero", "mean", "resample"]``) returns an :class:`Estimates`, one
+    estimate per kind: a claim on it holds only if it holds under each kind.
+    ``direction=`` (a ``d_model`` vector) ablates only that direction of a residual site: zero
+    sets its coefficient to 0, mean to its mean.
 
     The donors of a resample ablation are the one random draw here. Each prompt draws its own
     donor, independently of the others, so the per-prompt effects are independent draws of
@@ -97,31 +170,36 @@ def ablate(
     """
     __tracebackhide__ = True
     model = check_model(model, "ablate")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1 or (
-            seeds > 1 and how != "resample"):
-        raise InterpClaimsError(
-            f"ablate(seeds=): expected an int >= 1, and more than one only with how='resample' "
-            f"(zero and mean ablation draw nothing at random); got seeds={seeds!r}, how={how!r}"
-        )
-    choice(how, ABLATIONS, "ablation", "ablate", "how")
+    hows = _kinds(how, seeds, mean_over)
     choice(metric, EFFECT_METRICS, "metric", "ablate")
-    site = parse_component(model, component, "ablate")
+    sites = _components(model, component, "ablate")
     if direction is not None:
+        if len(sites) > 1:
+            raise InterpClaimsError("ablate(direction=) ablates a direction of one residual site; "
+                                    f"got {len(sites)} components")
         direction = as_vector(direction, "direction", "ablate")
     ds, batch = prepare(model, data)
+    ref = load_data(reference) if reference is not None else None
     targets = Targets.of(model, ds, batch, metric)
-    what = f"{site}" + (" (direction)" if direction is not None else "")
-    label = f"ablate({what}, {how}, {metric})"
-    per_seed = []
-    for seed in range(seeds):
-        clean_logits, ablated_logits = run_ablation(
-            model, site, batch, how, reference, direction,
-            label if seed == 0 else f"{label}#seed{seed}")
-        per_seed.append(effect(targets, clean_logits, ablated_logits, metric).numpy())
-    return estimate_from_seeds(
-        per_seed, method=f"{how}-ablation of {what} on {ds.name}: effect on {metric} per prompt",
-        label=label, unit_ids=tuple(batch.ids), rate=metric == "flip_rate",
-    )
+    what = (f"[{', '.join(map(str, sites))}]" if isinstance(component, (list, tuple))
+            else str(sites[0])) + (" (direction)" if direction is not None else "")
+    out: dict[str, Estimate] = {}
+    for kind in hows:
+        label = f"ablate({what}, {kind}, {metric})"
+        scope = _scope_text(model, batch, kind, ref, mean_over, label)
+        per_seed = []
+        for seed in range(seeds if kind == "resample" else 1):
+            clean_logits, ablated_logits = run_ablation(
+                model, sites, batch, kind, ref, direction,
+                label if seed == 0 else f"{label}#seed{seed}", mean_over)
+            per_seed.append(effect(targets, clean_logits, ablated_logits, metric).numpy())
+        out[kind] = estimate_from_seeds(
+            per_seed, label=label, unit_ids=tuple(batch.ids), rate=metric == "flip_rate",
+            method=f"{kind}-ablation{scope} of {what} on {ds.name}: effect on {metric} per prompt",
+        )
+    if isinstance(how, (list, tuple)):
+        return Estimates(out, title=f"ablate({what}, {metric}) by ablation kind")
+    return out[hows[0]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +230,11 @@ def ablate_pair(
     targets = Targets.of(model, ds, batch, metric)
     bases = sorted({sa.base, sb.base}, key=lambda s: s.order)
     clean_logits, clean = model.run(batch.tokens, read=bases)
-    edits = {s: ablation_edit(model, s, how, clean[s.base], batch, None, None, f"ablate_pair({s})")
-             for s in (sa, sb)}
+    scope: MeanOver = "all"
+    if how == "mean":
+        scope = resolve_mean_over(model, batch, None, None, "ablate_pair")
+    edits = {s: ablation_edit(model, s, how, clean[s.base], batch, None, None,
+                              f"ablate_pair({s})", scope) for s in (sa, sb)}
     effects = {}
     for name, chosen in (("a", [sa]), ("b", [sb]), ("joint", [sa, sb])):
         logits = run_strict(
@@ -163,7 +244,8 @@ def ablate_pair(
         )
         effects[name] = effect(targets, clean_logits, logits, metric).numpy()
     inter = effects["joint"] - effects["a"] - effects["b"]
-    method = f"{how}-ablation on {ds.name}, effect on {metric} per prompt"
+    method = (f"{how}-ablation{_scope_text(model, batch, how, None, None, 'ablate_pair')} on "
+              f"{ds.name}, effect on {metric} per prompt")
     ids = tuple(batch.ids)
 
     def est(values: Any, label: str) -> Estimate:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, get_args
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from interpclaims._data import Dataset, DataSpec
 from interpclaims._errors import DataError, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples
 from interpclaims._sites import Site
-from interpclaims.analyses._prepare import check_model, choice, names, prepare
+from interpclaims.analyses._prepare import check_model, choice, names, positions_mask, prepare
 
 if TYPE_CHECKING:
     import torch
@@ -36,9 +36,14 @@ def _targets(tokens: list[int], pattern: Pattern) -> list[tuple[int, int]]:
     return pairs
 
 
-def _head_scores(model: Model, batch: Batch, pattern: Pattern, ds_name: str
+# (query, key) pairs of one prompt, from its row index in the batch and its tokens (bos at 0)
+PairsOf = Callable[[int, list[int]], list[tuple[int, int]]]
+
+
+def _head_scores(model: Model, batch: Batch, pairs_of: PairsOf, args: str, ds_name: str
                  ) -> tuple[torch.Tensor, list[int]]:
-    """Per-prompt score of every head: ``[n_kept_prompts, n_layers, n_heads]`` and kept rows."""
+    """Per-prompt score of every head: ``[n_kept_prompts, n_layers, n_heads]`` and kept rows
+    (``args`` names the pattern in errors: ``"pattern='induction'"``)."""
     import torch
 
     s = model.spec
@@ -48,7 +53,7 @@ def _head_scores(model: Model, batch: Batch, pattern: Pattern, ds_name: str
     rows, scores = [], []
     for b in range(batch.tokens.shape[0]):
         toks = batch.tokens[b, : int(batch.lengths[b])].tolist()
-        pairs = _targets(toks, pattern)
+        pairs = pairs_of(b, toks)
         if not pairs:
             continue
         q = torch.tensor([p[0] for p in pairs])
@@ -57,13 +62,47 @@ def _head_scores(model: Model, batch: Batch, pattern: Pattern, ds_name: str
         rows.append(b)
     if not rows:
         raise DataError(
-            f"attention_score(pattern={pattern!r}): no prompt of dataset {ds_name!r} has a "
+            f"attention_score({args}): no prompt of dataset {ds_name!r} has a "
             "position this pattern is defined on (an induction score needs repeated tokens)"
         )
     return torch.stack(scores), rows
 
 
-def _random_heads(model: Model, site: Site, scores: torch.Tensor, name: str, pattern: Pattern,
+def _pattern_pairs(pattern: Pattern) -> PairsOf:
+    return lambda b, toks: _targets(toks, pattern)
+
+
+def _position(batch: Batch, ds: Dataset, spec: Any, param: str) -> torch.Tensor:
+    """``query=`` / ``key=`` as one position per prompt ``[batch]`` (checked inside each prompt)."""
+    __tracebackhide__ = True
+    if spec == "all" or not isinstance(spec, (str, int)) or isinstance(spec, bool):
+        raise InterpClaimsError(
+            f"attention_score({param}=): expected an int (bos = 0, -1 = the last real token) or "
+            f"the name of a dataset field holding one position per row"
+            + (", or 'previous' (query - 1)" if param == "key" else "") + f"; got {spec!r}"
+        )
+    return positions_mask(batch, ds, spec, "attention_score", param).int().argmax(1)
+
+
+def _query_key_pairs(batch: Batch, ds: Dataset, query: Any, key: Any) -> PairsOf:
+    """One (query, key) pair per prompt, from the data (``key="previous"``: query − 1)."""
+    __tracebackhide__ = True
+    q = _position(batch, ds, query, "query")
+    k = q - 1 if key == "previous" else _position(batch, ds, key, "key")
+    bad = ((k < 0) | (k > q)).nonzero().flatten().tolist()
+    if bad:
+        i = bad[0]
+        raise DataError(
+            f"attention_score(query={query!r}, key={key!r}): in prompt {batch.ids[i]!r} of "
+            f"{ds.name} the key position {int(k[i])} is "
+            + ("before the first token" if int(k[i]) < 0 else f"after the query {int(q[i])}")
+            + "; a causal head attends only from a position to itself and earlier ones: choose a "
+            "key at or before the query"
+        )
+    return lambda b, toks: [(int(q[b]), int(k[b]))]
+
+
+def _random_heads(model: Model, site: Site, scores: torch.Tensor, name: str, pattern: str,
                   label: str, ids: tuple[str, ...]) -> Estimate:
     """Control ``random_heads`` (or ``random_heads_same_layer``): per prompt, the mean score of
     *every* other head (of the head's own layer).
@@ -92,14 +131,14 @@ def _random_heads(model: Model, site: Site, scores: torch.Tensor, name: str, pat
     )
 
 
-def _reset_network(model: Model, site: Site, batch: Batch, pattern: Pattern, ds_name: str
-                   ) -> Estimate:
+def _reset_network(model: Model, site: Site, batch: Batch, pairs_of: PairsOf, what: str,
+                   args: str, ds_name: str) -> Estimate:
     """Control ``reset_network``: the same head in the same architecture, re-initialized."""
     reset = model.reset_network(0)
-    reset_scores, reset_rows = _head_scores(reset, batch, pattern, ds_name)
+    reset_scores, reset_rows = _head_scores(reset, batch, pairs_of, args, ds_name)
     return estimate_from_samples(
         reset_scores[:, site.layer, site.head].numpy(),
-        method=f"mean {pattern} attention of L{site.layer}H{site.head} in the same "
+        method=f"mean {what} attention of L{site.layer}H{site.head} in the same "
                "architecture with re-initialized weights",
         label="control:reset_network", unit_ids=tuple(batch.ids[r] for r in reset_rows),
     )
@@ -109,14 +148,23 @@ def attention_score(
     model: Model,
     data: DataSpec | Dataset,
     head: str | Site,
-    pattern: Pattern = "induction",
+    pattern: Pattern | None = None,
     controls: Sequence[str] = ("random_heads",),
+    *,
+    query: int | str | None = None,
+    key: int | str | None = None,
 ) -> Estimate:
-    """How much ``head`` attends along ``pattern``, averaged per prompt.
+    """How much ``head`` attends along ``pattern``, or from ``query`` to ``key``, per prompt.
 
     ``pattern="previous_token"``: attention from each position to the one before it.
-    ``pattern="induction"``: attention from each position whose token occurred before to the
-    token *after* that earlier occurrence (prompts without repeats are left out).
+    ``pattern="induction"`` (the default when no ``query``/``key`` is given): attention from each
+    position whose token occurred before to the token *after* that earlier occurrence (prompts
+    without repeats are left out).
+    ``query=`` and ``key=`` (instead of ``pattern=``, both needed): the attention weight from one
+    position to another in each prompt, each a dataset field holding one position per row (e.g.
+    ``"subject_pos"``) or an int (bos = 0; negative ints count back from the prompt's last real
+    token, -1 = the last one, where the next token is predicted); ``key="previous"`` is the
+    position before the query.
 
     Controls: ``random_heads`` — per prompt, the mean score of every other head of the model
     (which is the expectation over random draws of other heads, so no draw and no seed enters),
@@ -126,24 +174,42 @@ def attention_score(
     """
     __tracebackhide__ = True
     model = check_model(model, "attention_score")
-    choice(pattern, PATTERNS, "pattern", "attention_score")
+    by_position = query is not None or key is not None
+    if by_position and pattern is not None:
+        raise InterpClaimsError(
+            f"attention_score(): pattern={pattern!r} and query=/key= are two ways to say where "
+            "the head attends; give one: pattern='induction' | 'previous_token', or query= and key="
+        )
+    if by_position and (query is None or key is None):
+        raise InterpClaimsError(
+            f"attention_score(): query={query!r}, key={key!r} — give both, e.g. "
+            "query=-1, key='subject_pos' (from the last token to the subject)"
+        )
     controls = names(controls, CONTROLS, "control", "controls", "attention_score")
     site = model.site(head, default_kind="pattern")
     if site.head is None:
         raise InterpClaimsError(f"attention_score(head=): {head!r} names no head; write e.g. 'L1H2'")
     ds, batch = prepare(model, data)
-    scores, rows = _head_scores(model, batch, pattern, ds.name)
+    if by_position:
+        what, args = f"{query}→{key}", f"query={query!r}, key={key!r}"
+        pairs_of = _query_key_pairs(batch, ds, query, key)
+    else:
+        what = choice(pattern or "induction", PATTERNS, "pattern", "attention_score")
+        args = f"pattern={what!r}"
+        pairs_of = _pattern_pairs(cast("Pattern", what))
+    scores, rows = _head_scores(model, batch, pairs_of, args, ds.name)
     ids = tuple(batch.ids[r] for r in rows)
     assert site.layer is not None
-    label = f"attention_score(L{site.layer}H{site.head}, {pattern})"
+    label = f"attention_score(L{site.layer}H{site.head}, {what})"
     est_controls: dict[str, Estimate] = {}
     for name in ("random_heads", "random_heads_same_layer"):
         if name in controls:
-            est_controls[name] = _random_heads(model, site, scores, name, pattern, label, ids)
+            est_controls[name] = _random_heads(model, site, scores, name, what, label, ids)
     if "reset_network" in controls:
-        est_controls["reset_network"] = _reset_network(model, site, batch, pattern, ds.name)
+        est_controls["reset_network"] = _reset_network(model, site, batch, pairs_of, what,
+                                                       args, ds.name)
     return estimate_from_samples(
         scores[:, site.layer, site.head].numpy(),
-        method=f"mean {pattern} attention of L{site.layer}H{site.head} per prompt on {ds.name}",
+        method=f"mean {what} attention of L{site.layer}H{site.head} per prompt on {ds.name}",
         label=label, unit_ids=ids, controls=est_controls,
     )

@@ -95,7 +95,7 @@ def _impact(model: Model, ds: Dataset, batch: Batch, top: list[str],
     cells = []
     for name in top:
         s = parse_component(model, name, "localize")
-        clean_logits, ablated_logits = run_ablation(model, s, batch, how, None, None,
+        clean_logits, ablated_logits = run_ablation(model, [s], batch, how, None, None,
                                                     f"localize({name})")
         row = []
         for m in metrics:

@@ -6,13 +6,16 @@ from __future__ import annotations
 from interpclaims.interventions._edits import (
     ABLATIONS,
     FIXED_ABLATIONS,
+    MEAN_OVER,
     Ablation,
     Edit,
     FixedAblation,
+    MeanOver,
     ablation_edit,
     check_vector,
     feature_shape,
     patch_edit,
+    resolve_mean_over,
     steering_edit,
 )
 from interpclaims.interventions._run import run_lenient, run_strict
@@ -20,13 +23,16 @@ from interpclaims.interventions._run import run_lenient, run_strict
 __all__ = [
     "ABLATIONS",
     "FIXED_ABLATIONS",
+    "MEAN_OVER",
     "Ablation",
     "Edit",
     "FixedAblation",
+    "MeanOver",
     "ablation_edit",
     "check_vector",
     "feature_shape",
     "patch_edit",
+    "resolve_mean_over",
     "run_lenient",
     "run_strict",
     "steering_edit",

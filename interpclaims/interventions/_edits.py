@@ -24,14 +24,17 @@ if TYPE_CHECKING:
 __all__ = [
     "ABLATIONS",
     "FIXED_ABLATIONS",
+    "MEAN_OVER",
     "Ablation",
     "Edit",
     "FixedAblation",
+    "MeanOver",
     "ablation_edit",
     "assign",
     "check_vector",
     "feature_shape",
     "patch_edit",
+    "resolve_mean_over",
     "steering_edit",
 ]
 
@@ -43,6 +46,9 @@ Ablation = Literal["zero", "mean", "resample"]
 FixedAblation = Literal["zero", "mean"]
 ABLATIONS: tuple[Ablation, ...] = get_args(Ablation)
 FIXED_ABLATIONS: tuple[FixedAblation, ...] = get_args(FixedAblation)
+# what a mean ablation averages over: each position separately, or all real tokens pooled
+MeanOver = Literal["position", "all"]
+MEAN_OVER: tuple[MeanOver, ...] = get_args(MeanOver)
 
 
 def assign(act: torch.Tensor, site: Site, value: torch.Tensor, where: torch.Tensor | None = None
@@ -94,12 +100,15 @@ def feature_shape(model: Model, site: Site) -> tuple[int, ...]:
 
 # -- ablation ------------------------------------------------------------------------------------
 def ablation_edit(model: Model, site: Site, how: Ablation, clean: torch.Tensor, batch: Batch,
-                  reference: Dataset | None, direction: torch.Tensor | None, label: str) -> Edit:
+                  reference: Dataset | None, direction: torch.Tensor | None, label: str,
+                  mean_over: MeanOver = "all") -> Edit:
     """The edit of one ablation, given the clean activations ``clean`` of ``site.base``.
 
     The mean and the resample donors come from ``reference`` (default: the batch itself);
     ``direction`` (``[d_model]``) ablates only that direction of a residual site. ``label`` names
-    the ablation in errors and seeds the resample draw.
+    the ablation in errors and seeds the resample draw. ``mean_over`` (resolved by
+    :func:`interpclaims.interventions.resolve_mean_over`): ``"position"`` writes at each position
+    the reference's mean at that position, ``"all"`` the mean over every real token.
     """
     __tracebackhide__ = True
     import torch
@@ -113,13 +122,41 @@ def ablation_edit(model: Model, site: Site, how: Ablation, clean: torch.Tensor, 
     else:
         ref_part, ref_mask, ref_lengths = part, batch.mask, batch.lengths
     if direction is not None:
-        return _direction_ablation(site, how, part, ref_part, ref_mask, direction, label)
+        return _direction_ablation(site, how, part, ref_part, ref_mask, direction, label,
+                                   mean_over)
     if how == "zero":
         return _constant(site, torch.zeros_like(part[0, 0]))
     if how == "mean":
+        if mean_over == "position":  # one length everywhere (resolve_mean_over checked it)
+            return _constant(site, ref_part.mean(0, keepdim=True))
         return _constant(site, ref_part[ref_mask].mean(0))
     source = _resample_donors(batch, ref_lengths, reference is None, label)
     return _resample(site, part, ref_part, source, label)
+
+
+def resolve_mean_over(model: Model, batch: Batch, reference: Dataset | None,
+                      mean_over: MeanOver | None, label: str) -> MeanOver:
+    """``mean_over`` of a mean ablation, checked; ``None`` picks the default: ``"position"``
+    when every prompt of the data and of ``reference`` has one token length (bos included),
+    ``"all"`` otherwise. ``"position"`` with unequal lengths is an error."""
+    __tracebackhide__ = True
+    lengths = set(batch.lengths.tolist())
+    ref_name = "the data"
+    if reference is not None:
+        lengths |= set(model.tokenize(reference.texts, reference.ids).lengths.tolist())
+        ref_name = f"the data and reference {reference.name!r}"
+    if mean_over is None:
+        return "position" if len(lengths) == 1 else "all"
+    if mean_over not in MEAN_OVER:
+        raise InterpClaimsError(f"{label}: mean_over={mean_over!r} is not one of "
+                                f"{', '.join(map(repr, MEAN_OVER))}")
+    if mean_over == "position" and len(lengths) > 1:
+        raise DataError(
+            f"{label}: mean_over='position' needs prompts of one token length, but {ref_name} "
+            f"have {min(lengths)} to {max(lengths)} tokens (bos included); use mean_over='all' "
+            "(the mean over every real token) or data of one template"
+        )
+    return mean_over
 
 
 def _constant(site: Site, value: torch.Tensor) -> Edit:
@@ -132,8 +169,10 @@ def _constant(site: Site, value: torch.Tensor) -> Edit:
 
 
 def _direction_ablation(site: Site, how: Ablation, part: torch.Tensor, ref_part: torch.Tensor,
-                        ref_mask: torch.Tensor, direction: torch.Tensor, label: str) -> Edit:
-    """Set the coefficient along ``direction`` to 0 (zero) or to its mean over ``ref_part``."""
+                        ref_mask: torch.Tensor, direction: torch.Tensor, label: str,
+                        mean_over: MeanOver) -> Edit:
+    """Set the coefficient along ``direction`` to 0 (zero) or to its mean over ``ref_part``
+    (at each position, or over every real token: ``mean_over``)."""
     __tracebackhide__ = True
     import torch
 
@@ -143,8 +182,10 @@ def _direction_ablation(site: Site, how: Ablation, part: torch.Tensor, ref_part:
     check_vector(direction, (part.shape[-1],), f"{label}: direction", " (d_model)")
     u = direction.double()
     u = (u / u.norm()).to(part.dtype)
-    ref_coef = (ref_part @ u)[ref_mask]
-    fill = ref_coef.mean() if how == "mean" else torch.zeros((), dtype=part.dtype)
+    ref_coef = ref_part @ u  # [batch, pos]
+    fill = torch.zeros((), dtype=part.dtype)
+    if how == "mean":
+        fill = ref_coef.mean(0) if mean_over == "position" else ref_coef[ref_mask].mean()
     if how == "resample":
         raise InterpClaimsError(f"{label}: direction ablation supports how='zero' or 'mean'")
 

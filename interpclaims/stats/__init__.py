@@ -13,6 +13,9 @@ at level ``1 - α``, 95% by default, so each of its tails holds ``α/2`` = 2.5%)
   :data:`SMALL_N` prompts, BCa from there on) and says which in its :class:`Interval`;
   :func:`bootstrap_mean_batch` does many quantities measured on the same prompts at once;
   :func:`wilson_interval` for rates;
+* functions of several means on the same prompts (``_functionals.py``):
+  :func:`bootstrap_means_function` (a ratio of means, a max or an area over ratios; prompts
+  resampled jointly for every mean — the paired bootstrap of a ratio);
 * differences: :func:`bootstrap_mean_diff` (paired: the interval of the per-prompt differences;
   unpaired: the two samples resampled independently);
 * p-values (``_pvalues.py``), all Monte Carlo with ``p = (count + 1) / (n_permutations + 1)``
@@ -48,6 +51,7 @@ from __future__ import annotations
 
 from interpclaims.stats._bootstrap import bootstrap_mean, bootstrap_mean_batch, bootstrap_mean_diff
 from interpclaims.stats._defaults import DEFAULT_CI_LEVEL, DEFAULT_PERMUTATIONS, DEFAULT_RESAMPLES
+from interpclaims.stats._functionals import MeansFunction, bootstrap_means_function
 from interpclaims.stats._intervals import (
     SMALL_N,
     Interval,
@@ -75,11 +79,13 @@ __all__ = [
     "BootstrapMethod",
     "Interval",
     "IntervalMethod",
+    "MeansFunction",
     "adjust_pvalues",
     "bonferroni",
     "bootstrap_mean",
     "bootstrap_mean_batch",
     "bootstrap_mean_diff",
+    "bootstrap_means_function",
     "bootstrap_multiseed",
     "choose_interval",
     "derive_rng",

@@ -32,7 +32,7 @@ from typing import Any
 
 from interpclaims import _context
 from interpclaims._errors import ClaimInconclusive, ClaimRefuted, ClaimWarning, InterpClaimsError
-from interpclaims._estimate import Estimate, EstimateMatrix, estimate_from_samples
+from interpclaims._estimate import Estimate, EstimateMatrix, Estimates, estimate_from_samples
 from interpclaims._format import number as _fmt
 from interpclaims.stats import (
     bootstrap_mean_diff,
@@ -45,6 +45,7 @@ from interpclaims.stats import (
 from interpclaims.verdicts._families import Family
 from interpclaims.verdicts._permutation import PERMUTATION_RULE, against_null
 from interpclaims.verdicts._result import ClaimResult, Verdict
+from interpclaims.verdicts._several import combine
 
 __all__ = ["Claim", "Subject"]
 
@@ -64,10 +65,17 @@ def _as_number(x: Any, what: str) -> float:
 class Subject:
     """``claim.that(estimate)``: pick a comparator to decide the claim."""
 
-    def __init__(self, estimate: Estimate, record: Callable[[ClaimResult], None],
-                 family: Family | None = None, where: str = "", name: str = "") -> None:
-        if not isinstance(estimate, Estimate):
+    def __init__(self, estimate: Estimate | Estimates, record: Callable[[ClaimResult], None],
+                 family: Family | None = None, where: str = "", name: str = "", *,
+                 dry: bool = False) -> None:
+        if isinstance(estimate, Estimates):  # decided on each, combined by _several.combine
+            self._several: Estimates | None = estimate
+            estimate = next(iter(estimate.items.values()))
+        elif isinstance(estimate, Estimate):
+            self._several = None
+        else:
             raise InterpClaimsError(_not_an_estimate(estimate))
+        self._dry = dry  # one estimate of several: build the result, record and raise nothing
         self._x = estimate
         self.name = name  # claim.that(x, id=name): the claim's name within its test
         self._record = record
@@ -79,6 +87,8 @@ class Subject:
     def is_at_least(self, v: float) -> ClaimResult:
         """SUPPORTED when the whole interval is at or above ``v``."""
         __tracebackhide__ = True
+        if self._several is not None:
+            return self._each(lambda s: s.is_at_least(v))
         v = _as_number(v, "is_at_least(v)")
         x = self._x
         verdict = _decide(x.ci_low >= v, x.ci_high < v)
@@ -90,6 +100,8 @@ class Subject:
     def is_at_most(self, v: float) -> ClaimResult:
         """SUPPORTED when the whole interval is at or below ``v``."""
         __tracebackhide__ = True
+        if self._several is not None:
+            return self._each(lambda s: s.is_at_most(v))
         v = _as_number(v, "is_at_most(v)")
         x = self._x
         verdict = _decide(x.ci_high <= v, x.ci_low > v)
@@ -105,6 +117,8 @@ class Subject:
         a number. Estimates measured on the same prompts are compared pairwise.
         """
         __tracebackhide__ = True
+        if self._several is not None:
+            return self._each(lambda s: s.exceeds(other, by))
         by = _as_number(by, "exceeds(by=)")
         x = self._x
         if isinstance(other, Estimate) and other.null is not None:  # a permutation test
@@ -138,6 +152,8 @@ class Subject:
         """Equivalence to a range: SUPPORTED when the whole interval lies inside ``(low, high)``,
         REFUTED when it lies wholly outside it (e.g. "this probe is at chance, 0.5 ± 0.15")."""
         __tracebackhide__ = True
+        if self._several is not None:
+            return self._each(lambda s: s.is_between(low, high))
         lo = _as_number(low, "is_between(low)")
         hi = _as_number(high, "is_between(high)")
         if not lo < hi:
@@ -150,6 +166,8 @@ class Subject:
     def is_negligible(self, within: float) -> ClaimResult:
         """Equivalence test: SUPPORTED when the whole interval lies inside ``(-within, within)``."""
         __tracebackhide__ = True
+        if self._several is not None:
+            return self._each(lambda s: s.is_negligible(within))
         d = _as_number(within, "is_negligible(within=)")
         if d <= 0:
             raise InterpClaimsError(f"is_negligible(within=) must be > 0, got {d}")
@@ -192,6 +210,22 @@ class Subject:
             reference=reference, message=message, p=p, alpha=round(1 - tested.ci_level, 10),
             warnings=tuple(warnings), claim_id=self.name,
         )
+        return result if self._dry else self._conclude(result)
+
+    def _each(self, decide: Callable[[Subject], ClaimResult]) -> ClaimResult:
+        """Decide the comparator on each estimate of an :class:`Estimates`, then combine the
+        verdicts (intersection-union: see :func:`interpclaims.verdicts._several.combine`)."""
+        __tracebackhide__ = True
+        assert self._several is not None
+        each = {label: decide(Subject(est, self._record, None, self.where, dry=True))
+                for label, est in self._several.items.items()}
+        return self._conclude(combine(each, self._several.title))
+
+    def _conclude(self, result: ClaimResult) -> ClaimResult:
+        """Apply the family correction, record the result, warn, and raise on a failing verdict."""
+        __tracebackhide__ = True
+        name = self._x.label or self._x.method
+        verdict, warnings, message = result.verdict, result.warnings, result.message
         if self._family is not None:
             result = self._family.decide(result)
         if result.verdict is not verdict:  # the family correction downgraded it (one warning)
@@ -336,9 +370,10 @@ class Claim:
         family = f", family {self._family.name!r} of {self._family.size}" if self._family else ""
         return f"<Claim: {len(self.subjects)} started, {len(self.undecided())} undecided{family}>"
 
-    def that(self, estimate: Estimate, *, id: str | None = None) -> Subject:
-        """Start a claim on ``estimate``. ``id=`` names it within its test: its claim id becomes
-        ``<test id>#<id>`` (default: the test id for the first claim, ``#2``, ``#3``... after)."""
+    def that(self, estimate: Estimate | Estimates, *, id: str | None = None) -> Subject:
+        """Start a claim on ``estimate`` (or on several: see :class:`Estimates`). ``id=`` names it
+        within its test: its claim id becomes ``<test id>#<id>`` (default: the test id for the
+        first claim, ``#2``, ``#3``... after)."""
         __tracebackhide__ = True
         caller = sys._getframe(1)
         where = f"{caller.f_code.co_filename}:{caller.f_lineno}"

@@ -81,6 +81,10 @@ class ClaimResult:
     # the same claim in the baseline run (--claims-baseline): verdict, tested value and interval,
     # and the regressions found against it; None without a baseline or for a new claim
     baseline: Mapping[str, Any] | None = None
+    # a claim on several estimates (an Estimates, e.g. one per ablation kind): one JSON-safe row
+    # per estimate, {"label", "value", "ci_low", "ci_high", "n", "method", "verdict"}, each the
+    # quantity that decided that estimate's verdict; None for a claim on one estimate
+    estimates: tuple[Mapping[str, Any], ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +118,8 @@ class ClaimResult:
             "ci_level": self.tested.ci_level,
             "warnings": list(self.warnings),
             "baseline": dict(self.baseline) if self.baseline is not None else None,
+            "estimates": ([dict(r) for r in self.estimates] if self.estimates is not None
+                          else None),
             # derived from the reference, for readers of the JSON: not read back
             "control": ({"name": self.reference["label"], "estimate": {
                 k: self.reference.get(k) for k in ("value", "ci_low", "ci_high", "n")}}
@@ -140,4 +146,6 @@ class ClaimResult:
             correction=data.get("correction"), p_adjusted=data.get("p_adjusted"),
             verdict_before_correction=Verdict(before) if before else None,
             baseline=data.get("baseline"),
+            estimates=(tuple(dict(r) for r in data["estimates"])
+                       if data.get("estimates") is not None else None),
         )
