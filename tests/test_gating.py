@@ -159,6 +159,11 @@ def test_an_explicit_id_and_bad_ids(pytester: pytest.Pytester) -> None:
     assert "effect::main" in _rows(pytester)
     with pytest.raises(ic.InterpClaimsError, match="without spaces"):
         ic.claim_id("two words")
+    pytester.makepyfile(test_x="import interpclaims as ic\n\npytestmark = ic.claim_id('all')\n\n"
+                        "def test_one(claim):\n    pass\n")
+    result = _run(pytester)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*@ic.claim_id() names one test, so it goes on a test function*"])
 
 
 def test_gating_usage_errors(pytester: pytest.Pytester) -> None:
