@@ -94,6 +94,8 @@ def test_a_verdict_drop_fails_the_run(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines([
         "*interpclaims baseline regressions*",
         "REGRESSION test_effect: verdict SUPPORTED → INCONCLUSIVE",
+        "changed  test_effect: SUPPORTED → INCONCLUSIVE",
+        "         tested +0.9997 [[]+0.92*, +1.07*] → -0.0003245 [[]-0.07*, +0.07*]",
         "*1 regression(s) against the baseline (--claims-fail-on): the run fails with exit status 1*",
     ])
     assert "passed" in result.stdout.str().splitlines()[-1]  # every test passed; the gate failed
