@@ -426,3 +426,14 @@ def test_claim_repr_names_its_claims_and_verdicts() -> None:
     claim.that(x, id="upper").is_at_most(2.0)
     claim.that(x)
     assert repr(claim) == "<Claim: 2 decided (#1 SUPPORTED, upper SUPPORTED), 1 undecided>"
+
+
+def test_the_gating_options_have_ini_keys(pytester: pytest.Pytester) -> None:
+    _write(pytester, effect=1.0)
+    pytester.makeini("[pytest]\nclaims_save = main\nclaims_csv = table.csv\n")
+    assert _run(pytester).ret == 0
+    assert (pytester.path / ".interpclaims" / "baselines" / "main.json").is_file()
+    assert (pytester.path / "reports" / "table.csv").is_file()
+    _write(pytester, effect=0.6)  # the margin shrank by 40%
+    pytester.makeini("[pytest]\nclaims_baseline = main\nclaims_fail_on = effect:20%\n")
+    assert _run(pytester).ret == pytest.ExitCode.TESTS_FAILED
