@@ -94,6 +94,8 @@ def test_a_verdict_drop_fails_the_run(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines([
         "*interpclaims baseline regressions*",
         "REGRESSION test_effect: verdict SUPPORTED → INCONCLUSIVE",
+        "changed  test_effect: SUPPORTED → INCONCLUSIVE",
+        "         tested +0.9997 [[]+0.92*, +1.07*] → -0.0003245 [[]-0.07*, +0.07*]",
         "*1 regression(s) against the baseline (--claims-fail-on): the run fails with exit status 1*",
     ])
     assert "passed" in result.stdout.str().splitlines()[-1]  # every test passed; the gate failed
@@ -159,6 +161,11 @@ def test_an_explicit_id_and_bad_ids(pytester: pytest.Pytester) -> None:
     assert "effect::main" in _rows(pytester)
     with pytest.raises(ic.InterpClaimsError, match="without spaces"):
         ic.claim_id("two words")
+    pytester.makepyfile(test_x="import interpclaims as ic\n\npytestmark = ic.claim_id('all')\n\n"
+                        "def test_one(claim):\n    pass\n")
+    result = _run(pytester)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*@ic.claim_id() names one test, so it goes on a test function*"])
 
 
 def test_gating_usage_errors(pytester: pytest.Pytester) -> None:
@@ -321,3 +328,112 @@ def test_the_progress_bar_shows_under_capture(pytester: pytest.Pytester,
     assert "interpclaims: demo" not in _run(pytester, "--color=yes").stdout.str()
     monkeypatch.delenv("CI")
     assert "interpclaims: demo" not in _run(pytester, "--color=no").stdout.str()
+
+
+# -- the comparison, on rows with known answers ----------------------------------------------------
+
+
+def _result(claim_id: str, verdict: str, value: float, comparator: str = "is_at_least",
+            reference: dict | None = None, backend: str = "tl"):
+    from interpclaims.verdicts import ClaimResult
+
+    est = {"value": value, "ci_low": value - 0.1, "ci_high": value + 0.1, "n": 40, "method": "m",
+           "label": "x", "ci_level": 0.95}
+    return ClaimResult.from_json({
+        "claim_id": claim_id, "backend": backend, "model": "zoo/agreement", "verdict": verdict,
+        "comparator": comparator, "rule": "r", "estimate": est, "tested": est,
+        "reference": reference or {"kind": "threshold", "value": 0.0, "label": ">= 0"},
+        "message": "m"})
+
+
+@pytest.mark.parametrize(("comparator", "reference", "value", "margin"), [
+    ("is_at_least", {"value": 0.5}, 0.8, 0.3),
+    ("is_at_most", {"value": 0.5}, 0.2, 0.3),
+    ("exceeds", {"by": 0.25}, 0.75, 0.5),
+    ("exceeds", {}, 0.75, 0.75),
+    ("is_between", {"low": 0.0, "high": 1.0}, 0.75, 0.25),
+    ("is_negligible", {"within": 0.1}, -0.04, 0.06),
+])
+def test_margin_is_the_distance_on_the_asserted_side(comparator, reference, value, margin) -> None:
+    from interpclaims.report._baseline import margin as margin_of
+
+    row = _result("t", "SUPPORTED", value, comparator, {"label": "r", **reference}).to_json()
+    assert margin_of(row) == pytest.approx(margin, abs=1e-12)
+
+
+def test_parse_fail_on() -> None:
+    from interpclaims.report import FailOn, parse_fail_on
+
+    assert parse_fail_on("verdict") == FailOn(verdict=True)
+    assert parse_fail_on("none") == FailOn(verdict=False)
+    assert parse_fail_on("effect:20%, effect:0.5") == FailOn(False, 0.2, 0.5)
+    for bad in ("", "verdict,none", "effect:-1", "effect:x%", "effects", "effect:nan"):
+        with pytest.raises(ValueError):
+            parse_fail_on(bad)
+
+
+def test_compare_matches_by_id_and_backend_and_finds_renames() -> None:
+    from interpclaims.report import parse_fail_on
+    from interpclaims.report._baseline import compare
+
+    base = [r.to_json() for r in (
+        _result("a", "SUPPORTED", 1.0), _result("a", "SUPPORTED", 1.0, backend="nnsight"),
+        _result("old", "SUPPORTED", 0.7), _result("gone", "SUPPORTED", 3.0))]
+    now = [_result("a", "SUPPORTED", 0.75), _result("a", "INCONCLUSIVE", 0.05, backend="nnsight"),
+           _result("renamed", "SUPPORTED", 0.7), _result("fresh", "SUPPORTED", 5.0)]
+    out = compare(now, base, parse_fail_on("verdict,effect:20%"))
+    assert out.renamed == (("old [tl]", "renamed [tl]"),)
+    assert out.new == ("fresh [tl]",) and out.removed == ("gone [tl]",)
+    assert out.changed == (("a [nnsight]", "SUPPORTED → INCONCLUSIVE"),)
+    assert out.regressions == (
+        ("a [nnsight]", "effect moved 95% toward the reference (threshold 20%)"),
+        ("a [nnsight]", "verdict SUPPORTED → INCONCLUSIVE"),
+        ("a [tl]", "effect moved 25% toward the reference (threshold 20%)"),
+    )
+    rows = {(r.claim_id, r.backend): r.baseline for r in out.results}
+    assert rows["fresh", "tl"] is None and rows["renamed", "tl"]["value"] == 0.7
+    # two candidates for one rename: ambiguous, so neither is taken for it
+    twin = compare([_result("r1", "SUPPORTED", 0.7), _result("r2", "SUPPORTED", 0.7)],
+                   [base[2]], parse_fail_on("verdict"))
+    assert twin.renamed == () and twin.new == ("r1 [tl]", "r2 [tl]")
+
+
+def test_under_xdist_the_numbers_baseline_and_properties_agree(pytester: pytest.Pytester) -> None:
+    _write(pytester)
+    assert _run(pytester, "--claims-save=main").ret == 0
+    before = _rows(pytester)
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider",
+                                           "--claims-baseline=main", "--junitxml=junit.xml")
+    assert result.ret == 0
+    after = _rows(pytester)
+    assert {k: r["tested"] for k, r in after.items()} == {k: r["tested"] for k, r in before.items()}
+    assert all(r["baseline"]["regressions"] == [] for r in after.values())
+    props = [p.get("name") for p in ET.parse(pytester.path / "junit.xml").getroot().iter("property")]
+    assert props.count("claim_id") == 3 and props.count("1.claim_id") == 1
+
+
+def test_claim_repr_names_its_claims_and_verdicts() -> None:
+    import numpy as np
+
+    from interpclaims._estimate import estimate_from_samples
+    from interpclaims.verdicts import Claim
+
+    claim = Claim(lambda result: None)
+    assert repr(claim) == "<Claim: 0 decided, 0 undecided>"
+    x = estimate_from_samples(1 + 0.1 * np.random.default_rng(0).standard_normal(30), method="m",
+                              label="x")
+    claim.that(x).is_at_least(0.0)
+    claim.that(x, id="upper").is_at_most(2.0)
+    claim.that(x)
+    assert repr(claim) == "<Claim: 2 decided (#1 SUPPORTED, upper SUPPORTED), 1 undecided>"
+
+
+def test_the_gating_options_have_ini_keys(pytester: pytest.Pytester) -> None:
+    _write(pytester, effect=1.0)
+    pytester.makeini("[pytest]\nclaims_save = main\nclaims_csv = table.csv\n")
+    assert _run(pytester).ret == 0
+    assert (pytester.path / ".interpclaims" / "baselines" / "main.json").is_file()
+    assert (pytester.path / "reports" / "table.csv").is_file()
+    _write(pytester, effect=0.6)  # the margin shrank by 40%
+    pytester.makeini("[pytest]\nclaims_baseline = main\nclaims_fail_on = effect:20%\n")
+    assert _run(pytester).ret == pytest.ExitCode.TESTS_FAILED

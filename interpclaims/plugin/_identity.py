@@ -69,7 +69,12 @@ def test_id(item: Any) -> str:
     if cached is not None:
         return str(cached)
     ids, base = _params(item)
-    mark = item.get_closest_marker(CLAIM_ID_MARKER)
+    marks = list(item.iter_markers_with_node(CLAIM_ID_MARKER))
+    if any(node is not item for node, _ in marks):
+        raise MarkerError(f"{item.nodeid}: @ic.claim_id() names one test, so it goes on a test "
+                          "function, not on a class or module (where every test would get the "
+                          "same id)")
+    mark = marks[0][1] if marks else None
     if mark is not None:
         if len(mark.args) != 1 or mark.kwargs:
             raise MarkerError(f"{item.nodeid}: the claim_id marker takes one id, got "

@@ -30,6 +30,11 @@ def _numbers(r: ClaimResult) -> str:
             f"{number(t.ci_high, signed=True)}]{p}  vs {ref['label']}{by}")
 
 
+def _interval(x: Any) -> str:
+    return (f"{number(x['value'], signed=True)} [{number(x['ci_low'], signed=True)}, "
+            f"{number(x['ci_high'], signed=True)}]")
+
+
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[:max(width - 1, 1)] + "…"
 
@@ -89,8 +94,17 @@ def write_baseline(tr: Any, comparison: Comparison, path: Path, width: int) -> N
     tr.write_line(f"{matched} claim(s) compared, {len(comparison.changed)} changed verdict, "
                   f"{len(comparison.new)} new, {len(comparison.removed)} not in this run, "
                   f"{len(comparison.renamed)} renamed")
-    for name, change in comparison.changed:
-        tr.write_line(_fit(f"changed  {name}: {change}", width))
+    moved = {f"{r.claim_id} [{r.backend}]" if r.backend else r.claim_id: r
+             for r in comparison.results if r.baseline is not None}
+    regressed = {name for name, _ in comparison.regressions}
+    for name in sorted(regressed | {name for name, _ in comparison.changed}):
+        r = moved[name]
+        before = r.baseline or {}
+        verdict = (f"{before['verdict']} → {r.verdict}" if before["verdict"] != r.verdict
+                   else f"{r.verdict}")
+        tr.write_line(_fit(f"changed  {name}: {verdict}", width))
+        tr.write_line(_fit(f"{'':9}tested {_interval(before)} → "
+                           f"{_interval(r.tested.to_json())}", width))
     for old, new in comparison.renamed:
         tr.write_line(_fit(f"renamed  {old} -> {new}", width))
     for name in comparison.new:

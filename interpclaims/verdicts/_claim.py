@@ -368,7 +368,10 @@ class Claim:
 
     def __repr__(self) -> str:
         family = f", family {self._family.name!r} of {self._family.size}" if self._family else ""
-        return f"<Claim: {len(self.subjects)} started, {len(self.undecided())} undecided{family}>"
+        decided = ", ".join(f"{r.claim_id or '#' + str(i + 1)} {r.verdict}"
+                            for i, r in enumerate(self.results))
+        return (f"<Claim: {len(self.results)} decided{' (' + decided + ')' if decided else ''}, "
+                f"{len(self.undecided())} undecided{family}>")
 
     def that(self, estimate: Estimate | Estimates, *, id: str | None = None) -> Subject:
         """Start a claim on ``estimate`` (or on several: see :class:`Estimates`). ``id=`` names it
