@@ -54,6 +54,16 @@ def test_a_good_file_reads_into_specs(tmp_path: Path) -> None:
     assert spec.family == "heads" and spec.xfail == (True, "because")  # strict unless said
 
 
+def test_sweep_values_fill_the_placeholders() -> None:
+    from interpclaims.plugin._yaml_params import fill, placeholders
+
+    params = {"layer": 1, "task": "number"}
+    assert fill("{layer}", params) == 1  # alone: the value itself, a number stays a number
+    assert fill("blocks.{layer}.hook_resid_post", params) == "blocks.1.hook_resid_post"
+    assert fill(["{task}", "{other}", 3], params) == ["number", "{other}", 3]
+    assert placeholders(["L{layer}H{head}", 2, "x"]) == {"layer", "head"}
+
+
 def test_anchors_and_merge_keys_share_settings(tmp_path: Path) -> None:
     a, b, c = _read(tmp_path, """\
         model: zoo/agreement
@@ -83,7 +93,7 @@ def test_the_readme_example_reads_and_matches_the_shipped_suite(tmp_path: Path) 
     example = section[section.index("```yaml\n") + 8:section.index("```\n", section.index("```yaml"))]
     shipped = {s.name: s for s in read_claims_file(SUITE, SUITE.name)}
     specs = _read(tmp_path, example)
-    assert len(specs) == 4
+    assert len(specs) == 5
     for spec in specs:  # the excerpt says what the shipped file says (line numbers aside)
         assert {**_fields(spec), "line": 0} == {**_fields(shipped[spec.name]), "line": 0}
 
@@ -128,6 +138,12 @@ def _claim(**fields: str) -> str:
     (_claim(analysis="probe", args="{site: L0, task: number}", attribute="accuracyy"), 8,
      "has no estimate 'accuracyy'; did you mean 'accuracy'?"),
     (_claim(name="'1st claim'"), 3, "name '1st claim' is not a valid name"),
+    (_claim(args="{data: '{dataset}'}"), 5, "args.data uses {dataset}, which `parametrize:` does "
+     "not define (defined: none)"),
+    (_claim(parametrize="{metric: [logit_diff, los]}", args="{data: agreement, metric: '{metric}'}"),
+     5, "args.metric: 'los' is not one of logit_diff, loss, accuracy, prob; did you mean 'loss'?"),
+    (_claim(parametrize="{model: [a]}"), 8, "parameter name 'model' cannot be used"),
+    (_claim(parametrize="{layer: 0}"), 8, "parametrize.layer must be a non-empty list"),
     (_claim(name="setup_module"), 3, "name 'setup_module' is reserved by pytest"),
     (_claim(name="pytestmark"), 3, "name 'pytestmark' is reserved by pytest"),
     (_claim(backends="[tl, jax]"), 8, "unknown backend(s) ['jax']"),
@@ -230,13 +246,15 @@ def test_yaml_suite_gives_the_rows_of_its_python_twin(pytester: pytest.Pytester)
     python_run = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider",
                                     "-o", "claims_yaml_files=", "--claims-report-dir=python")
     assert yaml_run.ret == python_run.ret == pytest.ExitCode.OK, yaml_run.stdout.str()
-    assert yaml_run.parseoutcomes() == python_run.parseoutcomes() == {"passed": 10, "xfailed": 4}
+    assert yaml_run.parseoutcomes() == python_run.parseoutcomes() == {"passed": 18, "xfailed": 4}
     rows = {}
     for run in ("yaml", "python"):
         report = json.loads((pytester.path / run / "claims.json").read_text())
         rows[run] = sorted(report["claims"], key=lambda c: c["nodeid"])
     assert [c["nodeid"] for c in rows["yaml"]] == [c["nodeid"] for c in rows["python"]]
-    assert {c["backend"] for c in rows["yaml"]} == {"tl", "nnsight"} and len(rows["yaml"]) == 14
+    assert {c["backend"] for c in rows["yaml"]} == {"tl", "nnsight"} and len(rows["yaml"]) == 22
+    sweep = [c for c in rows["yaml"] if "feature_is_decodable" in c["nodeid"]]
+    assert len(sweep) == 8 and {c["family_size"] for c in sweep} == {4}  # one family per backend
     by_verdict = {c["nodeid"]: (c["verdict"], c["outcome"]) for c in rows["yaml"]}
     assert by_verdict["test_agreement_yaml.yaml::L0H1_is_an_induction_head[tl]"] == (
         "REFUTED", "xfailed")

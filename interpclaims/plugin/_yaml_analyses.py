@@ -10,6 +10,7 @@ from typing import Any
 from interpclaims import analyses
 from interpclaims._estimate import Estimate
 from interpclaims.plugin._yaml_nodes import NodeReader, nearest
+from interpclaims.plugin._yaml_params import combinations, fill, placeholders
 
 __all__ = ["analysis_names", "estimate_fields", "read_analysis", "read_args", "read_attribute"]
 
@@ -48,8 +49,8 @@ def read_analysis(reader: NodeReader, node: Any, where: str) -> tuple[Any, type]
     return known[name]
 
 
-def read_args(reader: NodeReader, node: Any, analysis_node: Any, fn: Any, where: str
-              ) -> tuple[tuple[str, Any], ...]:
+def read_args(reader: NodeReader, node: Any, analysis_node: Any, fn: Any, where: str,
+              sweep: tuple[tuple[str, tuple[Any, ...]], ...] = ()) -> tuple[tuple[str, Any], ...]:
     import yaml
 
     params = list(inspect.signature(fn).parameters.values())[1:]  # the first is the model
@@ -62,14 +63,22 @@ def read_args(reader: NodeReader, node: Any, analysis_node: Any, fn: Any, where:
                            f"`args:` (e.g. `args: {{{missing[0]}: ...}}`)")
     out = []
     annotations = {p.name: p.annotation for p in params}
+    defined = [name for name, _ in sweep]
     for key, (_, value_node) in keys.items():
         if isinstance(value_node, yaml.MappingNode):
             raise reader.error(value_node, f"{where}: args.{key} is a mapping; analyses take "
                                "names, numbers or lists")
         value = reader.value(value_node)
-        problem = _bad_value(value, annotations[key], fn)
-        if problem:
-            raise reader.error(value_node, f"{where}: args.{key}: {problem}")
+        unknown = sorted(placeholders(value) - set(defined))
+        if unknown:
+            raise reader.error(value_node, f"{where}: args.{key} uses {{{unknown[0]}}}, which "
+                               f"`parametrize:` does not define (defined: "
+                               f"{', '.join(defined) or 'none'}); {nearest(unknown[0], defined)}"
+                               "write a parameter's name in braces, or add it under `parametrize:`")
+        for combination in combinations(sweep):  # each test of a sweep gets a valid value
+            problem = _bad_value(fill(value, combination), annotations[key], fn)
+            if problem:
+                raise reader.error(value_node, f"{where}: args.{key}: {problem}")
         out.append((key, value))
     return tuple(out)
 

@@ -26,6 +26,7 @@ import pytest
 from interpclaims import analyses
 from interpclaims._errors import InterpClaimsError
 from interpclaims.plugin._markers import family, model
+from interpclaims.plugin._yaml_params import fill
 from interpclaims.plugin._yaml_schema import ClaimSpec, read_claims_file
 
 __all__ = ["YAML_FILES_INI", "ClaimsFile", "add_yaml_ini", "collect_claims_file", "run_claim"]
@@ -65,14 +66,17 @@ class ClaimsFile(pytest.Module):
 def _claim_function(spec: ClaimSpec, path: Path, module_name: str) -> Any:
     """The test function of one claim, located at the claim's line of the YAML file."""
     namespace: dict[str, Any] = {"__name__": module_name, "_run": functools.partial(run_claim, spec)}
+    names = [name for name, _ in spec.sweep]  # identifiers, checked when the file was read
     # the call spans two lines so that pytest underlines no part of the YAML line it shows
-    source = "\n" * (spec.line - 1) + "def yaml_claim(model, claim): _run(model,\n claim)\n"
+    source = ("\n" * (spec.line - 1) + f"def yaml_claim({', '.join(['model', 'claim', *names])}): "
+              f"_run(model,\n claim, {{{', '.join(f'{n!r}: {n}' for n in names)}}})\n")
     exec(compile(source, str(path), "exec"), namespace)
     fn = namespace["yaml_claim"]
     fn.__name__ = fn.__qualname__ = spec.name
     fn.__doc__ = f"{spec.analysis}() {spec.comparator} (claim {spec.name!r} of {path.name})"
     fn.__test__ = True  # collected whatever python_functions says
     marks = [model(spec.model, backends=list(spec.backends) if spec.backends else None)]
+    marks += [pytest.mark.parametrize(name, list(values)) for name, values in spec.sweep]
     if spec.family is not None:
         marks.append(family(spec.family))
     if spec.xfail is not None:
@@ -83,10 +87,12 @@ def _claim_function(spec: ClaimSpec, path: Path, module_name: str) -> Any:
     return fn
 
 
-def run_claim(spec: ClaimSpec, model: Any, claim: Any) -> None:
-    """Run the claim's analysis on ``model`` and decide it with the ``claim`` fixture."""
+def run_claim(spec: ClaimSpec, model: Any, claim: Any, params: dict[str, Any]) -> None:
+    """Run the claim's analysis on ``model`` (with the values ``params`` of its sweep) and decide
+    it with the ``claim`` fixture."""
     __tracebackhide__ = True
-    args = copy.deepcopy(dict(spec.args))  # lists from the file stay as written for every run
+    # a fresh copy per run: lists from the file stay as written
+    args = {key: fill(copy.deepcopy(value), params) for key, value in spec.args}
     result = getattr(analyses, spec.analysis)(model, **args)
     estimate = getattr(result, spec.attribute) if spec.attribute else result
     if estimate is None:

@@ -41,11 +41,19 @@ class NodeReader:
 
     def mapping(self, node: Any, allowed: tuple[str, ...], what: str) -> dict[str, tuple[Any, Any]]:
         """``key -> (key node, value node)`` of a mapping; unknown keys say the nearest one."""
+        return self._mapping(node, allowed, what)
+
+    def mapping_any(self, node: Any, what: str) -> dict[str, tuple[Any, Any]]:
+        """A mapping whose keys the file chooses (e.g. parameter names)."""
+        return self._mapping(node, None, what)
+
+    def _mapping(self, node: Any, allowed: tuple[str, ...] | None, what: str
+                 ) -> dict[str, tuple[Any, Any]]:
         import yaml
 
         if not isinstance(node, yaml.MappingNode):
-            raise self.error(node, f"{what} must be a mapping of keys ({', '.join(allowed)}), got "
-                             f"{kind_of(node)}")
+            keys = f" ({', '.join(allowed)})" if allowed else ""
+            raise self.error(node, f"{what} must be a mapping of keys{keys}, got {kind_of(node)}")
         # `<<: *anchor` merges keys, which the mapping's own keys override (as in YAML)
         # (a node reached twice through an alias is flattened once)
         own = self.own_keys.setdefault(
@@ -54,10 +62,12 @@ class NodeReader:
         out: dict[str, tuple[Any, Any]] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, str) or key not in allowed:
-                hint = nearest(str(key), allowed)
-                raise self.error(key_node, f"unknown key {key!r} in {what}; {hint}known keys: "
-                                 f"{', '.join(allowed)}")
+            if not isinstance(key, str):
+                raise self.error(key_node, f"a key of {what} must be a name, got "
+                                 f"{kind_of(key_node)}")
+            if allowed is not None and key not in allowed:
+                raise self.error(key_node, f"unknown key {key!r} in {what}; "
+                                 f"{nearest(key, allowed)}known keys: {', '.join(allowed)}")
             if key in out and id(out[key][0]) in own:
                 raise self.error(key_node, f"{what} gives {key!r} twice; keep one")
             out[key] = (key_node, value_node)

@@ -3,7 +3,8 @@
 A file is one mapping: ``model`` (and optionally ``backends``, ``family``) for all its claims, and
 ``claims``, a list of claims. A claim names an analysis of :mod:`interpclaims` with its keyword
 arguments, the :class:`~interpclaims.Estimate` to decide (the result itself, or an attribute such
-as a probe's ``accuracy``), and one comparator with its reference::
+as a probe's ``accuracy``), and one comparator with its reference; ``parametrize`` makes it a
+sweep (see :mod:`interpclaims.plugin._yaml_params`)::
 
     model: zoo/agreement
     claims:
@@ -25,6 +26,7 @@ from typing import Any
 
 from interpclaims.plugin._yaml_analyses import read_analysis, read_args, read_attribute
 from interpclaims.plugin._yaml_nodes import ClaimFileError, NodeReader, describe, kind_of, nearest
+from interpclaims.plugin._yaml_params import read_parametrize
 
 __all__ = ["COMPARATORS", "ClaimFileError", "ClaimSpec", "read_claims_file"]
 
@@ -40,7 +42,7 @@ COMPARATORS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 REFERENCE_KEYS = ("threshold", "control", "by", "within", "low", "high")
 FILE_KEYS = ("model", "backends", "family", "claims")
 CLAIM_KEYS = ("name", "analysis", "args", "attribute", "comparator", "threshold", "control", "by",
-              "within", "low", "high", "family", "xfail", "model", "backends")
+              "within", "low", "high", "family", "xfail", "model", "backends", "parametrize")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # names pytest reads from a test module for itself (hooks, xunit set-up, marks)
 RESERVED = re.compile(r"(pytest.*|__.*|(setup|teardown)_(module|function)|setUpModule|"
@@ -56,7 +58,8 @@ class ClaimSpec:
     model: str
     backends: tuple[str, ...] | None
     analysis: str
-    args: tuple[tuple[str, Any], ...]
+    args: tuple[tuple[str, Any], ...]  # values may hold {name} placeholders of the sweep
+    sweep: tuple[tuple[str, tuple[Any, ...]], ...]  # parametrize: (name, values) in file order
     attribute: str | None
     comparator: str
     reference: tuple[tuple[str, Any], ...]  # threshold / control / by / within / low / high
@@ -114,7 +117,10 @@ def _claim(reader: NodeReader, node: Any, defaults: dict[str, Any]) -> ClaimSpec
                            "in a test module; choose another name for the claim")
     where = f"claim {name!r}"
     fn, returned = read_analysis(reader, keys["analysis"][1], where)
-    args = read_args(reader, keys.get("args", (None, None))[1], keys["analysis"][1], fn, where)
+    sweep = (read_parametrize(reader, keys["parametrize"][1], where) if "parametrize" in keys
+             else ())
+    args = read_args(reader, keys.get("args", (None, None))[1], keys["analysis"][1], fn, where,
+                     sweep)
     attribute = read_attribute(reader, keys.get("attribute", (None, None))[1], keys["analysis"][1],
                            returned, where)
     comparator, reference = _comparator(reader, keys, where)
@@ -126,7 +132,7 @@ def _claim(reader: NodeReader, node: Any, defaults: dict[str, Any]) -> ClaimSpec
     return ClaimSpec(
         name=name, line=node.start_mark.line + 1, model=model,
         backends=reader.backends(keys["backends"][1]) if "backends" in keys else defaults["backends"],
-        analysis=fn.__name__, args=args, attribute=attribute, comparator=comparator,
+        analysis=fn.__name__, args=args, sweep=sweep, attribute=attribute, comparator=comparator,
         reference=reference, family=family,
         xfail=_xfail(reader, keys["xfail"][1], where) if "xfail" in keys else None,
     )
