@@ -144,7 +144,6 @@ def _cell(c: Mapping[str, Any], policy: str) -> dict[str, Any]:
         "warnings": list(c.get("warnings") or []), "baseline": baseline,
         "regressions": list((baseline or {}).get("regressions") or []),
         "estimates": list(c.get("estimates") or []),
-        "per_prompt_n": len((c.get("per_prompt") or {}).get("values") or []),
     }
 
 
