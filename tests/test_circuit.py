@@ -84,6 +84,8 @@ def test_bad_circuits_are_explained(zoo_models, data) -> None:
         ic.circuit(model, ["L1H1"], data, candidates=CANDIDATES)
     with pytest.raises(ic.InterpClaimsError, match="list of components"):
         ic.circuit(model, "L1H3", data)
+    with pytest.raises(ic.InterpClaimsError, match="names no candidate"):
+        ic.circuit(model, ["L1H3"], data, candidates=CANDIDATES, ranking=[])
     with pytest.raises(ic.InterpClaimsError, match="how='mean' only"):
         ic.circuit(model, ["L1H3"], data, how="zero", mean_over="all")
 

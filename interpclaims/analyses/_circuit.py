@@ -147,7 +147,8 @@ class _Runs:
 
 
 def _check_denominator(m_full: np.ndarray, m_empty: np.ndarray, what: str) -> None:
-    """Raise when ``m(M) = m(∅)`` (to float precision of the values it is computed from)."""
+    """Raise when ``m(M) = m(∅)``: equal, or closer than 1e-6 of the metric's scale — ten times
+    the float32 resolution of the logits the metric is computed from."""
     __tracebackhide__ = True
     full, empty = float(np.mean(m_full)), float(np.mean(m_empty))
     scale = max(float(np.mean(np.abs(m_full))), float(np.mean(np.abs(m_empty))))
@@ -201,7 +202,8 @@ class _Measures:
         self.all: Subset = frozenset(runs.pool)
         self.circuit = frozenset(components)
         self.full, self.empty = runs(frozenset()), runs(self.all)
-        _check_denominator(self.full, self.empty, f"circuit({what})")
+        _check_denominator(self.full, self.empty,
+                           f"circuit({what}) on {runs.model.name} [{runs.model.backend}]")
 
     def m(self, kept: Subset) -> np.ndarray:
         return self.runs(self.all - kept)
@@ -299,6 +301,9 @@ def circuit(
     if ranking is not None and hasattr(ranking, "ranking"):  # an ic.localize result
         ranking = [name for name, _ in ranking.ranking if name in pool]
     ranked = _members(model, ranking, pool, "ranking") if ranking is not None else ()
+    if ranking is not None and not ranked:
+        raise InterpClaimsError("circuit(ranking=): the ranking names no candidate component; "
+                                "give a list of candidates, best first, or an ic.localize result")
     ds, batch = prepare(model, data)
     ref = load_data(reference) if reference is not None else None
     if ref is not None:
