@@ -41,6 +41,7 @@ def test_faithfulness_is_the_ratio_of_ablation_effects(zoo_models, data) -> None
                        metric="logit_diff").value
     assert abs(c.faithfulness.value - (1 - e_rest / e_all)) < 1e-6
     assert abs(c.gap.value + e_rest) < 1e-6
+    assert "mean at each position" in c.faithfulness.method  # one template: the default
     assert set(c.minimality) == {"L1H3", "L1.mlp_out"}
 
 

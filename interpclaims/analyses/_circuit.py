@@ -30,6 +30,7 @@ from interpclaims import _context
 from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples
+from interpclaims.analyses._ablation import scope_text
 from interpclaims.analyses._metrics import STATE_METRICS, StateMetric, Targets, state
 from interpclaims.analyses._prepare import check_model, choice, count, parse_component, prepare
 from interpclaims.interventions import (
@@ -313,11 +314,13 @@ def circuit(
                  metric, f"circuit({what})")
     ms = _Measures(runs, comps, what)
     c = ms.circuit
+    ablated = f"{how}-ablated{scope_text(model, batch, how, ref, mean_over, 'circuit')}"
     gap = estimate_from_samples(
         ms.full - ms.m(c), label=f"gap of circuit({what})", unit_ids=tuple(batch.ids),
-        method=f"m(M) − m(C) per prompt on {ds.name} ({metric}, other candidates {how}-ablated)")
+        method=f"m(M) − m(C) per prompt on {ds.name} ({metric}, other candidates {ablated})")
     faith = ms.estimate([c], lambda f: f[:, 0], "faithfulness",
-                        f"(m(C) − m(∅)) / (m(M) − m(∅)) on {ds.name}, {len(pool)} candidates")
+                        f"(m(C) − m(∅)) / (m(M) − m(∅)) on {ds.name}, {len(pool)} candidates "
+                        f"{ablated}")
     minimality = {v: ms.estimate([c, c - {v}], lambda f: f[:, 0] - f[:, 1],
                                  f"minimality of {v}", f"F(C) − F(C∖{{{v}}}) on {ds.name}")
                   for v in comps}
