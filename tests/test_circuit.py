@@ -41,6 +41,7 @@ def test_faithfulness_is_the_ratio_of_ablation_effects(zoo_models, data) -> None
                        metric="logit_diff").value
     assert abs(c.faithfulness.value - (1 - e_rest / e_all)) < 1e-6
     assert abs(c.gap.value + e_rest) < 1e-6
+    assert "mean at each position" in c.faithfulness.method  # one template: the default
     assert set(c.minimality) == {"L1H3", "L1.mlp_out"}
 
 
@@ -84,6 +85,8 @@ def test_bad_circuits_are_explained(zoo_models, data) -> None:
         ic.circuit(model, ["L1H1"], data, candidates=CANDIDATES)
     with pytest.raises(ic.InterpClaimsError, match="list of components"):
         ic.circuit(model, "L1H3", data)
+    with pytest.raises(ic.InterpClaimsError, match="names no candidate"):
+        ic.circuit(model, ["L1H3"], data, candidates=CANDIDATES, ranking=[])
     with pytest.raises(ic.InterpClaimsError, match="how='mean' only"):
         ic.circuit(model, ["L1H3"], data, how="zero", mean_over="all")
 

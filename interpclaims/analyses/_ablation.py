@@ -46,7 +46,14 @@ if TYPE_CHECKING:
     from interpclaims._sites import Site
     from interpclaims.models import Batch, Model
 
-__all__ = ["PairMetric", "PairwiseAblation", "ablate", "ablate_pair", "run_ablation"]
+__all__ = [
+    "PairMetric",
+    "PairwiseAblation",
+    "ablate",
+    "ablate_pair",
+    "run_ablation",
+    "scope_text",
+]
 
 # the metrics whose single effects add up to a joint effect when the components do not interact
 PairMetric = Literal["logit_diff", "loss", "prob_drop"]
@@ -120,7 +127,7 @@ def _kinds(how: Any, seeds: int, mean_over: Any) -> list[Ablation]:
     return [cast("Ablation", h) for h in hows]
 
 
-def _scope_text(model: Model, batch: Batch, how: Ablation, ref: Dataset | None,
+def scope_text(model: Model, batch: Batch, how: Ablation, ref: Dataset | None,
                 mean_over: MeanOver | None, label: str) -> str:
     """How the Estimate's method names a mean ablation's mean (empty for other kinds)."""
     if how != "mean":
@@ -186,7 +193,7 @@ def ablate(
     out: dict[str, Estimate] = {}
     for kind in hows:
         label = f"ablate({what}, {kind}, {metric})"
-        scope = _scope_text(model, batch, kind, ref, mean_over, label)
+        scope = scope_text(model, batch, kind, ref, mean_over, label)
         per_seed = []
         for seed in range(seeds if kind == "resample" else 1):
             clean_logits, ablated_logits = run_ablation(
@@ -244,7 +251,7 @@ def ablate_pair(
         )
         effects[name] = effect(targets, clean_logits, logits, metric).numpy()
     inter = effects["joint"] - effects["a"] - effects["b"]
-    method = (f"{how}-ablation{_scope_text(model, batch, how, None, None, 'ablate_pair')} on "
+    method = (f"{how}-ablation{scope_text(model, batch, how, None, None, 'ablate_pair')} on "
               f"{ds.name}, effect on {metric} per prompt")
     ids = tuple(batch.ids)
 

@@ -30,6 +30,7 @@ from interpclaims import _context
 from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples
+from interpclaims.analyses._ablation import scope_text
 from interpclaims.analyses._metrics import STATE_METRICS, StateMetric, Targets, state
 from interpclaims.analyses._prepare import check_model, choice, count, parse_component, prepare
 from interpclaims.interventions import (
@@ -147,7 +148,8 @@ class _Runs:
 
 
 def _check_denominator(m_full: np.ndarray, m_empty: np.ndarray, what: str) -> None:
-    """Raise when ``m(M) = m(∅)`` (to float precision of the values it is computed from)."""
+    """Raise when ``m(M) = m(∅)``: equal, or closer than 1e-6 of the metric's scale — ten times
+    the float32 resolution of the logits the metric is computed from."""
     __tracebackhide__ = True
     full, empty = float(np.mean(m_full)), float(np.mean(m_empty))
     scale = max(float(np.mean(np.abs(m_full))), float(np.mean(np.abs(m_empty))))
@@ -201,7 +203,8 @@ class _Measures:
         self.all: Subset = frozenset(runs.pool)
         self.circuit = frozenset(components)
         self.full, self.empty = runs(frozenset()), runs(self.all)
-        _check_denominator(self.full, self.empty, f"circuit({what})")
+        _check_denominator(self.full, self.empty,
+                           f"circuit({what}) on {runs.model.name} [{runs.model.backend}]")
 
     def m(self, kept: Subset) -> np.ndarray:
         return self.runs(self.all - kept)
@@ -299,6 +302,9 @@ def circuit(
     if ranking is not None and hasattr(ranking, "ranking"):  # an ic.localize result
         ranking = [name for name, _ in ranking.ranking if name in pool]
     ranked = _members(model, ranking, pool, "ranking") if ranking is not None else ()
+    if ranking is not None and not ranked:
+        raise InterpClaimsError("circuit(ranking=): the ranking names no candidate component; "
+                                "give a list of candidates, best first, or an ic.localize result")
     ds, batch = prepare(model, data)
     ref = load_data(reference) if reference is not None else None
     if ref is not None:
@@ -308,11 +314,13 @@ def circuit(
                  metric, f"circuit({what})")
     ms = _Measures(runs, comps, what)
     c = ms.circuit
+    ablated = f"{how}-ablated{scope_text(model, batch, how, ref, mean_over, 'circuit')}"
     gap = estimate_from_samples(
         ms.full - ms.m(c), label=f"gap of circuit({what})", unit_ids=tuple(batch.ids),
-        method=f"m(M) − m(C) per prompt on {ds.name} ({metric}, other candidates {how}-ablated)")
+        method=f"m(M) − m(C) per prompt on {ds.name} ({metric}, other candidates {ablated})")
     faith = ms.estimate([c], lambda f: f[:, 0], "faithfulness",
-                        f"(m(C) − m(∅)) / (m(M) − m(∅)) on {ds.name}, {len(pool)} candidates")
+                        f"(m(C) − m(∅)) / (m(M) − m(∅)) on {ds.name}, {len(pool)} candidates "
+                        f"{ablated}")
     minimality = {v: ms.estimate([c, c - {v}], lambda f: f[:, 0] - f[:, 1],
                                  f"minimality of {v}", f"F(C) − F(C∖{{{v}}}) on {ds.name}")
                   for v in comps}

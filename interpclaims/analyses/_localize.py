@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from interpclaims._data import Dataset, DataSpec
 from interpclaims._estimate import EstimateMatrix, estimate_from_samples
 from interpclaims._sites import Site
-from interpclaims.analyses._ablation import run_ablation
+from interpclaims.analyses._ablation import run_ablation, scope_text
 from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Targets, effect
 from interpclaims.analyses._prepare import (
     check_model,
@@ -92,6 +92,7 @@ def _impact(model: Model, ds: Dataset, batch: Batch, top: list[str],
     """Ablate each of ``top``: a component × metric matrix of effect estimates."""
     __tracebackhide__ = True
     metric_targets = {m: Targets.of(model, ds, batch, m) for m in metrics}
+    scope = scope_text(model, batch, how, None, None, "localize")
     cells = []
     for name in top:
         s = parse_component(model, name, "localize")
@@ -101,7 +102,7 @@ def _impact(model: Model, ds: Dataset, batch: Batch, top: list[str],
         for m in metrics:
             row.append(estimate_from_samples(
                 effect(metric_targets[m], clean_logits, ablated_logits, m).numpy(),
-                method=f"{how}-ablation of {name} on {ds.name}: effect on {m} per prompt",
+                method=f"{how}-ablation{scope} of {name} on {ds.name}: effect on {m} per prompt",
                 label=f"ablate({name}, {how}, {m})", unit_ids=tuple(batch.ids),
                 rate=m == "flip_rate",
             ))
