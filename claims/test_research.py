@@ -34,7 +34,7 @@ def test_number_beats_the_permutation_null_on_a_fixed_split(model, claim, classi
                    "counts, which many permutations match or beat (ties count against the "
                    "claim): p = 0.23, not SUPPORTED (INCONCLUSIVE)")
 def test_a_constant_site_beats_the_permutation_null(model, claim):
-    # a naive reading: accuracy 0.50 > the null's mean 0.47, so "decodable above the null"
+    # a naive reading: accuracy 0.495 > the null's mean 0.473, so "decodable above the null"
     probe = ic.probe(model, ic.resid_post(1), "number", data=_with_split(), split="split",
                      position=0, controls=["permutation_null"])
     claim.that(probe.accuracy).exceeds(probe.control("permutation_null"))

@@ -190,6 +190,12 @@ def test_split_field_errors_name_the_row(zoo_models):
     rows[3]["split"] = "dev"
     with pytest.raises(ic.DataError, match=r"agr-0003.*'train' or 'test'"):
         ic.probe(model, ic.resid_post(0), "number", data=rows, split="split")
+    for r in rows:
+        r["split"] = "train" if r["number"] == "singular" else "test"
+    with pytest.raises(ic.DataError, match="fixed split's training rows have no prompt"):
+        ic.probe(model, ic.resid_post(0), "number", data=rows, split="split")
+    with pytest.raises(ic.InterpClaimsError, match="split="):
+        ic.probe(model, ic.resid_post(0), "number", data=rows, split=["train"])
     with pytest.raises(ic.InterpClaimsError, match="classifier"):
         ic.probe(model, ic.resid_post(0), "number", classifier="svm")
 

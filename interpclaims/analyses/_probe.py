@@ -229,11 +229,12 @@ def _check_classes(y_train: np.ndarray, k: int, seed: int, split: Split) -> None
     __tracebackhide__ = True
     if len(set(y_train.tolist())) < k:
         missing = sorted(set(range(k)) - set(y_train.tolist()))
-        how = ("the fixed split's training rows" if isinstance(split, list) else
-               f"a training fold of seed {seed} (too few prompts of it for test_fraction={split})")
-        raise DataError(f"probe: {how} hold(s) no prompt of class index {missing[0]}; add "
-                        "prompts of that class" + ("" if isinstance(split, list) else
-                                                   " or lower test_fraction"))
+        if isinstance(split, list):
+            raise DataError(f"probe: the fixed split's training rows have no prompt of class "
+                            f"index {missing[0]}; put prompts of that class in the 'train' split")
+        raise DataError(f"probe: a training fold of seed {seed} has no prompt of class index "
+                        f"{missing[0]} (too few prompts of it for test_fraction={split}); add "
+                        "prompts of that class or lower test_fraction")
 
 
 def _fixed_split(ds: Dataset, field_name: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -265,6 +266,9 @@ def _check_arguments(model: Model, site: str | Site, controls: Sequence[str],
     if s.kind in ("pattern", "logits"):
         raise InterpClaimsError(f"probe(): cannot probe {s}; probe a residual, attn_out, "
                                 "mlp_out, mlp_post or head site")
+    if split is not None and not isinstance(split, str):
+        raise InterpClaimsError(f"probe(split=): name the per-row field that says 'train' or "
+                                f"'test', e.g. split='split'; got {type(split).__name__}")
     if seeds is None:
         seeds = 1 if split is not None else DEFAULT_SEEDS
     return s, checked, seed_list(seeds, "probe")
