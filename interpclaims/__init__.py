@@ -33,9 +33,12 @@ from interpclaims._sites import (
     resid_pre,
 )
 from interpclaims.analyses import (
+    FeatureEdit,
     Localization,
     PairwiseAblation,
     ProbeResult,
+    SAEQuality,
+    Selectivity,
     SteeringResult,
     ablate,
     ablate_pair,
@@ -47,8 +50,14 @@ from interpclaims.analyses import (
     patch_heads,
     patch_sweep,
     probe,
+    sae_ablate,
+    sae_activation,
+    sae_quality,
+    sae_selectivity,
+    sae_steer,
     steer,
 )
+from interpclaims.models import SparseAutoencoder, load_sae
 from interpclaims.plugin import family, model
 from interpclaims.verdicts import Claim, ClaimResult, Verdict
 
@@ -65,6 +74,7 @@ __all__ = [
     "Dataset",
     "Estimate",
     "EstimateMatrix",
+    "FeatureEdit",
     "HookLeakError",
     "InterpClaimsError",
     "InterventionDidNotFire",
@@ -72,8 +82,11 @@ __all__ = [
     "ModelLoadError",
     "PairwiseAblation",
     "ProbeResult",
+    "SAEQuality",
+    "Selectivity",
     "Site",
     "SiteError",
+    "SparseAutoencoder",
     "SteeringResult",
     "StoreWarning",
     "Verdict",
@@ -84,6 +97,7 @@ __all__ = [
     "family",
     "head",
     "load_data",
+    "load_sae",
     "localize",
     "mean_difference",
     "measure",
@@ -99,5 +113,10 @@ __all__ = [
     "resid_mid",
     "resid_post",
     "resid_pre",
+    "sae_ablate",
+    "sae_activation",
+    "sae_quality",
+    "sae_selectivity",
+    "sae_steer",
     "steer",
 ]
