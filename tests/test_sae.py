@@ -26,11 +26,11 @@ def test_feature_site_spellings_round_trip() -> None:
 
 
 def test_feature_site_errors_say_what_is_valid() -> None:
-    with pytest.raises(SiteError, match="Did you mean: L0.resid_post/sae:12"):
+    with pytest.raises(SiteError, match=r"Did you mean: L0\.resid_post/sae:12"):
         parse_site("L0.resid_post/sea:12", n_layers=2, n_heads=4)
     with pytest.raises(SiteError, match="residual-width site"):
         parse_site("L0H1/sae:3")
-    with pytest.raises(SiteError, match="ic.sae_activation"):
+    with pytest.raises(SiteError, match=r"ic\.sae_activation"):
         parse_site(FEATURE).select(None)
 
 
