@@ -6,7 +6,8 @@ unmodified model), ``_ablation``, ``_patching``, ``_steering``, ``_localize``, `
 ``_feature_comparison``, ``_polysemanticity``, ``_collapse`` (the layer sweeps they share in
 ``_decodability``), ``_graphs`` (attribution graphs, with ``_graph_ablation`` and
 ``_graph_files``); shared by them: ``_prepare`` (argument checks, data → batch, components,
-positions) and ``_metrics``.
+positions) and ``_metrics``. SAE features: ``_sae`` (activation, selectivity, ablation,
+steering) and ``_sae_quality``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ from interpclaims.analyses._localize import Localization, localize
 from interpclaims.analyses._patching import patch, patch_heads, patch_sweep
 from interpclaims.analyses._polysemanticity import Polysemanticity, polysemanticity
 from interpclaims.analyses._probe import ProbeResult, probe
+from interpclaims.analyses._sae import (
+    FeatureEdit,
+    Selectivity,
+    sae_ablate,
+    sae_activation,
+    sae_selectivity,
+    sae_steer,
+)
+from interpclaims.analyses._sae_quality import SAEQuality, sae_quality
 from interpclaims.analyses._steering import SteeringResult, mean_difference, steer
 
 __all__ = [
@@ -30,10 +40,13 @@ __all__ = [
     "Circuit",
     "Collapse",
     "FeatureComparison",
+    "FeatureEdit",
     "Localization",
     "PairwiseAblation",
     "Polysemanticity",
     "ProbeResult",
+    "SAEQuality",
+    "Selectivity",
     "SteeringResult",
     "ablate",
     "ablate_pair",
@@ -50,5 +63,10 @@ __all__ = [
     "polysemanticity",
     "probe",
     "representation_collapse",
+    "sae_ablate",
+    "sae_activation",
+    "sae_quality",
+    "sae_selectivity",
+    "sae_steer",
     "steer",
 ]

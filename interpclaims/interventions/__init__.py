@@ -1,4 +1,5 @@
-"""Interventions: edit builders (zero / mean / resample / direction ablation, patching, steering)
+"""Interventions: edit builders (zero / mean / resample / direction ablation, patching, steering,
+SAE feature edits that keep the error term)
 and the one runner that applies them inside :meth:`Model.intervene` and proves they fired."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from interpclaims.interventions._edits import (
     steering_edit,
 )
 from interpclaims.interventions._run import run_lenient, run_strict
+from interpclaims.interventions._sae import FeatureEditMode, sae_feature_edit
 
 __all__ = [
     "ABLATIONS",
@@ -26,6 +28,7 @@ __all__ = [
     "MEAN_OVER",
     "Ablation",
     "Edit",
+    "FeatureEditMode",
     "FixedAblation",
     "MeanOver",
     "ablation_edit",
@@ -35,5 +38,6 @@ __all__ = [
     "resolve_mean_over",
     "run_lenient",
     "run_strict",
+    "sae_feature_edit",
     "steering_edit",
 ]

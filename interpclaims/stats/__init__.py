@@ -49,6 +49,7 @@ functions that need them: importing interpclaims stays cheap.
 
 from __future__ import annotations
 
+from interpclaims.stats._auroc import auroc_interval
 from interpclaims.stats._bootstrap import bootstrap_mean, bootstrap_mean_batch, bootstrap_mean_diff
 from interpclaims.stats._defaults import DEFAULT_CI_LEVEL, DEFAULT_PERMUTATIONS, DEFAULT_RESAMPLES
 from interpclaims.stats._functionals import MeansFunction, bootstrap_means_function
@@ -81,6 +82,7 @@ __all__ = [
     "IntervalMethod",
     "MeansFunction",
     "adjust_pvalues",
+    "auroc_interval",
     "bonferroni",
     "bootstrap_mean",
     "bootstrap_mean_batch",
