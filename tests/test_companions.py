@@ -99,7 +99,7 @@ def test_dictionary_training_is_deterministic() -> None:
 
 
 @pytest.mark.skipif(os.environ.get("INTERPCLAIMS_SLOW") != "1",
-                    reason="rebuilds the companions (~1-4 min of CPU); set INTERPCLAIMS_SLOW=1")
+                    reason="rebuilds the companions (80 s to 4 min); set INTERPCLAIMS_SLOW=1")
 def test_companion_rebuild_gives_identical_hashes(tmp_path: Path) -> None:
     from interpclaims.zoo.companions import build_companions
 
