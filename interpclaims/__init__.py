@@ -19,7 +19,7 @@ from interpclaims._errors import (
     SiteError,
     StoreWarning,
 )
-from interpclaims._estimate import Estimate, EstimateMatrix
+from interpclaims._estimate import Estimate, EstimateMatrix, estimate
 from interpclaims._sites import (
     Site,
     attn_out,
@@ -81,6 +81,7 @@ __all__ = [
     "ablate_pair",
     "attention_score",
     "attn_out",
+    "estimate",
     "family",
     "head",
     "load_data",

@@ -13,8 +13,9 @@ from interpclaims import _context
 from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples, estimate_from_seeds
-from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Targets, effect
+from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, MetricFn, resolve
 from interpclaims.analyses._prepare import (
+    Positions,
     as_vector,
     check_model,
     choice,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["PairMetric", "PairwiseAblation", "ablate", "ablate_pair", "run_ablation"]
 
 # the metrics whose single effects add up to a joint effect when the components do not interact
-PairMetric = Literal["logit_diff", "loss", "prob_drop"]
+PairMetric = Literal["logit_diff", "logit_diff_mean", "loss", "prob_drop"]
 PAIR_METRICS: tuple[PairMetric, ...] = get_args(PairMetric)
 
 
@@ -70,11 +71,12 @@ def ablate(
     component: str | Site,
     data: DataSpec | Dataset,
     how: Ablation = "zero",
-    metric: EffectMetric = "loss",
+    metric: EffectMetric | MetricFn = "loss",
     *,
     reference: DataSpec | Dataset | None = None,
     direction: Any = None,
     seeds: int = 1,
+    at: Positions | None = None,
 ) -> Estimate:
     """What ablating ``component`` does to ``metric``, per prompt (see :mod:`interpclaims.analyses._metrics`:
     ``logit_diff``/``loss``/``accuracy`` are ablated − clean; ``prob_drop`` is clean − ablated;
@@ -104,23 +106,22 @@ def ablate(
             f"(zero and mean ablation draw nothing at random); got seeds={seeds!r}, how={how!r}"
         )
     choice(how, ABLATIONS, "ablation", "ablate", "how")
-    choice(metric, EFFECT_METRICS, "metric", "ablate")
     site = parse_component(model, component, "ablate")
     if direction is not None:
         direction = as_vector(direction, "direction", "ablate")
     ds, batch = prepare(model, data)
-    targets = Targets.of(model, ds, batch, metric)
+    m = resolve(metric, EFFECT_METRICS, "ablate", model, ds, batch, at=at)
     what = f"{site}" + (" (direction)" if direction is not None else "")
-    label = f"ablate({what}, {how}, {metric})"
+    label = f"ablate({what}, {how}, {m.name})"
     per_seed = []
     for seed in range(seeds):
         clean_logits, ablated_logits = run_ablation(
             model, site, batch, how, reference, direction,
             label if seed == 0 else f"{label}#seed{seed}")
-        per_seed.append(effect(targets, clean_logits, ablated_logits, metric).numpy())
+        per_seed.append(m.effect(clean_logits, ablated_logits, "ablated").numpy())
     return estimate_from_seeds(
-        per_seed, method=f"{how}-ablation of {what} on {ds.name}: effect on {metric} per prompt",
-        label=label, unit_ids=tuple(batch.ids), rate=metric == "flip_rate",
+        per_seed, method=f"{how}-ablation of {what} on {ds.name}: effect on {m.name} per prompt",
+        label=label, unit_ids=tuple(batch.ids), rate=m.effect_rate,
     )
 
 
@@ -138,18 +139,18 @@ class PairwiseAblation:
 
 def ablate_pair(
     model: Model, a: str | Site, b: str | Site, data: DataSpec | Dataset,
-    how: FixedAblation = "mean", metric: PairMetric = "logit_diff",
+    how: FixedAblation = "mean", metric: PairMetric | MetricFn = "logit_diff", *,
+    at: Positions | None = None,
 ) -> PairwiseAblation:
     """Ablate ``a``, ``b``, and both; estimate each effect and the interaction."""
     __tracebackhide__ = True
     model = check_model(model, "ablate_pair")
     choice(how, FIXED_ABLATIONS, "ablation", "ablate_pair", "how")
-    choice(metric, PAIR_METRICS, "metric", "ablate_pair")
     sa, sb = parse_component(model, a, "ablate_pair"), parse_component(model, b, "ablate_pair")
     if sa == sb:
         raise InterpClaimsError(f"ablate_pair(): both components are {sa}; name two different ones")
     ds, batch = prepare(model, data)
-    targets = Targets.of(model, ds, batch, metric)
+    m = resolve(metric, PAIR_METRICS, "ablate_pair", model, ds, batch, at=at)
     bases = sorted({sa.base, sb.base}, key=lambda s: s.order)
     clean_logits, clean = model.run(batch.tokens, read=bases)
     edits = {s: ablation_edit(model, s, how, clean[s.base], batch, None, None, f"ablate_pair({s})")
@@ -161,9 +162,9 @@ def ablate_pair(
             where=batch.mask, name=f"ablate_pair {name}", what=f"{how}-ablation",
             why="nothing to ablate",
         )
-        effects[name] = effect(targets, clean_logits, logits, metric).numpy()
+        effects[name] = m.effect(clean_logits, logits, "ablated").numpy()
     inter = effects["joint"] - effects["a"] - effects["b"]
-    method = f"{how}-ablation on {ds.name}, effect on {metric} per prompt"
+    method = f"{how}-ablation on {ds.name}, effect on {m.name} per prompt"
     ids = tuple(batch.ids)
 
     def est(values: Any, label: str) -> Estimate:

@@ -15,6 +15,8 @@ at level ``1 - α``, 95% by default, so each of its tails holds ``α/2`` = 2.5%)
   :func:`wilson_interval` for rates;
 * differences: :func:`bootstrap_mean_diff` (paired: the interval of the per-prompt differences;
   unpaired: the two samples resampled independently);
+* a ratio of two means on the same prompts (``_ratio.py``): :func:`bootstrap_ratio` (prompts
+  resampled jointly, BCa; unbounded where the denominator's interval reaches zero);
 * p-values (``_pvalues.py``), all Monte Carlo with ``p = (count + 1) / (n_permutations + 1)``
   (never 0, valid at any number of permutations): :func:`paired_sign_flip_test`,
   :func:`permutation_test`, :func:`one_sample_p` and the equivalence test :func:`tost_p`;
@@ -57,6 +59,7 @@ from interpclaims.stats._multiplicity import adjust_pvalues, bonferroni
 from interpclaims.stats._multiseed import bootstrap_multiseed, table_interval
 from interpclaims.stats._power import MIN_PROMPTS, sample_size_warnings
 from interpclaims.stats._pvalues import one_sample_p, paired_sign_flip_test, permutation_test, tost_p
+from interpclaims.stats._ratio import RatioInterval, bootstrap_ratio
 from interpclaims.stats._rng import derive_rng
 from interpclaims.stats._validation import Alternative, BootstrapMethod, IntervalMethod
 
@@ -70,12 +73,14 @@ __all__ = [
     "BootstrapMethod",
     "Interval",
     "IntervalMethod",
+    "RatioInterval",
     "adjust_pvalues",
     "bonferroni",
     "bootstrap_mean",
     "bootstrap_mean_batch",
     "bootstrap_mean_diff",
     "bootstrap_multiseed",
+    "bootstrap_ratio",
     "choose_interval",
     "derive_rng",
     "mean_interval",

@@ -41,7 +41,7 @@ from interpclaims.stats import (
     tost_p,
 )
 from interpclaims.verdicts._families import Family
-from interpclaims.verdicts._result import ClaimResult, Verdict
+from interpclaims.verdicts._result import ClaimResult, Verdict, per_prompt_of
 
 __all__ = ["Claim", "Subject"]
 
@@ -184,7 +184,7 @@ class Subject:
         result = ClaimResult(
             verdict=verdict, comparator=comparator, rule=rule, estimate=self._x, tested=tested,
             reference=reference, message=message, p=p, alpha=round(1 - tested.ci_level, 10),
-            warnings=tuple(warnings),
+            warnings=tuple(warnings), per_prompt=per_prompt_of(tested, self._x),
         )
         if self._family is not None:
             result = self._family.decide(result)

@@ -14,7 +14,7 @@ from typing import Any
 
 from interpclaims._estimate import Estimate
 
-__all__ = ["ClaimResult", "Verdict"]
+__all__ = ["ClaimResult", "Verdict", "per_prompt_of"]
 
 
 class Verdict(enum.StrEnum):
@@ -74,6 +74,8 @@ class ClaimResult:
     correction: str | None = None
     p_adjusted: float | None = None
     verdict_before_correction: Verdict | None = None
+    # {"ids": [...], "values": [...]}: the tested quantity per prompt (see per_prompt_of), or None
+    per_prompt: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +106,7 @@ class ClaimResult:
             "alpha": self.alpha,
             "ci_level": self.tested.ci_level,
             "warnings": list(self.warnings),
+            "per_prompt": dict(self.per_prompt) if self.per_prompt is not None else None,
             # derived from the reference, for readers of the JSON: not read back
             "control": ({"name": self.reference["label"], "estimate": {
                 k: self.reference.get(k) for k in ("value", "ci_low", "ci_high", "n")}}
@@ -127,4 +130,16 @@ class ClaimResult:
             family=data.get("family", ""), family_size=data.get("family_size"),
             correction=data.get("correction"), p_adjusted=data.get("p_adjusted"),
             verdict_before_correction=Verdict(before) if before else None,
+            per_prompt=data.get("per_prompt"),
         )
+
+
+def per_prompt_of(*candidates: Estimate) -> dict[str, Any] | None:
+    """``{"ids", "values"}`` of the first candidate carrying per-prompt samples (for a pooled
+    estimate each prompt's mean over its seeds); None when none does (a ratio of means)."""
+    for est in candidates:
+        if est.samples is not None and est.unit_ids is not None:
+            values = est.prompt_values()
+            if len(values) == len(est.unit_ids):
+                return {"ids": list(est.unit_ids), "values": [float(v) for v in values]}
+    return None
