@@ -120,9 +120,9 @@ class Targets:
         if same and metric in _COMPARED_METRICS:
             raise DataError(
                 f"{what}: in dataset {ds.name}, {len(same)} of {len(answers)} row(s) (first "
-                f"{same[0]!r}) have the token of {answer_field!r} among {wrong_field!r}, so "
-                "their logit difference is 0 whatever the model does; give each row wrong "
-                "answers different from the right one"
+                f"{same[0]!r}) have the same token as {answer_field!r} and {wrong_field!r} (or "
+                "among its list), so their logit difference is 0 whatever the model does; give "
+                "each row a wrong answer different from the right one"
             )
         k = max(len(w) for w in wrongs)
         padded = [w + [w[0]] * (k - len(w)) for w in wrongs]  # a repeat changes no max/mean below
@@ -227,7 +227,8 @@ class Metric:
             p = torch.log_softmax(t.last(clean), dim=-1)
             q = torch.log_softmax(t.last(edited), dim=-1)
             return (p.exp() * (p - q)).sum(-1)
-        return self.state(edited, run) - self.state(clean, "clean")
+        before = self.state(clean, "clean")
+        return self.state(edited, run) - before
 
     def _call(self, logits: torch.Tensor, run: str) -> torch.Tensor:
         """The callable on this run's decision-position logits, its result checked."""
@@ -282,6 +283,10 @@ def resolve(metric: Any, allowed: Sequence[str], analysis: str, model: Model, ds
     if callable(metric) and not isinstance(metric, str):
         name = getattr(metric, "__qualname__", None) or type(metric).__qualname__
         return Metric(name, analysis, Targets(batch, None, None, pos), ds.rows, metric)
-    choice(metric, allowed, param, analysis)
+    try:
+        choice(metric, allowed, param, analysis)
+    except InterpClaimsError as e:
+        raise InterpClaimsError(f"{e}; or pass a callable metric(logits, rows) returning one "
+                                "number per prompt") from None
     name = _ALIASES.get(metric, metric)
     return Metric(name, analysis, Targets.of(model, ds, batch, name, at=pos), ds.rows)
