@@ -130,6 +130,29 @@ def test_a_bad_callable_metric_gets_a_clear_error(tl, rows, metric, says) -> Non
         assert info.match(pattern)
 
 
+def test_every_analysis_with_metric_takes_a_callable(tl, id_rows) -> None:
+    """ablate_pair, steer, localize and patch_heads give the built-in's values for the same metric
+    written as a callable."""
+    def same(mine, builtin):
+        scale = float(np.abs(builtin.samples).max())
+        assert np.allclose(mine.samples, builtin.samples, atol=1e-5 * scale), (mine, builtin)
+
+    pair = [ic.ablate_pair(tl, "L1H3", "L1H2", id_rows, metric=m)
+            for m in (logit_diff_by_hand, "logit_diff")]
+    same(pair[0].interaction, pair[1].interaction)
+    vec = ic.mean_difference(tl, "L0.resid_post", id_rows, "number", "plural", "singular",
+                             position="subject_pos")
+    steer = [ic.steer(tl, "L0.resid_post", vec, id_rows, metric=m, positions="subject_pos",
+                      side_data=id_rows[:5]) for m in (logit_diff_by_hand, "logit_diff")]
+    same(steer[0].effect(1.0), steer[1].effect(1.0))
+    loc = ic.localize(tl, id_rows, metrics=["logit_diff", logit_diff_by_hand], top_k=1)
+    assert loc.impact.cols == ("logit_diff", "logit_diff_by_hand")
+    top = loc.top()[0]
+    same(loc.impact[top, "logit_diff_by_hand"], loc.impact[top, "logit_diff"])
+    heads = ic.patch_heads(tl, id_rows, positions=-1, metric=logit_diff_by_hand)
+    same(heads["L1", "H3"], ic.patch_heads(tl, id_rows, positions=-1, metric="logit_diff")["L1", "H3"])
+
+
 def test_a_numpy_result_is_accepted(tl, id_rows) -> None:
     est = ic.measure(tl, id_rows, metric=lambda lg, rs: logit_diff_by_hand(lg, rs).numpy())
     assert est.value > 1.0
@@ -275,7 +298,7 @@ def test_ratio_with_a_denominator_near_zero_is_unbounded() -> None:
         bootstrap_ratio([1.0, 2.0], [1.0, -1.0], derive_rng(0, "zero"))
     est = estimate_ratio(rng.normal(size=40), den, method="m", label="r")
     assert "denominator's interval reaches 0" in est.method
-    with pytest.raises(ic.ClaimInconclusive), pytest.warns(ic.ClaimWarning):
+    with pytest.raises(ic.ClaimInconclusive), pytest.warns(ic.ClaimWarning, match="unbounded_interval"):
         Claim(lambda r: None).that(est).is_at_least(0.5)
 
 
@@ -373,3 +396,20 @@ def test_per_prompt_values_round_trip() -> None:
     Claim(results.append).that(x).exceeds(y)
     diff = results[1].to_json()["per_prompt"]["values"]
     assert diff == pytest.approx(list(np.linspace(1.0, 2.0, 30) - np.linspace(0.0, 0.5, 30)))
+
+
+def test_per_prompt_values_reach_claims_json(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_mine='''
+        import interpclaims as ic
+
+        def test_mine(claim):
+            values = [0.5 + 0.01 * i for i in range(30)]
+            claim.that(ic.estimate(values, label="mine", ids=[f"q{i}" for i in range(30)])
+                       ).is_at_least(0.1)
+    ''')
+    result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    report = json.loads((pytester.path / "reports" / "claims.json").read_text())
+    (row,) = report["claims"]
+    assert row["per_prompt"]["ids"] == [f"q{i}" for i in range(30)]
+    assert row["per_prompt"]["values"] == pytest.approx([0.5 + 0.01 * i for i in range(30)])

@@ -248,6 +248,8 @@ def _p(est: Estimate, test: Callable[[Any, Any], float]) -> float | None:
 def _warn(est: Estimate, reference: float, kind: str, verdict: Verdict) -> list[str]:
     """Sample-size warnings of a claim (no ``low_power`` one once its interval decided it)."""
     if not (math.isfinite(est.ci_low) and math.isfinite(est.ci_high)):
+        if est.n >= 2:  # bounded by n, yet unbounded: a ratio whose denominator may be 0
+            return [f"unbounded_interval: {est.n} prompts give an unbounded interval ({est.method})"]
         return [f"insufficient_n: {est.n} prompt(s) give an unbounded interval"]
     return sample_size_warnings(est.n, est.ci_low, est.ci_high, reference, value=est.value,
                                 kind=kind, level=est.ci_level,  # type: ignore[arg-type]
