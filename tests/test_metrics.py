@@ -153,6 +153,20 @@ def test_every_analysis_with_metric_takes_a_callable(tl, id_rows) -> None:
     same(heads["L1", "H3"], ic.patch_heads(tl, id_rows, positions=-1, metric="logit_diff")["L1", "H3"])
 
 
+def test_a_callable_named_like_a_built_in_is_still_the_callable(tl, id_rows) -> None:
+    def kl(logits, rows):  # not the built-in KL
+        return logit_diff_by_hand(logits, rows)
+
+    def flip_rate(logits, rows):
+        return logit_diff_by_hand(logits, rows)
+
+    builtin = ic.ablate(tl, "L1H3", id_rows, how="mean", metric="logit_diff").samples
+    for fn in (kl, flip_rate):
+        est = ic.ablate(tl, "L1H3", id_rows, how="mean", metric=fn)
+        assert np.allclose(est.samples, builtin, atol=1e-5 * np.abs(builtin).max())
+        assert "Wilson" not in est.method
+
+
 def test_a_numpy_result_is_accepted(tl, id_rows) -> None:
     est = ic.measure(tl, id_rows, metric=lambda lg, rs: logit_diff_by_hand(lg, rs).numpy())
     assert est.value > 1.0

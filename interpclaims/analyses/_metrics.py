@@ -197,12 +197,12 @@ class Metric:
     @property
     def rate(self) -> bool:
         """Whether :meth:`state` is 0/1 per prompt (a Wilson interval)."""
-        return self.name in _RATES
+        return self.fn is None and self.name in _RATES
 
     @property
     def effect_rate(self) -> bool:
         """Whether :meth:`effect` is 0/1 per prompt."""
-        return self.name == "flip_rate"
+        return self.fn is None and self.name == "flip_rate"
 
     def state(self, logits: torch.Tensor, run: str = "clean") -> torch.Tensor:
         """The metric of one run (``logits`` ``[batch, pos, d_vocab]``), per prompt ``[batch]``."""
@@ -217,13 +217,13 @@ class Metric:
         __tracebackhide__ = True
         import torch
 
-        t, m = self.targets, self.name
+        t, m = self.targets, self.name if self.fn is None else None  # a callable may be "kl"
         if m == "prob_drop":
             return _builtin_state(t, clean, "prob") - _builtin_state(t, edited, "prob")
         if m == "flip_rate":
             return ((_builtin_state(t, clean, "logit_diff") > 0)
                     != (_builtin_state(t, edited, "logit_diff") > 0)).double()
-        if m == "kl" and self.fn is None:
+        if m == "kl":
             p = torch.log_softmax(t.last(clean), dim=-1)
             q = torch.log_softmax(t.last(edited), dim=-1)
             return (p.exp() * (p - q)).sum(-1)
