@@ -80,7 +80,8 @@ def ablate(
 ) -> Estimate:
     """What ablating ``component`` does to ``metric``, per prompt (see :mod:`interpclaims.analyses._metrics`:
     ``logit_diff``/``loss``/``accuracy`` are ablated − clean; ``prob_drop`` is clean − ablated;
-    ``kl`` and ``flip_rate`` compare the two runs).
+    ``kl`` and ``flip_rate`` compare the two runs; a callable ``metric(logits, rows)`` is ablated −
+    clean). ``at=``: the decision position (default: each prompt's last real token).
 
     ``component``: a head (``"L1H2"``, at its output ``z``), an MLP neuron (``"L0N17"``), an
     attention or MLP layer (``"L1.attn_out"``, ``"L1.mlp_out"``) or any layer site.
