@@ -20,7 +20,7 @@ from interpclaims._errors import (
     StoreWarning,
     Unsupported,
 )
-from interpclaims._estimate import Estimate, EstimateMatrix, Estimates
+from interpclaims._estimate import Estimate, EstimateMatrix, Estimates, estimate
 from interpclaims._sites import (
     Site,
     attn_out,
@@ -119,6 +119,7 @@ __all__ = [
     "circuit",
     "claim_id",
     "compare_features",
+    "estimate",
     "family",
     "head",
     "load_data",

@@ -2,7 +2,7 @@
 
 Every row is a dict with at least ``text`` (words, no bos); ``id`` is optional (``row-0007`` is
 made up). Analyses ask for more fields where they need them (``answer``/``wrong`` for a logit
-difference) and say which row lacks them.
+difference; ``wrong`` one word or a list of them) and say which row lacks them.
 """
 
 from __future__ import annotations
@@ -64,6 +64,20 @@ class Dataset:
                           f'write it as text, e.g. "{key}": "{v}"' if isinstance(v, (int, float))
                           and not isinstance(v, bool) else "give every row a string value")
         return values
+
+    def word_lists(self, key: str, *, analysis: str) -> list[list[str]]:
+        """``key`` on every row as a list of words: one non-empty string, or a non-empty list of
+        them (the wrong answers a logit difference compares with)."""
+        values = self.field(key, analysis=analysis)
+        out = []
+        for r, v in zip(self.rows, values, strict=True):
+            words = [v] if isinstance(v, str) else v
+            if (not isinstance(words, list) or not words
+                    or not all(isinstance(w, str) and w.strip() for w in words)):
+                self._bad(analysis, key, r, v, "a non-empty string or a non-empty list of them",
+                          f'write e.g. "{key}": "sleep" or "{key}": ["sleep", "run"]')
+            out.append(words)
+        return out
 
     def indices(self, key: str, *, analysis: str) -> list[int]:
         """``key`` on every row, each an integer (a token position)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -16,6 +17,7 @@ from interpclaims._errors import InterpClaimsError
 from interpclaims._format import number
 from interpclaims.stats import (
     DEFAULT_CI_LEVEL,
+    bootstrap_ratio,
     mean_interval,
     table_interval,
     wilson_interval,
@@ -25,8 +27,10 @@ __all__ = [
     "Estimate",
     "EstimateMatrix",
     "Estimates",
+    "estimate",
     "estimate_from_samples",
     "estimate_from_seeds",
+    "estimate_ratio",
 ]
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +187,64 @@ def estimate_from_samples(
     )
 
 
+def estimate(values: Any, *, label: str, ids: Any = None) -> Estimate:
+    """Per-prompt ``values`` (a list, a numpy array or a torch tensor, one number per prompt)
+    as an :class:`Estimate` of their mean, with the harness's interval rules (Student t below
+    :data:`~interpclaims.stats.SMALL_N` prompts, BCa bootstrap over prompts from there on) and the
+    current claim's seed — a hand-written analysis claimed like a built-in one. For a paired
+    comparison pass the per-prompt differences. ``ids``: one prompt id per value (the data rows'
+    ``id``), default ``"0"``, ``"1"``, ...
+    """
+    __tracebackhide__ = True
+    if not isinstance(label, str) or not label.strip():
+        raise InterpClaimsError(f"estimate(label=): give the estimate a name (a non-empty string), "
+                                f"got {label!r}")
+    if hasattr(values, "detach"):  # a torch tensor, without importing torch
+        values = values.detach().cpu().double().numpy()
+    try:
+        x = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InterpClaimsError(f"estimate {label!r}: values must be numbers, one per prompt, "
+                                f"got {type(values).__name__} {reprlib.repr(values)}") from e
+    if x.ndim != 1 or x.size == 0:
+        raise InterpClaimsError(f"estimate {label!r}: values must be a non-empty 1-D sequence, "
+                                f"one number per prompt; got shape {list(x.shape)}")
+    bad = np.flatnonzero(~np.isfinite(x))
+    unit_ids = tuple(str(i) for i in (range(x.size) if ids is None else ids))
+    if len(unit_ids) != x.size or len(set(unit_ids)) != x.size:
+        raise InterpClaimsError(f"estimate {label!r}: ids= must name each of the {x.size} values "
+                                f"once, got {len(unit_ids)} ids ({len(set(unit_ids))} distinct)")
+    if bad.size:
+        raise InterpClaimsError(f"estimate {label!r}: value {x[bad[0]]} of prompt "
+                                f"{unit_ids[bad[0]]!r} is not finite ({bad.size} such); drop or "
+                                "fix those prompts")
+    return estimate_from_samples(x, method=f"{label}: user values per prompt (ic.estimate)",
+                                 label=label, unit_ids=unit_ids)
+
+
+def estimate_ratio(num: Any, den: Any, *, method: str, label: str,
+                   unit_ids: tuple[str, ...] | None = None) -> Estimate:
+    """An :class:`Estimate` of ``mean(num) / mean(den)`` over the same prompts: the paired BCa
+    bootstrap applied to the ratio (:func:`~interpclaims.stats.bootstrap_ratio`); an unbounded
+    interval where the denominator's own interval reaches zero. It carries no per-prompt samples
+    (a ratio of means is not a mean of per-prompt values): ``context["ratio_of_means"]`` holds
+    ``num`` and ``den`` per prompt, to recompute it."""
+    ctx = _context.current()
+    x = np.asarray(num, dtype=np.float64).reshape(-1)
+    y = np.asarray(den, dtype=np.float64).reshape(-1)
+    r = bootstrap_ratio(x, y, _context.rng("ratio", label, method), n_resamples=ctx.n_resamples,
+                        level=ctx.ci_level)
+    how = (f"ratio of means, paired BCa bootstrap over prompts resampled jointly "
+           f"({ctx.n_resamples} resamples)")
+    if not r.bounded:
+        how += "; unbounded: the denominator's interval reaches 0"
+    parts = {"ids": list(unit_ids) if unit_ids is not None else None,
+             "numerator": x.tolist(), "denominator": y.tolist()}
+    return Estimate(value=r.value, ci_low=r.low, ci_high=r.high, n=int(x.size),
+                    method=f"{method}; {how}", label=label, ci_level=ctx.ci_level,
+                    unit_ids=unit_ids, context={"ratio_of_means": parts})
+
+
 def estimate_from_seeds(
     samples_per_seed: list[Any],
     *,
@@ -256,9 +318,10 @@ class EstimateMatrix:
             )
         i = self._index(self.rows, key[0], "row")
         j = self._index(self.cols, key[1], "column")
+        cell = self.cells[i][j]
         return dataclasses.replace(
-            self.cells[i][j],
-            context={"matrix": self.to_json(), "cell": [self.rows[i], self.cols[j]]},
+            cell, context={**cell.context, "matrix": self.to_json(),
+                           "cell": [self.rows[i], self.cols[j]]},
         )
 
     def _index(self, labels: tuple[str, ...], name: str | int, what: str) -> int:

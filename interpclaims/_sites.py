@@ -19,8 +19,16 @@ resid_post     ``[batch, pos, d_model]``                  ``blocks.L.hook_resid_
 z              ``[batch, pos, n_heads, d_head]``          ``blocks.L.attn.hook_z``
 result         ``[batch, pos, n_heads, d_model]``         ``blocks.L.attn.hook_result``
 pattern        ``[batch, n_heads, query_pos, key_pos]``   ``blocks.L.attn.hook_pattern``
+ln_final       ``[batch, pos, d_model]``                  ``ln_final.hook_normalized``
 logits         ``[batch, pos, d_vocab]``                  (model output)
 =============  =========================================  ======================================
+
+``embed`` / ``hook_embed`` name the input of layer 0 (``blocks.0.hook_resid_pre``: in these models
+the token embedding, with no positional embedding added for rotary models). ``ln_final`` is the
+final norm's normalized input *before* its gain (and bias): ``x / rms(x)`` for RMSNorm,
+``(x − mean) / std`` for LayerNorm, as TransformerLens's ``ln_final.hook_normalized``; the last
+layer's ``resid_post`` is the residual stream *before* the final norm. ``ln_final`` and ``logits``
+have no layer and are read-only.
 
 A site with ``head`` set selects one head of a per-head kind; a site with ``neuron`` set selects
 one neuron of ``mlp_post``. Selections are applied by :meth:`Site.select`.
@@ -45,7 +53,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = [
+    "GLOBAL_KINDS",
     "KINDS",
+    "LAYER_KINDS",
     "SAE_KINDS",
     "Site",
     "attn_out",
@@ -71,8 +81,13 @@ KINDS = (
     "mlp_post",
     "mlp_out",
     "resid_post",
+    "ln_final",
     "logits",
 )
+# kinds of the whole model, not of one layer (no layer index; read-only)
+GLOBAL_KINDS = ("ln_final", "logits")
+# kinds every layer has
+LAYER_KINDS = tuple(k for k in KINDS if k not in GLOBAL_KINDS)
 # Execution order of each kind inside one layer; backends that must visit sites in forward order
 # (NNsight) sort on it.
 _ORDER = {kind: i for i, kind in enumerate(KINDS)}
@@ -118,9 +133,10 @@ class Site:
             raise SiteError(
                 f"unknown site kind {self.kind!r}; valid kinds are: {', '.join(KINDS)}"
             )
-        if self.kind == "logits":
+        if self.kind in GLOBAL_KINDS:
             if self.layer is not None or self.head is not None or self.neuron is not None:
-                raise SiteError("the logits site takes no layer, head or neuron; write 'logits'")
+                raise SiteError(f"the {self.kind} site takes no layer, head or neuron; write "
+                                f"{self.kind!r}")
             return
         if not isinstance(self.layer, int) or isinstance(self.layer, bool) or self.layer < 0:
             raise SiteError(f"site {self.kind!r} needs a layer index >= 0 (an int; layer 0 is "
@@ -165,19 +181,21 @@ class Site:
         """The TransformerLens hook name of the whole-tensor site."""
         if self.kind == "logits":
             return "logits"
+        if self.kind == "ln_final":
+            return "ln_final.hook_normalized"
         return _TL_HOOK[self.kind].format(L=self.layer)
 
     @property
     def order(self) -> tuple[int, int]:
         """Sort key in forward-execution order."""
-        if self.kind == "logits":
-            return (1 << 30, 0)
+        if self.kind in GLOBAL_KINDS:
+            return (1 << 30, GLOBAL_KINDS.index(self.kind))
         assert self.layer is not None
         return (self.layer, _ORDER[self.kind])
 
     def __str__(self) -> str:
-        if self.kind == "logits":
-            return "logits"
+        if self.kind in GLOBAL_KINDS:
+            return self.kind
         if self.head is not None:
             return f"L{self.layer}H{self.head}.{self.kind}"
         if self.neuron is not None:
@@ -230,11 +248,19 @@ class Site:
                    data.get("feature"))
 
 
+# whole names: the input of layer 0, the final norm's normalized output, the logits
+_NAMED = {
+    "embed": Site("resid_pre", 0), "hook_embed": Site("resid_pre", 0),
+    "ln_final": Site("ln_final"), "ln_final.hook_normalized": Site("ln_final"),
+    "logits": Site("logits"),
+}
+
+
 def all_site_names(n_layers: int, n_heads: int) -> Iterator[str]:
     """Every spelling accepted for a model of this size (used for 'did you mean' hints)."""
-    yield "logits"
+    yield from ("logits", "ln_final", "ln_final.hook_normalized", "embed", "hook_embed")
     for layer in range(n_layers):
-        for kind in KINDS[:-1]:
+        for kind in LAYER_KINDS:
             yield _TL_HOOK[kind].format(L=layer)
             yield f"L{layer}.{kind}"
         for h in range(n_heads):
@@ -248,7 +274,8 @@ def parse_site(
     """Parse a site spelling into a :class:`Site`.
 
     Accepted: a ``Site``; a TransformerLens hook name (``blocks.1.hook_resid_post``,
-    ``blocks.0.attn.hook_z``, ``blocks.0.mlp.hook_post``); ``logits``; shorthand ``L1`` (the
+    ``blocks.0.attn.hook_z``, ``blocks.0.mlp.hook_post``); ``logits``; ``embed`` / ``hook_embed``
+    (= ``blocks.0.hook_resid_pre``); ``ln_final`` / ``ln_final.hook_normalized``; shorthand ``L1`` (the
     ``default_kind`` of layer 1 — for a whole layer prefer ``L1.resid_post``), ``L1.mlp_out``,
     ``L1H2`` (head 2 of layer 1, kind ``default_kind`` when it is per-head, else ``z``),
     ``L1H2.pattern``, ``L0N17`` (MLP neuron 17 of layer 0); any residual-width site followed by
@@ -267,8 +294,8 @@ def parse_site(
     if m:
         base = parse_site(m["base"], default_kind="resid_post", n_layers=n_layers, n_heads=n_heads)
         return Site(base.kind, base.layer, base.head, base.neuron, int(m["feature"]))
-    if text == "logits":
-        return Site("logits")
+    if text in _NAMED:
+        return _NAMED[text]
     m = _TL_RE.match(text)
     if m:
         kind = m["kind"] or m["akind"] or ("mlp_post" if m["mkind"] else None)

@@ -294,7 +294,7 @@ bad("prompt/corrupt-other-length",
     r"aligned minimal pairs")
 bad("prompt/corrupt-identical",
     lambda e: ic.patch(e.model, "L0.resid_post", e.edit(corrupt_text=lambda i, r: r["text"])), D,
-    r"prompt 'agr-0000' has the same logit difference clean and corrupt",
+    r"the mean logit difference is the same clean and corrupt",
     r"use metric='logit_diff'")
 bad("prompt/mean-difference-value",
     lambda e: ic.mean_difference(e.model, "L0.resid_post", e.rows, "number", "singlar", "plural"),
@@ -575,11 +575,13 @@ bad("arg/sweep-lengths",
                                              + " the" * (i % 2)), metric="logit_diff"), D,
     r"patch_sweep: prompts have different token lengths", r"filter the dataset")
 bad("arg/pair-metric", lambda e: ic.ablate_pair(e.model, "L1H3", "L1H2", e.rows, metric="kl"), E,
-    r"ablate_pair\(metric=\): unknown metric 'kl'", r"logit_diff, loss, prob_drop")
+    r"ablate_pair\(metric=\): unknown metric 'kl'", r"logit_diff, logit_diff_mean, loss, prob_drop",
+    r"or pass a callable metric\(logits, rows\)")
 bad("arg/pair-how", lambda e: ic.ablate_pair(e.model, "L1H3", "L1H2", e.rows, how="resample"), E,
     r"ablate_pair\(how=\): unknown ablation 'resample'", r"choose one of zero, mean")
 bad("arg/measure-metric", lambda e: ic.measure(e.model, e.rows, metric="kl"), E,
-    r"measure\(metric=\): unknown metric 'kl'", r"logit_diff, loss, accuracy, prob")
+    r"measure\(metric=\): unknown metric 'kl'",
+    r"logit_diff, logit_diff_mean, loss, pairwise_accuracy, top1, prob")
 bad("arg/model-name-not-fixture", lambda e: ic.measure("zoo/agreement", e.rows), E,
     r"measure\(\) takes the `model` fixture", r"got str",
     r"pytestmark = ic\.model\(\"zoo/agreement\"\)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from interpclaims._data import load_data
-from interpclaims._sites import KINDS, Site
+from interpclaims._sites import GLOBAL_KINDS, KINDS, LAYER_KINDS, Site
 from interpclaims.models import compare_backends, max_difference
 
 from .conftest import ZOO
@@ -28,7 +28,8 @@ def test_every_site_matches_across_backends(zoo_models, name: str) -> None:
     tl, nn = zoo_models[name, "tl"], zoo_models[name, "nnsight"]
     diffs = compare_backends(tl, nn, _batch(tl))
     assert {d.site.kind for d in diffs} == set(KINDS)
-    assert len(diffs) == (len(KINDS) - 1) * tl.spec.n_layers + 1
+    # every kind of every layer, the final norm's output (ln_final) and the logits
+    assert len(diffs) == len(LAYER_KINDS) * tl.spec.n_layers + len(GLOBAL_KINDS)
     for d in diffs:
         assert d.max_rel <= RTOL, f"{name} {d.site}: relative difference {d.max_rel:.2e} > {RTOL}"
 

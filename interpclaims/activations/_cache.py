@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from interpclaims._sites import KINDS, Site
+from interpclaims._sites import LAYER_KINDS, Site
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,8 +32,7 @@ def prefetch_sites(spec: ModelSpec) -> list[Site]:
     :data:`PREFETCH_MAX`) to extract them all on a miss; none for a larger model."""
     if spec.n_layers * spec.d_model > PREFETCH_MAX:
         return []
-    return [Site(k, ly) for ly in range(spec.n_layers) for k in KINDS
-            if k not in ("logits", "result")]
+    return [Site(k, ly) for ly in range(spec.n_layers) for k in LAYER_KINDS if k != "result"]
 
 
 class StoreCache:

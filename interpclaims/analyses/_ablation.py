@@ -19,8 +19,9 @@ from interpclaims._estimate import (
     estimate_from_samples,
     estimate_from_seeds,
 )
-from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Targets, effect
+from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, MetricFn, resolve
 from interpclaims.analyses._prepare import (
+    Positions,
     as_vector,
     check_model,
     choice,
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 # the metrics whose single effects add up to a joint effect when the components do not interact
-PairMetric = Literal["logit_diff", "loss", "prob_drop"]
+PairMetric = Literal["logit_diff", "logit_diff_mean", "loss", "prob_drop"]
 PAIR_METRICS: tuple[PairMetric, ...] = get_args(PairMetric)
 
 
@@ -143,16 +144,18 @@ def ablate(
     component: str | Site | Sequence[str | Site],
     data: DataSpec | Dataset,
     how: Ablation | Sequence[Ablation] = "zero",
-    metric: EffectMetric = "loss",
+    metric: EffectMetric | MetricFn = "loss",
     *,
     reference: DataSpec | Dataset | None = None,
     direction: Any = None,
     seeds: int = 1,
     mean_over: MeanOver | None = None,
+    at: Positions | None = None,
 ) -> Estimate | Estimates:
     """What ablating ``component`` does to ``metric``, per prompt (see :mod:`interpclaims.analyses._metrics`:
     ``logit_diff``/``loss``/``accuracy`` are ablated − clean; ``prob_drop`` is clean − ablated;
-    ``kl`` and ``flip_rate`` compare the two runs).
+    ``kl`` and ``flip_rate`` compare the two runs; a callable ``metric(logits, rows)`` is ablated −
+    clean). ``at=``: the decision position (default: each prompt's last real token).
 
     ``component``: a head (``"L1H2"``, at its output ``z``), an MLP neuron (``"L0N17"``), an
     attention or MLP layer (``"L1.attn_out"``, ``"L1.mlp_out"``) or any layer site — or a list of
@@ -178,7 +181,6 @@ def ablate(
     __tracebackhide__ = True
     model = check_model(model, "ablate")
     hows = _kinds(how, seeds, mean_over)
-    choice(metric, EFFECT_METRICS, "metric", "ablate")
     sites = _components(model, component, "ablate")
     if direction is not None:
         if len(sites) > 1:
@@ -187,25 +189,25 @@ def ablate(
         direction = as_vector(direction, "direction", "ablate")
     ds, batch = prepare(model, data)
     ref = load_data(reference) if reference is not None else None
-    targets = Targets.of(model, ds, batch, metric)
+    m = resolve(metric, EFFECT_METRICS, "ablate", model, ds, batch, at=at)
     what = (f"[{', '.join(map(str, sites))}]" if isinstance(component, (list, tuple))
             else str(sites[0])) + (" (direction)" if direction is not None else "")
     out: dict[str, Estimate] = {}
     for kind in hows:
-        label = f"ablate({what}, {kind}, {metric})"
+        label = f"ablate({what}, {kind}, {m.name})"
         scope = scope_text(model, batch, kind, ref, mean_over, label)
         per_seed = []
         for seed in range(seeds if kind == "resample" else 1):
             clean_logits, ablated_logits = run_ablation(
                 model, sites, batch, kind, ref, direction,
                 label if seed == 0 else f"{label}#seed{seed}", mean_over)
-            per_seed.append(effect(targets, clean_logits, ablated_logits, metric).numpy())
+            per_seed.append(m.effect(clean_logits, ablated_logits, "ablated").numpy())
         out[kind] = estimate_from_seeds(
-            per_seed, label=label, unit_ids=tuple(batch.ids), rate=metric == "flip_rate",
-            method=f"{kind}-ablation{scope} of {what} on {ds.name}: effect on {metric} per prompt",
+            per_seed, label=label, unit_ids=tuple(batch.ids), rate=m.effect_rate,
+            method=f"{kind}-ablation{scope} of {what} on {ds.name}: effect on {m.name} per prompt",
         )
     if isinstance(how, (list, tuple)):
-        return Estimates(out, title=f"ablate({what}, {metric}) by ablation kind")
+        return Estimates(out, title=f"ablate({what}, {m.name}) by ablation kind")
     return out[hows[0]]
 
 
@@ -223,18 +225,18 @@ class PairwiseAblation:
 
 def ablate_pair(
     model: Model, a: str | Site, b: str | Site, data: DataSpec | Dataset,
-    how: FixedAblation = "mean", metric: PairMetric = "logit_diff",
+    how: FixedAblation = "mean", metric: PairMetric | MetricFn = "logit_diff", *,
+    at: Positions | None = None,
 ) -> PairwiseAblation:
     """Ablate ``a``, ``b``, and both; estimate each effect and the interaction."""
     __tracebackhide__ = True
     model = check_model(model, "ablate_pair")
     choice(how, FIXED_ABLATIONS, "ablation", "ablate_pair", "how")
-    choice(metric, PAIR_METRICS, "metric", "ablate_pair")
     sa, sb = parse_component(model, a, "ablate_pair"), parse_component(model, b, "ablate_pair")
     if sa == sb:
         raise InterpClaimsError(f"ablate_pair(): both components are {sa}; name two different ones")
     ds, batch = prepare(model, data)
-    targets = Targets.of(model, ds, batch, metric)
+    m = resolve(metric, PAIR_METRICS, "ablate_pair", model, ds, batch, at=at)
     bases = sorted({sa.base, sb.base}, key=lambda s: s.order)
     clean_logits, clean = model.run(batch.tokens, read=bases)
     scope: MeanOver = "all"
@@ -249,10 +251,10 @@ def ablate_pair(
             where=batch.mask, name=f"ablate_pair {name}", what=f"{how}-ablation",
             why="nothing to ablate",
         )
-        effects[name] = effect(targets, clean_logits, logits, metric).numpy()
+        effects[name] = m.effect(clean_logits, logits, "ablated").numpy()
     inter = effects["joint"] - effects["a"] - effects["b"]
     method = (f"{how}-ablation{scope_text(model, batch, how, None, None, 'ablate_pair')} on "
-              f"{ds.name}, effect on {metric} per prompt")
+              f"{ds.name}, effect on {m.name} per prompt")
     ids = tuple(batch.ids)
 
     def est(values: Any, label: str) -> Estimate:

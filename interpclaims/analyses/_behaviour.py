@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from interpclaims._data import Dataset, DataSpec
 from interpclaims._estimate import Estimate, estimate_from_samples
-from interpclaims.analyses._metrics import STATE_METRICS, StateMetric, Targets, state
-from interpclaims.analyses._prepare import check_model, choice, prepare
+from interpclaims.analyses._metrics import STATE_METRICS, MetricFn, StateMetric, resolve
+from interpclaims.analyses._prepare import Positions, check_model, prepare
 
 if TYPE_CHECKING:
     from interpclaims.models import Model
@@ -15,21 +15,21 @@ if TYPE_CHECKING:
 __all__ = ["measure"]
 
 
-def measure(model: Model, data: DataSpec | Dataset, metric: StateMetric = "logit_diff"
-            ) -> Estimate:
+def measure(model: Model, data: DataSpec | Dataset, metric: StateMetric | MetricFn = "logit_diff",
+            *, at: Positions | None = None) -> Estimate:
     """A behaviour metric of the unmodified model, per prompt (see :mod:`interpclaims.analyses._metrics`).
 
     ``logit_diff``: logit of ``answer`` minus logit of ``wrong`` after the prompt; ``accuracy``:
     whether ``answer`` is preferred; ``prob``: probability of ``answer``; ``loss``: mean
-    next-token cross-entropy over the prompt.
+    next-token cross-entropy over the prompt; or a callable ``metric(logits, rows)``. ``at=``:
+    the decision position (default: each prompt's last real token).
     """
     __tracebackhide__ = True
     model = check_model(model, "measure")
-    choice(metric, STATE_METRICS, "metric", "measure")
     ds, batch = prepare(model, data)
+    m = resolve(metric, STATE_METRICS, "measure", model, ds, batch, at=at)
     logits, _ = model.run(batch.tokens)
-    values = state(Targets.of(model, ds, batch, metric), logits, metric)
     return estimate_from_samples(
-        values.numpy(), method=f"{metric} per prompt on {ds.name}",
-        label=f"{metric}({ds.name})", unit_ids=tuple(batch.ids), rate=metric == "accuracy",
+        m.state(logits).numpy(), method=f"{m.name} per prompt on {ds.name}",
+        label=f"{m.name}({ds.name})", unit_ids=tuple(batch.ids), rate=m.rate,
     )

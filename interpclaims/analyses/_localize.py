@@ -10,8 +10,9 @@ from interpclaims._data import Dataset, DataSpec
 from interpclaims._estimate import EstimateMatrix, estimate_from_samples
 from interpclaims._sites import Site
 from interpclaims.analyses._ablation import run_ablation, scope_text
-from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Targets, effect
+from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Metric, MetricFn, Targets, resolve
 from interpclaims.analyses._prepare import (
+    Positions,
     check_model,
     choice,
     count,
@@ -58,12 +59,13 @@ def _direct_scores(model: Model, batch: Batch, targets: Targets) -> dict[str, fl
     sites = [Site("result", ly) for ly in range(spec.n_layers)]
     sites += [Site("mlp_out", ly) for ly in range(spec.n_layers)]
     sites += [final_site]
-    _, acts = model.run(batch.tokens, read=sites)
+    logits, acts = model.run(batch.tokens, read=sites)
     w_u, gain, kind, eps = model.unembedding()
-    last = batch.lengths - 1
+    last = targets.positions()
     idx = torch.arange(batch.tokens.shape[0])
-    assert targets.answer is not None and targets.wrong is not None
-    direction = (w_u[:, targets.answer] - w_u[:, targets.wrong]).T  # [batch, d_model]
+    assert targets.answer is not None
+    wrong = targets.competitor(targets.last(logits))  # the strongest wrong token, clean run
+    direction = (w_u[:, targets.answer] - w_u[:, wrong]).T  # [batch, d_model]
     final = acts[final_site][idx, last]  # [batch, d_model]
     if kind == "ln":
         centered = final - final.mean(-1, keepdim=True)
@@ -88,10 +90,9 @@ def _direct_scores(model: Model, batch: Batch, targets: Targets) -> dict[str, fl
 
 
 def _impact(model: Model, ds: Dataset, batch: Batch, top: list[str],
-            metrics: Sequence[EffectMetric], how: FixedAblation) -> EstimateMatrix:
+            metrics: Sequence[Metric], how: FixedAblation) -> EstimateMatrix:
     """Ablate each of ``top``: a component × metric matrix of effect estimates."""
     __tracebackhide__ = True
-    metric_targets = {m: Targets.of(model, ds, batch, m) for m in metrics}
     scope = scope_text(model, batch, how, None, None, "localize")
     cells = []
     for name in top:
@@ -101,22 +102,25 @@ def _impact(model: Model, ds: Dataset, batch: Batch, top: list[str],
         row = []
         for m in metrics:
             row.append(estimate_from_samples(
-                effect(metric_targets[m], clean_logits, ablated_logits, m).numpy(),
-                method=f"{how}-ablation{scope} of {name} on {ds.name}: effect on {m} per prompt",
-                label=f"ablate({name}, {how}, {m})", unit_ids=tuple(batch.ids),
-                rate=m == "flip_rate",
+                m.effect(clean_logits, ablated_logits, "ablated").numpy(),
+                method=(f"{how}-ablation{scope} of {name} on {ds.name}: effect on {m.name} "
+                        "per prompt"),
+                label=f"ablate({name}, {how}, {m.name})", unit_ids=tuple(batch.ids),
+                rate=m.effect_rate,
             ))
         cells.append(tuple(row))
     return EstimateMatrix(title=f"localize({ds.name}, {how}-ablation)", rows=tuple(top),
-                          cols=tuple(metrics), cells=tuple(cells))
+                          cols=tuple(m.name for m in metrics), cells=tuple(cells))
 
 
 def localize(
     model: Model,
     data: DataSpec | Dataset,
-    metrics: Sequence[EffectMetric] = ("logit_diff", "kl"),
+    metrics: Sequence[EffectMetric | MetricFn] = ("logit_diff", "kl"),
     top_k: int = 3,
     how: FixedAblation = "mean",
+    *,
+    at: Positions | None = None,
 ) -> Localization:
     """Circuit localization: rank every head and MLP by a cheap score, then confirm the ``top_k``
     by ablation, returning a causal impact matrix (component × metric) with intervals.
@@ -124,15 +128,21 @@ def localize(
     The cheap score is the *direct* logit-difference attribution of each component: its output at
     the last token, minus its mean output, projected on the unembedding direction answer − wrong
     (through the final norm's scale, frozen from the clean run). It needs one clean forward pass.
+    ``metrics`` may hold callables ``metric(logits, rows)``; ``at=``: the decision position
+    (default: each prompt's last real token), for the ranking and every metric.
     """
     __tracebackhide__ = True
     model = check_model(model, "localize")
-    names(metrics, EFFECT_METRICS, "metric", "metrics", "localize")
+    listed = isinstance(metrics, (list, tuple))
+    names([m for m in metrics if not callable(m)] if listed else metrics, EFFECT_METRICS,
+          "metric", "metrics", "localize")
     choice(how, FIXED_ABLATIONS, "ablation", "localize", "how")
     count(top_k, "top_k", "localize")
     ds, batch = prepare(model, data)
-    targets = Targets.of(model, ds, batch, "logit_diff")
+    resolved = [resolve(m, EFFECT_METRICS, "localize", model, ds, batch, at=at, param="metrics")
+                for m in metrics]
+    targets = resolve("logit_diff", EFFECT_METRICS, "localize", model, ds, batch, at=at).targets
     scores = _direct_scores(model, batch, targets)
     ranking = tuple(sorted(scores.items(), key=lambda kv: -kv[1]))
     top = [name for name, _ in ranking[:top_k]]
-    return Localization(ranking=ranking, impact=_impact(model, ds, batch, top, metrics, how))
+    return Localization(ranking=ranking, impact=_impact(model, ds, batch, top, resolved, how))

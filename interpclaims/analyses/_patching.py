@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from interpclaims._data import Dataset, DataSpec
 from interpclaims._errors import DataError
-from interpclaims._estimate import Estimate, EstimateMatrix, estimate_from_samples
-from interpclaims._sites import KINDS, Site
-from interpclaims.analyses._metrics import Targets, state
+from interpclaims._estimate import Estimate, EstimateMatrix, estimate_from_samples, estimate_ratio
+from interpclaims._sites import LAYER_KINDS, Site
+from interpclaims.analyses._metrics import Metric, MetricFn, resolve
 from interpclaims.analyses._prepare import (
     Positions,
     check_model,
@@ -39,18 +39,19 @@ PatchMetric = Literal["normalized", "logit_diff"]
 DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
 PATCH_METRICS: tuple[PatchMetric, ...] = get_args(PatchMetric)
 # the kinds a layer × position sweep patches whole (heads: patch_heads)
-SWEEP_KINDS = tuple(k for k in KINDS if k not in ("result", "pattern", "logits"))
+SWEEP_KINDS = tuple(k for k in LAYER_KINDS if k not in ("result", "pattern"))
 
 
 @dataclass(frozen=True, slots=True)
 class _PatchSetup:
-    """The clean/corrupt pair of a patching analysis, and its logit differences."""
+    """The clean/corrupt pair of a patching analysis, and its metric on each."""
 
     ds: Dataset
     clean: Batch
     corrupt: Batch
-    targets: Targets
-    m_clean: torch.Tensor  # logit difference answer − wrong per prompt, clean run
+    metric: Metric  # logit_diff (answer − strongest wrong), or the user's callable
+    normalized: bool
+    m_clean: torch.Tensor  # the metric per prompt, clean run
     m_corrupt: torch.Tensor  # the same, corrupt run
 
     def source_and_receiver(self, model: Model, bases: list[Site], direction: Direction
@@ -65,17 +66,26 @@ class _PatchSetup:
     def receiver(self, direction: Direction) -> Batch:
         return self.corrupt if direction == "denoising" else self.clean
 
-    def values(self, logits: torch.Tensor, direction: Direction, metric: PatchMetric
-               ) -> torch.Tensor:
-        """Per-prompt result ``[batch]`` of a patched run's ``logits``."""
-        m_patched = state(self.targets, logits, "logit_diff")
-        if metric == "normalized":
-            return (m_patched - self.m_corrupt) / (self.m_clean - self.m_corrupt)
-        return m_patched - (self.m_corrupt if direction == "denoising" else self.m_clean)
+    @property
+    def name(self) -> str:
+        return "normalized" if self.normalized else self.metric.name
+
+    def estimate(self, logits: torch.Tensor, direction: Direction, method: str, label: str
+                 ) -> Estimate:
+        """The estimate of a patched run's ``logits``: the normalized patching effect as a
+        ratio of means, or the change of the metric per prompt."""
+        m_patched = self.metric.state(logits, "patched")
+        ids = tuple(self.ds.ids)
+        if self.normalized:
+            return estimate_ratio(m_patched - self.m_corrupt, self.m_clean - self.m_corrupt,
+                                  method=method, label=label, unit_ids=ids)
+        base = self.m_corrupt if direction == "denoising" else self.m_clean
+        return estimate_from_samples((m_patched - base).numpy(), method=method, label=label,
+                                     unit_ids=ids)
 
 
-def _patch_setup(model: Model, data: DataSpec | Dataset, corrupt_field: str, analysis: str
-                 ) -> _PatchSetup:
+def _patch_setup(model: Model, data: DataSpec | Dataset, corrupt_field: str, analysis: str,
+                 metric: PatchMetric | MetricFn, at: Positions | None) -> _PatchSetup:
     __tracebackhide__ = True
     import torch
 
@@ -92,31 +102,39 @@ def _patch_setup(model: Model, data: DataSpec | Dataset, corrupt_field: str, ana
             f"({int(clean.lengths[i])} vs {int(corrupt.lengths[i])}); patching needs aligned "
             "minimal pairs"
         )
-    targets = Targets.of(model, ds, clean, "logit_diff")
+    normalized = isinstance(metric, str) and metric == "normalized"
+    m = resolve("logit_diff" if normalized else metric, PATCH_METRICS, analysis, model, ds, clean,
+                at=at)
     clean_logits, _ = model.run(clean.tokens)
     corrupt_logits, _ = model.run(corrupt.tokens)
-    return _PatchSetup(ds, clean, corrupt, targets, state(targets, clean_logits, "logit_diff"),
-                      state(targets, corrupt_logits, "logit_diff"))
+    return _PatchSetup(ds, clean, corrupt, m, normalized, m.state(clean_logits),
+                       m.state(corrupt_logits, "corrupt"))
 
 
 def _patch_start(model: Model, data: DataSpec | Dataset, direction: Direction,
-                 metric: PatchMetric, corrupt_field: str, analysis: str
-                 ) -> tuple[Model, _PatchSetup]:
+                 metric: PatchMetric | MetricFn, corrupt_field: str, analysis: str,
+                 at: Positions | None) -> tuple[Model, _PatchSetup]:
     """Validate the arguments shared by every patching analysis and run the clean/corrupt pair."""
     __tracebackhide__ = True
     model = check_model(model, analysis)
     choice(direction, DIRECTIONS, "direction", analysis)
-    choice(metric, PATCH_METRICS, "metric", analysis)
-    setup = _patch_setup(model, data, corrupt_field, analysis)
-    if metric == "normalized":
-        flat = (setup.m_clean - setup.m_corrupt).abs() < 1e-6
-        if bool(flat.any()):
+    setup = _patch_setup(model, data, corrupt_field, analysis, metric, at)
+    if setup.normalized:
+        gap = float((setup.m_clean - setup.m_corrupt).mean())
+        scale = float(torch_max_abs(setup.m_clean, setup.m_corrupt))
+        if abs(gap) <= 1e-6 * max(scale, 1e-12):
             raise DataError(
-                f"{analysis}: prompt {setup.ds.ids[int(flat.nonzero()[0])]!r} has the same logit "
-                "difference clean and corrupt, so the normalized patching effect is undefined; "
-                "use metric='logit_diff'"
+                f"{analysis}: on {setup.ds.name} the mean logit difference is the same clean and "
+                f"corrupt ({float(setup.m_clean.mean()):.6g}), so the normalized patching effect "
+                "(a ratio over that gap) is undefined; use metric='logit_diff', or corrupted "
+                "prompts that change the behaviour"
             )
     return model, setup
+
+
+def torch_max_abs(*tensors: torch.Tensor) -> float:
+    """The largest ``|value|`` of ``tensors``: the scale a tolerance on them is taken from."""
+    return max(float(t.abs().max()) for t in tensors)
 
 
 def patch(
@@ -125,22 +143,26 @@ def patch(
     data: DataSpec | Dataset,
     direction: Direction = "denoising",
     positions: Positions = "all",
-    metric: PatchMetric = "normalized",
+    metric: PatchMetric | MetricFn = "normalized",
     *,
     corrupt_field: str = "corrupt_text",
+    at: Positions | None = None,
 ) -> Estimate:
     """Activation patching between each clean prompt and its corrupted twin (``corrupt_field``).
 
     ``direction="denoising"``: run the corrupt prompt with the clean activation patched in at
     ``site``/``positions`` — is this site *sufficient* to restore the clean behaviour?
     ``direction="noising"``: run the clean prompt with the corrupt activation patched in — is it
-    *necessary*? ``metric="normalized"``: the normalized patching effect
-    ``(m_patched − m_corrupt) / (m_clean − m_corrupt)`` of the logit difference answer − wrong
-    (0 = corrupt behaviour, 1 = clean behaviour, in both directions); ``metric="logit_diff"``: the
-    change of the logit difference caused by the patch.
+    *necessary*? ``metric="normalized"``: the normalized patching effect as a ratio of means,
+    ``(mean m_patched − mean m_corrupt) / (mean m_clean − mean m_corrupt)`` of the logit
+    difference ``m`` = answer − strongest wrong (0 = corrupt behaviour, 1 = clean behaviour, in
+    both directions), its interval the paired bootstrap of the ratio (prompts resampled jointly;
+    unbounded, so INCONCLUSIVE, when the denominator's interval reaches 0); ``metric="logit_diff"``
+    or a callable ``metric(logits, rows)``: the change of that metric caused by the patch, per
+    prompt. ``at=``: the decision position (default: each prompt's last real token).
     """
     __tracebackhide__ = True
-    model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch")
+    model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch", at)
     s = parse_component(model, site, "patch")
     where = positions_mask(setup.clean, setup.ds, positions, "patch")
     source, receiver = setup.source_and_receiver(model, [s.base], direction)
@@ -151,11 +173,11 @@ def patch(
         why="clean and corrupt activations are identical there, so the patch copies the values "
             "already present (patch a later site or position)",
     )
-    return estimate_from_samples(
-        setup.values(logits, direction, metric).numpy(),
+    return setup.estimate(
+        logits, direction,
         method=f"{direction} patch of {s} at {position_label(positions)} on {setup.ds.name}: "
-               f"{metric} per prompt",
-        label=f"patch({s}, {direction}, {positions}, {metric})", unit_ids=tuple(setup.ds.ids),
+               f"{setup.name}",
+        label=f"patch({s}, {direction}, {positions}, {setup.name})",
     )
 
 
@@ -175,15 +197,14 @@ def _position_tokens(model: Model, setup: _PatchSetup) -> tuple[str, ...]:
 
 
 def _sweep(model: Model, setup: _PatchSetup, sites: list[list[Site]],
-           where_by_col: list[torch.Tensor], direction: Direction, metric: PatchMetric,
-           title: str, row_labels: list[str], col_labels: list[str],
+           where_by_col: list[torch.Tensor], direction: Direction, title: str,
+           row_labels: list[str], col_labels: list[str],
            col_tokens: tuple[str, ...] = ()) -> EstimateMatrix:
     """Patch every cell's site at its column's positions: a matrix of estimates, with the cells
     whose patch changed nothing listed as ``noop``."""
     bases = sorted({s.base for row in sites for s in row}, key=lambda s: s.order)
     source, receiver = setup.source_and_receiver(model, bases, direction)
     tokens = setup.receiver(direction).tokens
-    ids = tuple(setup.ds.ids)
     cells = []
     noop: list[tuple[str, str]] = []
     for i, row in enumerate(sites):
@@ -196,10 +217,9 @@ def _sweep(model: Model, setup: _PatchSetup, sites: list[list[Site]],
             )
             if silent:
                 noop.append((row_labels[i], col_labels[j]))
-            out.append(estimate_from_samples(
-                setup.values(logits, direction, metric).numpy(),
-                method=f"{direction} patch, {metric} per prompt on {setup.ds.name}",
-                label=f"{title}[{row_labels[i]}, {col_labels[j]}]", unit_ids=ids,
+            out.append(setup.estimate(
+                logits, direction, method=f"{direction} patch, {setup.name} on {setup.ds.name}",
+                label=f"{title}[{row_labels[i]}, {col_labels[j]}]",
             ))
         cells.append(tuple(out))
     return EstimateMatrix(title=title, rows=tuple(row_labels), cols=tuple(col_labels),
@@ -211,15 +231,18 @@ def patch_sweep(
     data: DataSpec | Dataset,
     kind: str = "resid_pre",
     direction: Direction = "denoising",
-    metric: PatchMetric = "normalized",
+    metric: PatchMetric | MetricFn = "normalized",
     *,
     corrupt_field: str = "corrupt_text",
+    at: Positions | None = None,
 ) -> EstimateMatrix:
     """Patch ``kind`` at every layer × every position: a matrix of estimates (rows ``L0``…,
-    columns ``pos0``…). All prompts must have the same token length (a template)."""
+    columns ``pos0``…). All prompts must have the same token length (a template). ``metric`` and
+    ``at=`` as for :func:`patch`."""
     __tracebackhide__ = True
     choice(kind, SWEEP_KINDS, "site kind", "patch_sweep", "kind")
-    model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch_sweep")
+    model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch_sweep",
+                                 at)
     lengths = setup.clean.lengths
     if int(lengths.min()) != int(lengths.max()):
         raise DataError(
@@ -231,8 +254,8 @@ def patch_sweep(
     layers = range(model.spec.n_layers)
     sites = [[model.site(Site(kind, ly)) for _ in range(n_pos)] for ly in layers]
     where = [positions_mask(setup.clean, setup.ds, p, "patch_sweep") for p in range(n_pos)]
-    return _sweep(model, setup, sites, where, direction, metric,
-                  f"patch_sweep({kind}, {direction}, {metric})",
+    return _sweep(model, setup, sites, where, direction,
+                  f"patch_sweep({kind}, {direction}, {setup.name})",
                   [f"L{ly}" for ly in layers], [f"pos{p}" for p in range(n_pos)],
                   _position_tokens(model, setup))
 
@@ -242,16 +265,19 @@ def patch_heads(
     data: DataSpec | Dataset,
     direction: Direction = "denoising",
     positions: Positions = "all",
-    metric: PatchMetric = "normalized",
+    metric: PatchMetric | MetricFn = "normalized",
     *,
     corrupt_field: str = "corrupt_text",
+    at: Positions | None = None,
 ) -> EstimateMatrix:
-    """Patch every head's output (``z``): a layer × head matrix of estimates."""
+    """Patch every head's output (``z``): a layer × head matrix of estimates (``metric`` and
+    ``at=`` as for :func:`patch`)."""
     __tracebackhide__ = True
-    model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch_heads")
+    model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch_heads",
+                                 at)
     where = positions_mask(setup.clean, setup.ds, positions, "patch_heads")
     s = model.spec
     sites = [[Site("z", ly, head=h) for h in range(s.n_heads)] for ly in range(s.n_layers)]
-    return _sweep(model, setup, sites, [where] * s.n_heads, direction, metric,
-                  f"patch_heads({direction}, {positions}, {metric})",
+    return _sweep(model, setup, sites, [where] * s.n_heads, direction,
+                  f"patch_heads({direction}, {positions}, {setup.name})",
                   [f"L{ly}" for ly in range(s.n_layers)], [f"H{h}" for h in range(s.n_heads)])

@@ -43,7 +43,7 @@ __all__ = [
 # "all", an int (absolute index, bos = 0; negative counts from each prompt's last token), or the
 # name of a dataset field holding one index per prompt
 Positions = int | str
-_NOT_INTERVENABLE = ("pattern", "result", "logits")
+_NOT_INTERVENABLE = ("pattern", "result", "ln_final", "logits")
 
 
 def check_model(model: Any, analysis: str) -> Model:

@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 from interpclaims._data import Dataset, DataSpec
 from interpclaims._errors import DataError, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples
-from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Targets, effect
+from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Metric, MetricFn, resolve
 from interpclaims.analyses._prepare import (
     Positions,
     as_vector,
     check_model,
-    choice,
     parse_component,
     positions_mask,
     prepare,
@@ -81,19 +80,18 @@ class _CleanRun:
     """One dataset of a steering analysis, unsteered: what each steered run is compared with."""
 
     batch: Batch
-    targets: Targets
-    metric: EffectMetric
+    metric: Metric
     where: torch.Tensor  # [batch, pos] bool: the steered positions
     logits: torch.Tensor  # [batch, pos, d_vocab]
     acts: dict[Site, torch.Tensor]  # the whole-tensor activation at the steered site's base
 
 
-def _clean_run(model: Model, s: Site, ds: Dataset, batch: Batch, targets: Targets,
-               metric: EffectMetric, positions: Positions, param: str) -> _CleanRun:
+def _clean_run(model: Model, s: Site, ds: Dataset, batch: Batch, metric: Metric,
+               positions: Positions, param: str) -> _CleanRun:
     __tracebackhide__ = True
     where = positions_mask(batch, ds, positions, "steer", param)
     logits, acts = model.run(batch.tokens, read=[s.base])
-    return _CleanRun(batch, targets, metric, where, logits, acts)
+    return _CleanRun(batch, metric, where, logits, acts)
 
 
 def _steered(model: Model, s: Site, vec: torch.Tensor, k: float, run: _CleanRun) -> Estimate:
@@ -104,11 +102,12 @@ def _steered(model: Model, s: Site, vec: torch.Tensor, k: float, run: _CleanRun)
         baseline=run.acts, where=run.where, name=f"steer {s}", what="steering",
         why="adding the vector changed nothing",
     )
-    values = effect(run.targets, run.logits, logits, run.metric).numpy()
+    m = run.metric
+    values = m.effect(run.logits, logits, "steered").numpy()
     return estimate_from_samples(
-        values, method=f"steer {s} by {k:g} x vector; {run.metric} per prompt",
-        label=f"steer({s}, {k:g}, {run.metric})", unit_ids=tuple(run.batch.ids),
-        rate=run.metric == "flip_rate",
+        values, method=f"steer {s} by {k:g} x vector; {m.name} per prompt",
+        label=f"steer({s}, {k:g}, {m.name})", unit_ids=tuple(run.batch.ids),
+        rate=m.effect_rate,
     )
 
 
@@ -118,21 +117,21 @@ def steer(
     vector: Any,
     data: DataSpec | Dataset,
     strengths: Sequence[float] = (1.0,),
-    metric: EffectMetric = "logit_diff",
+    metric: EffectMetric | MetricFn = "logit_diff",
     *,
     positions: Positions = "all",
     side_data: DataSpec | Dataset | None = None,
-    side_metric: EffectMetric = "kl",
+    side_metric: EffectMetric | MetricFn = "kl",
     side_positions: Positions = "all",
+    at: Positions | None = None,
 ) -> SteeringResult:
     """Add ``strength × vector`` to ``site`` at ``positions``: for each strength, the effect on
     ``metric`` over ``data`` and the side effect (``side_metric``, default KL from the clean
     next-token distribution) over unrelated ``side_data`` (default: the shipped random_tokens),
-    steered at ``side_positions``."""
+    steered at ``side_positions``. Either metric may be a callable ``metric(logits, rows)``;
+    ``at=`` is the decision position of ``metric`` on ``data`` (default: the last real token)."""
     __tracebackhide__ = True
     model = check_model(model, "steer")
-    choice(metric, EFFECT_METRICS, "metric", "steer")
-    choice(side_metric, EFFECT_METRICS, "side_metric", "steer")
     s = parse_component(model, site, "steer")
     vec = as_vector(vector, "vector", "steer")
     check_vector(vec, feature_shape(model, s), "steer: vector", f" for {s}")
@@ -142,11 +141,11 @@ def steer(
                                 f"baseline), got {list(strengths_t)}")
     ds, batch = prepare(model, data)
     side_ds, side_batch = prepare(model, side_data if side_data is not None else "random_tokens")
-    targets = Targets.of(model, ds, batch, metric)
-    side_targets = Targets.of(model, side_ds, side_batch, side_metric)
-    target_run = _clean_run(model, s, ds, batch, targets, metric, positions, "positions")
-    side_run = _clean_run(model, s, side_ds, side_batch, side_targets, side_metric,
-                          side_positions, "side_positions")
+    m = resolve(metric, EFFECT_METRICS, "steer", model, ds, batch, at=at)
+    side_m = resolve(side_metric, EFFECT_METRICS, "steer", model, side_ds, side_batch,
+                     param="side_metric")
+    target_run = _clean_run(model, s, ds, batch, m, positions, "positions")
+    side_run = _clean_run(model, s, side_ds, side_batch, side_m, side_positions, "side_positions")
     target_est: list[Estimate] = []
     side_est: list[Estimate] = []
     for k in strengths_t:

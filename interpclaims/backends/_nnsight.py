@@ -6,7 +6,8 @@ model computes them:
 
 ``layer.input`` (resid_pre) → ``o_proj.input`` (z) → ``attn.output`` (attn_out, pattern) →
 ``ln2.input`` (resid_mid) → ``down_proj.input`` (mlp_post) → ``mlp.output`` (mlp_out) →
-``layer.output`` (resid_post).
+``layer.output`` (resid_post); after the last layer, the final norm's input (``ln_final``,
+normalized here as TransformerLens's ``ln_final.hook_normalized``: without gain and bias).
 
 ``resid_mid`` is not a module boundary in Hugging Face models (the residual add happens inside
 the decoder layer), so an edit of ``resid_mid`` is applied as the equivalent edit of the attention
@@ -93,12 +94,25 @@ class NNsightBackend:
         lm = self.native
         p = _Pass(reads=set(read), edits=edits, rows=rows, out={})
         layers = sorted({s.layer for s in p.reads | set(edits) if s.layer is not None})
+        final = Site("ln_final")
         with torch.no_grad(), lm.trace(tokens):
             for L in layers:
                 self._visit_layer(p, L)
+            if final in p.reads:  # the final norm's input; normalized below, as TransformerLens
+                p.out[final] = module_at(lm, self._arch.final_norm).input
             p.out[Site("logits")] = module_at(lm, self._arch.unembed).output
         logits = p.out[Site("logits")]
+        if final in p.reads:
+            p.out[final] = self._normalized(p.out[final])
         return logits, {site: p.out[site] for site in p.reads}
+
+    def _normalized(self, x: torch.Tensor) -> torch.Tensor:
+        """``ln_final.hook_normalized``: the final norm without its gain and bias."""
+        norm = module_at(self.native._model, self._arch.final_norm)
+        eps = float(getattr(norm, self._arch.norm_eps))
+        if self._arch.norm_kind == "ln":
+            x = x - x.mean(-1, keepdim=True)
+        return x / (x.pow(2).mean(-1, keepdim=True) + eps).sqrt()
 
     def _visit_layer(self, p: _Pass, L: int) -> None:
         """The access points of layer ``L`` in the order the model computes them."""

@@ -43,7 +43,7 @@ def compose(layers: Sequence[Mapping[Site, Edit]]) -> dict[Site, Edit]:
 def editable(edits: dict[Site, Edit]) -> dict[Site, Edit]:
     """``edits``, after checking that each applies to a whole-tensor site."""
     for site in edits:
-        if site.kind in ("pattern", "result", "logits") or site.base != site:
+        if site.kind in ("pattern", "result", "ln_final", "logits") or site.base != site:
             raise SiteError(
                 f"cannot edit site {site}: edits apply to whole-tensor sites of kind "
                 "resid_pre, z, attn_out, resid_mid, mlp_post, mlp_out or resid_post "

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from interpclaims._sites import KINDS, Site
+from interpclaims._sites import GLOBAL_KINDS, LAYER_KINDS, Site
 
 if TYPE_CHECKING:
     import torch
@@ -25,9 +25,9 @@ class SiteDifference:
 
 
 def all_sites(n_layers: int) -> list[Site]:
-    """Every whole-tensor site of every layer, and the logits."""
-    return [Site(k, layer) for layer in range(n_layers) for k in KINDS if k != "logits"] + [
-        Site("logits")]
+    """Every whole-tensor site of every layer, the final norm's output and the logits."""
+    return [Site(k, layer) for layer in range(n_layers) for k in LAYER_KINDS] + [
+        Site(k) for k in GLOBAL_KINDS]
 
 
 def max_difference(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, *, pattern: bool = False

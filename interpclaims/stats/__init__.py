@@ -18,6 +18,8 @@ at level ``1 - α``, 95% by default, so each of its tails holds ``α/2`` = 2.5%)
   resampled jointly for every mean — the paired bootstrap of a ratio);
 * differences: :func:`bootstrap_mean_diff` (paired: the interval of the per-prompt differences;
   unpaired: the two samples resampled independently);
+* a ratio of two means on the same prompts (``_ratio.py``): :func:`bootstrap_ratio` (prompts
+  resampled jointly, BCa; unbounded where the denominator's interval reaches zero);
 * p-values (``_pvalues.py``), all Monte Carlo with ``p = (count + 1) / (n_permutations + 1)``
   (never 0, valid at any number of permutations): :func:`paired_sign_flip_test`,
   :func:`permutation_test`, :func:`one_sample_p` and the equivalence test :func:`tost_p`;
@@ -66,6 +68,7 @@ from interpclaims.stats._multiseed import bootstrap_multiseed, table_interval
 from interpclaims.stats._nulls import null_p_value
 from interpclaims.stats._power import MIN_PROMPTS, sample_size_warnings
 from interpclaims.stats._pvalues import one_sample_p, paired_sign_flip_test, permutation_test, tost_p
+from interpclaims.stats._ratio import RatioInterval, bootstrap_ratio
 from interpclaims.stats._rng import derive_rng
 from interpclaims.stats._similarity import linear_cka
 from interpclaims.stats._validation import Alternative, BootstrapMethod, IntervalMethod
@@ -81,6 +84,7 @@ __all__ = [
     "Interval",
     "IntervalMethod",
     "MeansFunction",
+    "RatioInterval",
     "adjust_pvalues",
     "auroc_interval",
     "bonferroni",
@@ -89,6 +93,7 @@ __all__ = [
     "bootstrap_mean_diff",
     "bootstrap_means_function",
     "bootstrap_multiseed",
+    "bootstrap_ratio",
     "choose_interval",
     "derive_rng",
     "linear_cka",

@@ -44,7 +44,7 @@ from interpclaims.stats import (
 )
 from interpclaims.verdicts._families import Family
 from interpclaims.verdicts._permutation import PERMUTATION_RULE, against_null
-from interpclaims.verdicts._result import ClaimResult, Verdict
+from interpclaims.verdicts._result import ClaimResult, Verdict, per_prompt_of
 from interpclaims.verdicts._several import combine
 
 __all__ = ["Claim", "Subject"]
@@ -209,6 +209,7 @@ class Subject:
             verdict=verdict, comparator=comparator, rule=rule, estimate=self._x, tested=tested,
             reference=reference, message=message, p=p, alpha=round(1 - tested.ci_level, 10),
             warnings=tuple(warnings), claim_id=self.name,
+            per_prompt=per_prompt_of(tested, self._x),
         )
         return result if self._dry else self._conclude(result)
 
@@ -288,6 +289,8 @@ def _p(est: Estimate, test: Callable[[Any, Any], float]) -> float | None:
 def _warn(est: Estimate, reference: float, kind: str, verdict: Verdict) -> list[str]:
     """Sample-size warnings of a claim (no ``low_power`` one once its interval decided it)."""
     if not (math.isfinite(est.ci_low) and math.isfinite(est.ci_high)):
+        if est.n >= 2:  # bounded by n, yet unbounded: a ratio whose denominator may be 0
+            return [f"unbounded_interval: {est.n} prompts give an unbounded interval ({est.method})"]
         return [f"insufficient_n: {est.n} prompt(s) give an unbounded interval"]
     return sample_size_warnings(est.n, est.ci_low, est.ci_high, reference, value=est.value,
                                 kind=kind, level=est.ci_level,  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from typing import Any
 
 from interpclaims._estimate import Estimate
 
-__all__ = ["ClaimResult", "Verdict"]
+__all__ = ["ClaimResult", "Verdict", "per_prompt_of"]
 
 
 class Verdict(enum.StrEnum):
@@ -85,6 +85,8 @@ class ClaimResult:
     # per estimate, {"label", "value", "ci_low", "ci_high", "n", "method", "verdict"}, each the
     # quantity that decided that estimate's verdict; None for a claim on one estimate
     estimates: tuple[Mapping[str, Any], ...] | None = None
+    # {"ids": [...], "values": [...]}: the tested quantity per prompt (see per_prompt_of), or None
+    per_prompt: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,6 +122,7 @@ class ClaimResult:
             "baseline": dict(self.baseline) if self.baseline is not None else None,
             "estimates": ([dict(r) for r in self.estimates] if self.estimates is not None
                           else None),
+            "per_prompt": dict(self.per_prompt) if self.per_prompt is not None else None,
             # derived from the reference, for readers of the JSON: not read back
             "control": ({"name": self.reference["label"], "estimate": {
                 k: self.reference.get(k) for k in ("value", "ci_low", "ci_high", "n")}}
@@ -148,4 +151,16 @@ class ClaimResult:
             baseline=data.get("baseline"),
             estimates=(tuple(dict(r) for r in data["estimates"])
                        if data.get("estimates") is not None else None),
+            per_prompt=data.get("per_prompt"),
         )
+
+
+def per_prompt_of(*candidates: Estimate) -> dict[str, Any] | None:
+    """``{"ids", "values"}`` of the first candidate carrying per-prompt samples (for a pooled
+    estimate each prompt's mean over its seeds); None when none does (a ratio of means)."""
+    for est in candidates:
+        if est.samples is not None and est.unit_ids is not None:
+            values = est.prompt_values()
+            if len(values) == len(est.unit_ids):
+                return {"ids": list(est.unit_ids), "values": [float(v) for v in values]}
+    return None
