@@ -31,7 +31,7 @@ from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples
 from interpclaims.analyses._ablation import scope_text
-from interpclaims.analyses._metrics import STATE_METRICS, StateMetric, Targets, state
+from interpclaims.analyses._metrics import STATE_METRICS, Metric, MetricFn, StateMetric, resolve
 from interpclaims.analyses._prepare import check_model, choice, count, parse_component, prepare
 from interpclaims.interventions import (
     ABLATIONS,
@@ -118,10 +118,9 @@ class _Runs:
     """Per-prompt metric values of runs with a subset of the candidates ablated (memoized)."""
 
     def __init__(self, model: Model, batch: Batch, pool: Mapping[str, Site], how: Ablation,
-                 ref: Dataset | None, mean_over: MeanOver | None, targets: Targets,
-                 metric: StateMetric, label: str) -> None:
-        self.model, self.batch, self.pool, self.targets, self.metric = (
-            model, batch, pool, targets, metric)
+                 ref: Dataset | None, mean_over: MeanOver | None, metric: Metric,
+                 label: str) -> None:
+        self.model, self.batch, self.pool, self.metric = model, batch, pool, metric
         self.label = label
         self.bases = sorted({s.base for s in pool.values()}, key=lambda b: b.order)
         clean_logits, self.clean = model.run(batch.tokens, read=self.bases)
@@ -134,7 +133,7 @@ class _Runs:
                                        label, scope) for n, s in pool.items()}
         self.how = how
         self.values: dict[Subset, np.ndarray] = {
-            frozenset(): state(targets, clean_logits, metric).numpy()}
+            frozenset(): metric.state(clean_logits, "clean").numpy()}
 
     def __call__(self, ablated: Subset) -> np.ndarray:
         if ablated not in self.values:
@@ -143,7 +142,7 @@ class _Runs:
                                                 for n in sorted(ablated)],
                 read=self.bases, baseline=self.clean, where=self.batch.mask, name=self.label,
                 what=f"{self.how}-ablation", why="nothing to ablate")
-            self.values[ablated] = state(self.targets, logits, self.metric).numpy()
+            self.values[ablated] = self.metric.state(logits, "ablated").numpy()
         return self.values[ablated]
 
 
@@ -265,7 +264,7 @@ def circuit(
     components: Sequence[str | Site],
     data: DataSpec | Dataset,
     how: Ablation = "mean",
-    metric: StateMetric = "logit_diff",
+    metric: StateMetric | MetricFn = "logit_diff",
     *,
     candidates: Sequence[str | Site] | None = None,
     ranking: Sequence[str | Site] | Any = None,
@@ -281,8 +280,9 @@ def circuit(
     ``mean_over`` as in :func:`interpclaims.ablate` (every ablated candidate of one run takes its
     value the same way; a resample ablation takes all of them from one donor prompt).
     ``metric``: a metric of one run, per prompt (``logit_diff``, ``loss``, ``accuracy``,
-    ``prob``). ``ranking``: a list of candidates, best first, or an ``ic.localize`` result (its
-    ranking, restricted to the candidates), for the faithfulness curve, CPR and CMD. ``draws``
+    ``prob``), or a callable ``metric(logits, rows)`` (see :func:`interpclaims.ablate`).
+    ``ranking``: a list of candidates, best first, or an ``ic.localize`` result (its ranking,
+    restricted to the candidates), for the faithfulness curve, CPR and CMD. ``draws``
     random subsets and ``greedy_steps`` greedy steps are tested for completeness.
 
     The unmodified model and the fully ablated one must differ in mean metric (else faithfulness
@@ -291,7 +291,6 @@ def circuit(
     __tracebackhide__ = True
     model = check_model(model, "circuit")
     choice(how, ABLATIONS, "ablation", "circuit", "how")
-    choice(metric, STATE_METRICS, "metric", "circuit")
     count(draws, "draws", "circuit", low=0)
     count(greedy_steps, "greedy_steps", "circuit", low=0)
     if mean_over is not None and how != "mean":
@@ -309,15 +308,15 @@ def circuit(
     ref = load_data(reference) if reference is not None else None
     if ref is not None:
         _context.note_data(ref.name, ref.sha256)
-    what = f"[{', '.join(comps)}], {how}, {metric}"
-    runs = _Runs(model, batch, pool, how, ref, mean_over, Targets.of(model, ds, batch, metric),
-                 metric, f"circuit({what})")
+    m = resolve(metric, STATE_METRICS, "circuit", model, ds, batch)
+    what = f"[{', '.join(comps)}], {how}, {m.name}"
+    runs = _Runs(model, batch, pool, how, ref, mean_over, m, f"circuit({what})")
     ms = _Measures(runs, comps, what)
     c = ms.circuit
     ablated = f"{how}-ablated{scope_text(model, batch, how, ref, mean_over, 'circuit')}"
     gap = estimate_from_samples(
         ms.full - ms.m(c), label=f"gap of circuit({what})", unit_ids=tuple(batch.ids),
-        method=f"m(M) − m(C) per prompt on {ds.name} ({metric}, other candidates {ablated})")
+        method=f"m(M) − m(C) per prompt on {ds.name} ({m.name}, other candidates {ablated})")
     faith = ms.estimate([c], lambda f: f[:, 0], "faithfulness",
                         f"(m(C) − m(∅)) / (m(M) − m(∅)) on {ds.name}, {len(pool)} candidates "
                         f"{ablated}")
@@ -326,7 +325,7 @@ def circuit(
                   for v in comps}
     points, cpr, cmd = ms.curve(ranked) if ranked else ((), None, None)
     return Circuit(
-        components=comps, candidates=tuple(pool), how=how, metric=metric, faithfulness=faith,
+        components=comps, candidates=tuple(pool), how=how, metric=m.name, faithfulness=faith,
         gap=gap, completeness=ms.completeness(draws, greedy_steps), minimality=minimality,
         curve=points, cpr=cpr, cmd=cmd,
     )

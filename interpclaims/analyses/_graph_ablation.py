@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from interpclaims._data import Dataset, DataSpec
 from interpclaims._errors import InterpClaimsError
 from interpclaims._sites import Site
-from interpclaims.analyses._metrics import Targets, state
+from interpclaims.analyses._metrics import resolve
 from interpclaims.analyses._prepare import check_model, prepare
 from interpclaims.backends import transcoder_decoders
 from interpclaims.interventions import patch_edit, run_strict
@@ -60,6 +60,6 @@ def ablation_effects(model: Model | None, data: DataSpec | Dataset, transcoders:
                         baseline={site: clean}, where=where, name="transcoder feature ablation",
                         what="transcoder feature ablation",
                         why=f"L{layer}/tc:{feature} has a zero decoder contribution")
-    t = Targets.of(model, ds, batch, "logit_diff")
-    effect = state(t, clean_logits, "logit_diff") - state(t, edited, "logit_diff")
+    m = resolve("logit_diff", ("logit_diff",), "attribution_graph", model, ds, batch)
+    effect = m.state(clean_logits) - m.state(edited, "ablated")
     return np.asarray(effect.numpy(), dtype=np.float64)

@@ -21,7 +21,7 @@ from interpclaims import _context
 from interpclaims._data import Dataset, DataSpec
 from interpclaims._errors import DataError, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples
-from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Targets, effect
+from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, MetricFn, resolve
 from interpclaims.analyses._prepare import Positions, check_model, choice, positions_mask, prepare
 from interpclaims.interventions import FeatureEditMode, run_lenient, run_strict, sae_feature_edit
 from interpclaims.models import SparseAutoencoder, sae_for
@@ -145,13 +145,14 @@ class FeatureEdit:
 
 
 def _edited(model: Model, s: Site, enc: SparseAutoencoder, data: DataSpec | Dataset,
-            metric: EffectMetric, positions: Positions, mode: FeatureEditMode, value: float,
+            metric: EffectMetric | MetricFn, positions: Positions, mode: FeatureEditMode, value: float,
             analysis: str, side: bool) -> Estimate:
     """The per-prompt effect on ``metric`` of one feature edit over ``data`` (``side``: the
     side-effect data, edited at every position)."""
     __tracebackhide__ = True
     ds, batch = prepare(model, data)
-    targets = Targets.of(model, ds, batch, metric)
+    m = resolve(metric, EFFECT_METRICS, analysis, model, ds, batch,
+                param="side_metric" if side else "metric")
     where = sae_positions(batch, ds, positions, analysis,
                           "side_positions" if side else "positions")
     clean_logits, clean = model.run(batch.tokens, read=[s.base])
@@ -167,23 +168,24 @@ def _edited(model: Model, s: Site, enc: SparseAutoencoder, data: DataSpec | Data
             name=f"{analysis} {s}", what=f"{what} of {s}",
             why=("the feature is already at the ablation value on every targeted token"
                  if mode == "set" else "the steering shift is zero"))
-    values = effect(targets, clean_logits, logits, metric).numpy()
+    values = m.effect(clean_logits, logits, "edited").numpy()
     how = f"set to {value:g}" if mode == "set" else f"shifted by {value:+g}"
     return estimate_from_samples(
-        values, method=f"{what} of {s} ({how}, error term kept) on {ds.name}; {metric} per prompt",
-        label=f"{analysis}({s}, {value:g}, {metric}, {ds.name})", unit_ids=tuple(batch.ids),
-        rate=metric == "flip_rate")
+        values, method=f"{what} of {s} ({how}, error term kept) on {ds.name}; {m.name} per prompt",
+        label=f"{analysis}({s}, {value:g}, {m.name}, {ds.name})", unit_ids=tuple(batch.ids),
+        rate=m.effect_rate)
 
 
-def _feature_edit(model: Model, site: str | Site, data: DataSpec | Dataset, metric: EffectMetric,
-                  positions: Positions, side: tuple[DataSpec | Dataset | None, EffectMetric,
+def _feature_edit(model: Model, site: str | Site, data: DataSpec | Dataset, metric: EffectMetric | MetricFn,
+                  positions: Positions, side: tuple[DataSpec | Dataset | None, EffectMetric | MetricFn,
                                                     Positions],
                   mode: FeatureEditMode, value: float, sae: Any, analysis: str) -> FeatureEdit:
     __tracebackhide__ = True
     model = check_model(model, analysis)
-    choice(metric, EFFECT_METRICS, "metric", analysis)
     side_data, side_metric, side_positions = side
-    choice(side_metric, EFFECT_METRICS, "side_metric", analysis)
+    for given, param in ((metric, "metric"), (side_metric, "side_metric")):
+        if not callable(given):  # a callable is checked on its first batch
+            choice(given, EFFECT_METRICS, param, analysis)
     if not np.isfinite(value):
         raise InterpClaimsError(f"{analysis}(): the value must be a finite number, got {value!r}")
     s, enc = feature_site(model, site, sae, analysis)
@@ -194,9 +196,9 @@ def _feature_edit(model: Model, site: str | Site, data: DataSpec | Dataset, metr
 
 
 def sae_ablate(model: Model, site: str | Site, data: DataSpec | Dataset,
-               metric: EffectMetric = "logit_diff", *, positions: Positions = "all",
+               metric: EffectMetric | MetricFn = "logit_diff", *, positions: Positions = "all",
                value: float = 0.0, side_data: DataSpec | Dataset | None = None,
-               side_metric: EffectMetric = "kl", side_positions: Positions = "all",
+               side_metric: EffectMetric | MetricFn = "kl", side_positions: Positions = "all",
                sae: Any = None) -> FeatureEdit:
     """Set an SAE feature to ``value`` (default 0: ablation) at ``positions``, keeping the SAE's
     error term; the effect on ``metric`` over ``data`` (edited − clean; see
@@ -209,8 +211,8 @@ def sae_ablate(model: Model, site: str | Site, data: DataSpec | Dataset,
 
 
 def sae_steer(model: Model, site: str | Site, data: DataSpec | Dataset, strength: float,
-              metric: EffectMetric = "logit_diff", *, positions: Positions = "all",
-              side_data: DataSpec | Dataset | None = None, side_metric: EffectMetric = "kl",
+              metric: EffectMetric | MetricFn = "logit_diff", *, positions: Positions = "all",
+              side_data: DataSpec | Dataset | None = None, side_metric: EffectMetric | MetricFn = "kl",
               side_positions: Positions = "all", sae: Any = None) -> FeatureEdit:
     """Add ``strength`` to an SAE feature's activation at ``positions`` (the residual moves by
     ``strength × W_dec[feature]``); the effect on ``metric`` and the side effect, as
