@@ -20,7 +20,8 @@ from interpclaims._errors import (
     StoreWarning,
     Unsupported,
 )
-from interpclaims._estimate import Estimate, EstimateMatrix, Estimates, estimate
+from interpclaims._estimate import Estimate, estimate
+from interpclaims._estimate_sets import EstimateMatrix, Estimates
 from interpclaims._sites import (
     Site,
     attn_out,

@@ -13,12 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 from interpclaims import _context
 from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import InterpClaimsError
-from interpclaims._estimate import (
-    Estimate,
-    Estimates,
-    estimate_from_samples,
-    estimate_from_seeds,
-)
+from interpclaims._estimate import Estimate, estimate_from_samples, estimate_from_seeds
+from interpclaims._estimate_sets import Estimates
 from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, MetricFn, resolve
 from interpclaims.analyses._prepare import (
     Positions,

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from interpclaims._data import Dataset, DataSpec
-from interpclaims._estimate import Estimate, EstimateMatrix
+from interpclaims._estimate import Estimate
+from interpclaims._estimate_sets import EstimateMatrix
 from interpclaims.analyses._classifiers import CLASSIFIERS, Classifier
 from interpclaims.analyses._decodability import (
     bootstrap_estimate,

@@ -31,7 +31,8 @@ import numpy as np
 
 from interpclaims._data import Dataset, DataSpec
 from interpclaims._errors import InterpClaimsError
-from interpclaims._estimate import Estimate, EstimateMatrix, estimate_from_samples
+from interpclaims._estimate import Estimate, estimate_from_samples
+from interpclaims._estimate_sets import EstimateMatrix
 from interpclaims.analyses._classifiers import CLASSIFIERS, Classifier
 from interpclaims.analyses._decodability import (
     bootstrap_estimate,

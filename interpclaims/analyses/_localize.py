@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from interpclaims._data import Dataset, DataSpec
-from interpclaims._estimate import EstimateMatrix, estimate_from_samples
+from interpclaims._estimate import estimate_from_samples
+from interpclaims._estimate_sets import EstimateMatrix
 from interpclaims._sites import Site
 from interpclaims.analyses._ablation import run_ablation, scope_text
 from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Metric, MetricFn, Targets, resolve

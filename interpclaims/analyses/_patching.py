@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from interpclaims._data import Dataset, DataSpec
 from interpclaims._errors import DataError
-from interpclaims._estimate import Estimate, EstimateMatrix, estimate_from_samples, estimate_ratio
+from interpclaims._estimate import Estimate, estimate_from_samples, estimate_ratio
+from interpclaims._estimate_sets import EstimateMatrix
 from interpclaims._sites import LAYER_KINDS, Site
 from interpclaims.analyses._metrics import Metric, MetricFn, resolve
 from interpclaims.analyses._prepare import (

@@ -32,16 +32,16 @@ from typing import Any
 
 from interpclaims import _context
 from interpclaims._errors import ClaimInconclusive, ClaimRefuted, ClaimWarning, InterpClaimsError
-from interpclaims._estimate import Estimate, EstimateMatrix, Estimates, estimate_from_samples
+from interpclaims._estimate import Estimate
+from interpclaims._estimate_sets import EstimateMatrix, Estimates
 from interpclaims._format import number as _fmt
 from interpclaims.stats import (
-    bootstrap_mean_diff,
     one_sample_p,
     paired_sign_flip_test,
     permutation_test,
-    sample_size_warnings,
     tost_p,
 )
+from interpclaims.verdicts._comparison import decide, difference, p_value, size_warnings
 from interpclaims.verdicts._families import Family
 from interpclaims.verdicts._permutation import PERMUTATION_RULE, against_null
 from interpclaims.verdicts._result import ClaimResult, Verdict, per_prompt_of
@@ -91,11 +91,11 @@ class Subject:
             return self._each(lambda s: s.is_at_least(v))
         v = _as_number(v, "is_at_least(v)")
         x = self._x
-        verdict = _decide(x.ci_low >= v, x.ci_high < v)
+        verdict = decide(x.ci_low >= v, x.ci_high < v)
         ref = {"kind": "threshold", "value": v, "label": f">= {_fmt(v)}"}
-        p = _p(x, lambda s, rng: one_sample_p(s, v, "greater", rng))
+        p = p_value(x, lambda s, rng: one_sample_p(s, v, "greater", rng))
         return self._finish("is_at_least", f"ci_low >= {_fmt(v)}", verdict, x, ref, p,
-                            _warn(x, v, "threshold", verdict))
+                            size_warnings(x, v, "threshold", verdict))
 
     def is_at_most(self, v: float) -> ClaimResult:
         """SUPPORTED when the whole interval is at or below ``v``."""
@@ -104,11 +104,11 @@ class Subject:
             return self._each(lambda s: s.is_at_most(v))
         v = _as_number(v, "is_at_most(v)")
         x = self._x
-        verdict = _decide(x.ci_high <= v, x.ci_low > v)
+        verdict = decide(x.ci_high <= v, x.ci_low > v)
         ref = {"kind": "threshold", "value": v, "label": f"<= {_fmt(v)}"}
-        p = _p(x, lambda s, rng: one_sample_p(s, v, "less", rng))
+        p = p_value(x, lambda s, rng: one_sample_p(s, v, "less", rng))
         return self._finish("is_at_most", f"ci_high <= {_fmt(v)}", verdict, x, ref, p,
-                            _warn(x, v, "threshold", verdict))
+                            size_warnings(x, v, "threshold", verdict))
 
     def exceeds(self, other: Estimate | float, by: float = 0.0) -> ClaimResult:
         """SUPPORTED when the interval of ``estimate - other`` lies above ``by``.
@@ -124,12 +124,12 @@ class Subject:
         if isinstance(other, Estimate) and other.null is not None:  # a permutation test
             return self._finish("exceeds", PERMUTATION_RULE, *against_null(x, other, by))
         if isinstance(other, Estimate):
-            diff = _difference(x, other)
+            diff = difference(x, other)
             if diff.samples is not None:  # paired
-                p = _p(diff, lambda s, rng: paired_sign_flip_test(s, rng, margin=by))
+                p = p_value(diff, lambda s, rng: paired_sign_flip_test(s, rng, margin=by))
             elif x.samples is not None and other.samples is not None:
                 o = other.prompt_values()
-                p = _p(x, lambda s, rng: permutation_test(s, o, rng, margin=by))
+                p = p_value(x, lambda s, rng: permutation_test(s, o, rng, margin=by))
             else:
                 p = None
             ref: dict[str, Any] = {
@@ -143,10 +143,10 @@ class Subject:
                 method=x.method, label=f"{x.label} - {_fmt(thr)}", ci_level=x.ci_level,
             )
             ref = {"kind": "threshold", "value": thr, "label": f"> {_fmt(thr)}", "by": by}
-            p = _p(x, lambda s, rng: one_sample_p(s, thr + by, "greater", rng))
-        verdict = _decide(diff.ci_low > by, diff.ci_high <= by)
+            p = p_value(x, lambda s, rng: one_sample_p(s, thr + by, "greater", rng))
+        verdict = decide(diff.ci_low > by, diff.ci_high <= by)
         return self._finish("exceeds", f"ci_low(x - reference) > {_fmt(by)}", verdict, diff, ref,
-                            p, _warn(diff, by, "threshold", verdict))
+                            p, size_warnings(diff, by, "threshold", verdict))
 
     def is_between(self, low: float, high: float) -> ClaimResult:
         """Equivalence to a range: SUPPORTED when the whole interval lies inside ``(low, high)``,
@@ -181,13 +181,13 @@ class Subject:
         """The interval inside ``(lo, hi)``: two one-sided tests around the midpoint."""
         __tracebackhide__ = True
         x = self._x
-        verdict = _decide(lo < x.ci_low and x.ci_high < hi, x.ci_low >= hi or x.ci_high <= lo)
+        verdict = decide(lo < x.ci_low and x.ci_high < hi, x.ci_low >= hi or x.ci_high <= lo)
         mid, half = (lo + hi) / 2, (hi - lo) / 2
-        p = _p(x, lambda s, rng: tost_p(s - mid, half, rng))
+        p = p_value(x, lambda s, rng: tost_p(s - mid, half, rng))
         centred = dataclasses.replace(x, value=x.value - mid, ci_low=x.ci_low - mid,
                                       ci_high=x.ci_high - mid)
         return self._finish(comparator, rule, verdict, x, reference, p,
-                            _warn(centred, half, "equivalence", verdict))
+                            size_warnings(centred, half, "equivalence", verdict))
 
     def _finish(self, comparator: str, rule: str, verdict: Verdict, tested: Estimate,
                 reference: Mapping[str, Any], p: float | None = None,
@@ -277,62 +277,6 @@ def _not_an_estimate(obj: Any) -> str:
             hint = " Claim the effect at one strength: claim.that(result.effect(strength))."
     return (f"claim.that() takes an Estimate returned by an analysis (ic.attention_score, "
             f"ic.ablate, ...), got {type(obj).__name__}: {reprlib.repr(obj)}.{hint}")
-
-
-def _p(est: Estimate, test: Callable[[Any, Any], float]) -> float | None:
-    """The p-value of ``test`` on the per-prompt samples of ``est`` (None without samples)."""
-    if est.samples is None or est.samples.size < 2:
-        return None
-    return float(test(est.prompt_values(), _context.rng("p-value", est.label, est.method)))
-
-
-def _warn(est: Estimate, reference: float, kind: str, verdict: Verdict) -> list[str]:
-    """Sample-size warnings of a claim (no ``low_power`` one once its interval decided it)."""
-    if not (math.isfinite(est.ci_low) and math.isfinite(est.ci_high)):
-        if est.n >= 2:  # bounded by n, yet unbounded: a ratio whose denominator may be 0
-            return [f"unbounded_interval: {est.n} prompts give an unbounded interval ({est.method})"]
-        return [f"insufficient_n: {est.n} prompt(s) give an unbounded interval"]
-    return sample_size_warnings(est.n, est.ci_low, est.ci_high, reference, value=est.value,
-                                kind=kind, level=est.ci_level,  # type: ignore[arg-type]
-                                decided=verdict is not Verdict.INCONCLUSIVE)
-
-
-def _decide(supported: bool, refuted: bool) -> Verdict:
-    if supported:
-        return Verdict.SUPPORTED
-    if refuted:
-        return Verdict.REFUTED
-    return Verdict.INCONCLUSIVE
-
-
-def _difference(x: Estimate, other: Estimate) -> Estimate:
-    """``x - other`` with a bootstrap interval; paired when both were measured on the same prompts."""
-    if x.samples is None or other.samples is None:
-        raise InterpClaimsError(
-            f"cannot compare {x.label!r} with {other.label!r}: one of them carries no per-prompt "
-            "samples (estimates read back from JSON cannot be re-bootstrapped). Compare estimates "
-            "returned by analyses in this run, or compare against a number."
-        )
-    paired = (
-        x.unit_ids is not None and x.unit_ids == other.unit_ids and x.samples.size == other.samples.size
-    )
-    label = f"{x.label} - {other.label}"
-    if paired:  # the per-prompt differences are one sample: the same interval rules as any mean
-        return estimate_from_samples(
-            x.samples - other.samples, method="difference of means, paired per prompt",
-            label=label, unit_ids=x.unit_ids, seeds=x.seeds,
-        )
-    ctx = _context.current()
-    value, lo, hi = bootstrap_mean_diff(
-        x.prompt_values(), other.prompt_values(), _context.rng("difference", x.label, other.label),
-        paired=False, n_resamples=ctx.n_resamples, level=ctx.ci_level, method="bca",
-    )
-    return Estimate(
-        value=value, ci_low=min(lo, value), ci_high=max(hi, value), n=min(x.n, other.n),
-        method=f"difference of means (independent BCa bootstrap over prompts, "
-               f"{ctx.n_resamples} resamples)",
-        label=label, ci_level=ctx.ci_level,
-    )
 
 
 def _claim_name(name: str | None, taken: list[str], where: str) -> str:
