@@ -130,7 +130,8 @@ def _claim(**fields: str) -> str:
      "did you mean 'data'?"),
     (_claim(args="DROP"), 4, "measure() needs data; add them under `args:`"),
     (_claim(args="{data: agreement, metric: logit_dif}"), 5, "args.metric: 'logit_dif' is not one "
-     "of logit_diff, loss, accuracy, prob; did you mean 'logit_diff'?"),
+     "of logit_diff, logit_diff_mean, loss, pairwise_accuracy, top1, prob, accuracy; did you mean "
+     "'logit_diff'?"),
     (_claim(analysis="ablate", args="{component: blocks.1.attn.hook_zz, data: agreement}"), 5,
      "args.component: unknown site 'blocks.1.attn.hook_zz'"),
     (_claim(analysis="probe", args="{site: L0, task: number}"), 4, "ProbeResult holds several "
@@ -141,7 +142,8 @@ def _claim(**fields: str) -> str:
     (_claim(args="{data: '{dataset}'}"), 5, "args.data uses {dataset}, which `parametrize:` does "
      "not define (defined: none)"),
     (_claim(parametrize="{metric: [logit_diff, los]}", args="{data: agreement, metric: '{metric}'}"),
-     5, "args.metric: 'los' is not one of logit_diff, loss, accuracy, prob; did you mean 'loss'?"),
+     5, "args.metric: 'los' is not one of logit_diff, logit_diff_mean, loss, pairwise_accuracy, top1, "
+     "prob, accuracy; did you mean 'loss'?"),
     (_claim(parametrize="{model: [a]}"), 8, "parameter name 'model' cannot be used"),
     (_claim(parametrize="{layer: 0}"), 8, "parametrize.layer must be a non-empty list"),
     (_claim(name="setup_module"), 3, "name 'setup_module' is reserved by pytest"),

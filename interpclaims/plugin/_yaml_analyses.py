@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import types
 import typing
 from typing import Any
 
@@ -101,8 +102,11 @@ def _bad_value(value: Any, annotation: Any, fn: Any) -> str:
         hint = eval(str(annotation), fn.__globals__)
     except Exception:  # a name known only to type checkers: nothing to check here
         return ""
-    options = [a for a in (typing.get_args(hint) if typing.get_origin(hint) is typing.Literal
-                           else ()) if isinstance(a, str)]
+    # a Literal, or a union holding one (e.g. ``StateMetric | MetricFn``: YAML gives only names)
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    members = typing.get_args(hint) if union else (hint,)
+    options = [a for m in members if typing.get_origin(m) is typing.Literal
+               for a in typing.get_args(m) if isinstance(a, str)]
     if options and value not in options:
         hint_text = nearest(value, options)
         return f"{value!r} is not one of {', '.join(options)}; {hint_text}".rstrip("; ")
