@@ -218,3 +218,10 @@ def test_attention_positions_are_checked(zoo_models) -> None:
         ic.attention_score(model, data, "L1H3", query=0, key="previous")
     with pytest.raises(ic.InterpClaimsError, match="'previous'"):
         ic.attention_score(model, data, "L1H3", query=-1, key="all")
+
+
+def test_a_claim_on_several_estimates_keeps_its_id() -> None:
+    results: list[ClaimResult] = []
+    with _context.use(ClaimContext(seed=0, key="t")):
+        Claim(results.append).that(_kinds(2.0, 2.0), id="robust").is_at_least(1.0)
+    assert results[0].claim_id == "robust"

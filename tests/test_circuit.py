@@ -103,3 +103,23 @@ def test_the_ratio_bootstrap_resamples_numerator_and_denominator_together() -> N
     _, lo, hi = bootstrap_means_function(
         crossing, lambda m: np.where(np.abs(m[:, 1]) < 0.05, np.nan, m[:, 0] / m[:, 1]), rng, 2000)
     assert (lo, hi) == (-np.inf, np.inf)
+
+
+def test_a_ratio_whose_denominator_changes_sign_is_unbounded_without_hitting_zero() -> None:
+    """The resampled denominators straddle 0 without any being exactly 0: with ``denominator=``
+    the interval is unbounded (as for ``bootstrap_ratio``); a finite interval there would let
+    ``is_at_most`` claims pass on a ratio the data cannot bound."""
+    from interpclaims.stats import bootstrap_ratio
+
+    rng = np.random.default_rng(3)
+    num, den = rng.normal(1.0, 0.2, 30), rng.normal(0.05, 1.0, 30)
+    table = np.stack([num, den], axis=1)
+    _, lo, hi = bootstrap_means_function(table, lambda m: m[:, 0] / m[:, 1], rng, 2000,
+                                         denominator=lambda m: m[:, 1])
+    assert (lo, hi) == (-np.inf, np.inf)
+    assert not bootstrap_ratio(num, den, rng, n_resamples=2000).bounded
+    # a denominator far from 0 keeps a finite interval
+    _, lo, hi = bootstrap_means_function(np.stack([num, den + 10], axis=1),
+                                         lambda m: m[:, 0] / m[:, 1], rng, 2000,
+                                         denominator=lambda m: m[:, 1])
+    assert np.isfinite(lo) and np.isfinite(hi)

@@ -430,3 +430,11 @@ def test_per_prompt_values_reach_claims_json(pytester: pytest.Pytester) -> None:
     (row,) = report["claims"]
     assert row["per_prompt"]["ids"] == [f"q{i}" for i in range(30)]
     assert row["per_prompt"]["values"] == pytest.approx([0.5 + 0.01 * i for i in range(30)])
+
+
+def test_localize_refuses_two_metrics_with_one_name(tl, id_rows) -> None:
+    """Two lambdas share the name ``<lambda>``: the matrix's columns would collide, and a cell
+    read by name would silently be the first one's."""
+    with pytest.raises(ic.InterpClaimsError, match="two metrics are named"):
+        ic.localize(tl, id_rows, metrics=[lambda lg, r: logit_diff_by_hand(lg, r),
+                                          lambda lg, r: -logit_diff_by_hand(lg, r)], top_k=1)

@@ -173,14 +173,14 @@ def faithfulness_of(columns: Sequence[np.ndarray], reduce: Any, *, label: str, m
     _check_denominator(table[:, 0], table[:, 1], label)
 
     def fn(means: np.ndarray) -> np.ndarray:
-        den = means[:, [0]] - means[:, [1]]
+        den = means[:, [0]] - means[:, [1]]  # kept away from 0 by denominator= below
         den = np.where(den == 0, np.nan, den)
         return np.asarray(reduce((means[:, 2:] - means[:, [1]]) / den), dtype=np.float64)
 
     ctx = _context.current()
     value, lo, hi = bootstrap_means_function(
         table, fn, _context.rng("circuit", label, method), n_resamples=ctx.n_resamples,
-        level=ctx.ci_level)
+        level=ctx.ci_level, denominator=lambda means: means[:, 0] - means[:, 1])
     return Estimate(
         value=value, ci_low=lo, ci_high=hi, n=table.shape[0], label=label, ci_level=ctx.ci_level,
         method=f"{method}; ratio of means, percentile bootstrap over prompts resampled jointly "

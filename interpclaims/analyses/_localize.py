@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from interpclaims._data import Dataset, DataSpec
+from interpclaims._errors import InterpClaimsError
 from interpclaims._estimate import estimate_from_samples
 from interpclaims._estimate_sets import EstimateMatrix
 from interpclaims._sites import Site
@@ -142,6 +143,14 @@ def localize(
     ds, batch = prepare(model, data)
     resolved = [resolve(m, EFFECT_METRICS, "localize", model, ds, batch, at=at, param="metrics")
                 for m in metrics]
+    columns = [m.name for m in resolved]
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if not resolved or twice:
+        raise InterpClaimsError(
+            "localize(metrics=): " + (f"two metrics are named {', '.join(map(repr, twice))} (the "
+                                      "matrix's columns); give each callable its own name (a def, "
+                                      "not lambdas)" if twice else "the list is empty; name at "
+                                      "least one metric, e.g. ['logit_diff']"))
     targets = resolve("logit_diff", EFFECT_METRICS, "localize", model, ds, batch, at=at).targets
     scores = _direct_scores(model, batch, targets)
     ranking = tuple(sorted(scores.items(), key=lambda kv: -kv[1]))

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from interpclaims import _context
 from interpclaims._estimate import Estimate
 from interpclaims.analyses._classifiers import Classifier, fit_weights, predict
 
@@ -39,11 +40,14 @@ def null_accuracies(x: np.ndarray, y: np.ndarray, k: int,
 
 
 def null_estimate(null: np.ndarray, n: int, label: str, method: str) -> Estimate:
-    """The permutation null as an estimate: the mean of the null accuracies, their 2.5–97.5
-    percentile range, and the replicates themselves (what the claim's p-value is computed on)."""
-    low, high = np.percentile(null, [2.5, 97.5])
+    """The permutation null as an estimate: the mean of the null accuracies, their central
+    percentile range at the claim's level (2.5–97.5 at 95%), and the replicates themselves
+    (what the claim's p-value is computed on)."""
+    level = _context.current().ci_level
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(null, [tail, 100 - tail])
     mean = float(null.mean())
     return Estimate(value=mean, ci_low=min(float(low), mean), ci_high=max(float(high), mean), n=n,
-                    method=f"{method}; {null.size} label permutations, interval: 2.5–97.5 "
-                           "percentiles of the null accuracies",
-                    label=label, null=null)
+                    method=f"{method}; {null.size} label permutations, interval: {tail:g}–"
+                           f"{100 - tail:g} percentiles of the null accuracies",
+                    label=label, null=null, ci_level=level)

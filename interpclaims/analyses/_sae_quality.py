@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from interpclaims._data import Dataset, DataSpec
-from interpclaims._estimate import Estimate, estimate_from_samples
+from interpclaims._estimate import Estimate, estimate_from_samples, estimate_ratio
 from interpclaims.analyses._prepare import check_model, prepare
 from interpclaims.models import resolve_sae, sae_for
 
@@ -51,12 +51,6 @@ def _token_nll(logits: torch.Tensor, tokens: torch.Tensor, real: torch.Tensor) -
     lp = torch.log_softmax(logits[:, :-1].double(), -1)
     nll = -lp.gather(-1, tokens[:, 1:, None])[..., 0]
     return (nll * real[:, 1:]).sum(1).numpy()
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """Delta-method values of ``Σ num / Σ den``: their mean is the ratio."""
-    r = num.sum() / den.sum()
-    return np.asarray(r + (num - r * den) / den.mean(), dtype=np.float64)
 
 
 def _replace(value: Any, where: torch.Tensor) -> Any:
@@ -99,15 +93,19 @@ def sae_quality(model: Any, data: DataSpec | Dataset, site: str | Site | None = 
     q = torch.log_softmax(sae_logits.double(), -1)
     kl = ((p.exp() * (p - q)).sum(-1) * real).sum(1) / ntok
     ids, name = tuple(batch.ids), f"sae quality of the SAE at {s} on {ds.name}"
-    est = {}
-    for key, values, how in (
-        ("l0", l0.numpy(), "L0 (active features per real token)"),
-        ("fvu", _ratio((err * real).sum(1).numpy(), (dev * real).sum(1).numpy()),
-         "FVU, ratio of sums (delta-method values per prompt)"),
-        ("ce_recovered", _ratio(ce["zero"] - ce["sae"], ce["zero"] - ce["clean"]),
-         "CE loss recovered vs zero-ablation at real tokens (delta-method values per prompt)"),
-        ("kl", kl.numpy(), "KL(clean || SAE-spliced), next-token, mean over real tokens"),
+    est = {key: estimate_from_samples(values, method=f"{name}: {how}",
+                                      label=f"sae_quality({s}).{key}", unit_ids=ids)
+           for key, values, how in (
+               ("l0", l0.numpy(), "L0 (active features per real token)"),
+               ("kl", kl.numpy(), "KL(clean || SAE-spliced), next-token, mean over real tokens"))}
+    # ratios of sums over prompts: the paired ratio bootstrap (unbounded where the
+    # denominator's interval reaches 0; no per-prompt samples)
+    for key, num, den, how in (
+        ("fvu", (err * real).sum(1).numpy(), (dev * real).sum(1).numpy(),
+         "FVU, summed squared error over summed variance"),
+        ("ce_recovered", ce["zero"] - ce["sae"], ce["zero"] - ce["clean"],
+         "CE loss recovered vs zero-ablation at real tokens"),
     ):
-        est[key] = estimate_from_samples(values, method=f"{name}: {how}",
-                                         label=f"sae_quality({s}).{key}", unit_ids=ids)
+        est[key] = estimate_ratio(num, den, method=f"{name}: {how}",
+                                  label=f"sae_quality({s}).{key}", unit_ids=ids)
     return SAEQuality(**est)

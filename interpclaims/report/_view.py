@@ -25,6 +25,7 @@ __all__ = ["banner", "claim_rows", "format_p", "status", "unit_of"]
 UNITS: tuple[tuple[str, str], ...] = (
     ("normalized", "normalized patching effect (0 = corrupt run, 1 = clean run)"),
     ("logit_diff", "logit difference (logits)"),
+    ("logit_diff_mean", "logit difference (logits)"),
     ("kl", "KL divergence (nats)"),
     ("loss", "loss (nats)"),
     ("flip_rate", "rate or accuracy (0 to 1)"),
@@ -32,6 +33,8 @@ UNITS: tuple[tuple[str, str], ...] = (
     ("probe_accuracy", "rate or accuracy (0 to 1)"),
     ("probe", "rate or accuracy (0 to 1)"),
     ("accuracy", "rate or accuracy (0 to 1)"),
+    ("pairwise_accuracy", "rate or accuracy (0 to 1)"),
+    ("top1", "rate or accuracy (0 to 1)"),
     ("attention_score", "attention weight (0 to 1)"),
     ("cka", "CKA similarity (0 to 1)"),
 )
@@ -111,11 +114,33 @@ def banner(data: Mapping[str, Any]) -> dict[str, Any]:
     return {"state": state, "total": len(claims), "items": items, "notes": notes}
 
 
+# quantities whose label also names the metric they are computed from (a circuit's faithfulness
+# of a logit difference is a ratio, not logits): recognised first, by the shape of the label
+_RATE = "rate or accuracy (0 to 1)"
+LABEL_UNITS: tuple[tuple[str, str], ...] = (
+    (r"^(faithfulness|completeness|minimality|cpr|cmd)\b.*\bcircuit\(",
+     "circuit faithfulness (1 = the full model, 0 = all candidates ablated)"),
+    (r"^(replacement|completeness) score\b", "attribution-graph score (0 to 1)"),
+    (r"\bin (top \d+|pruned graph)\b", _RATE),
+    (r"\.auroc$", "AUROC (0.5 = chance)"),
+    (r"\.fvu$", "fraction of variance unexplained"),
+    (r"\.ce_recovered$", "fraction of the loss recovered"),
+    (r"^sae_(selectivity\(.*\.difference|activation\()", "SAE feature activation"),
+)
+
+
 def unit_of(estimate: Mapping[str, Any]) -> str:
-    """The unit an estimate is measured in (see :data:`UNITS`), else its analysis' name."""
+    """The unit an estimate is measured in (an explicit ``context["unit"]``, then
+    :data:`LABEL_UNITS`, then :data:`UNITS`), else its analysis' name."""
     label = str(estimate.get("label") or "")
+    explicit = (estimate.get("context") or {}).get("unit")
+    if isinstance(explicit, str) and explicit:
+        return explicit
+    for pattern, unit in LABEL_UNITS:
+        if re.search(pattern, label.lower()):
+            return unit
     for text in (label, str(estimate.get("method") or "")):
-        words = set(re.findall(r"[A-Za-z_]+", text.lower()))
+        words = set(re.findall(r"[A-Za-z_0-9]+", text.lower()))
         for word, unit in UNITS:
             if word in words:
                 return unit

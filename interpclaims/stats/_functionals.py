@@ -27,13 +27,18 @@ def bootstrap_means_function(
     rng: np.random.Generator,
     n_resamples: int = DEFAULT_RESAMPLES,
     level: float = DEFAULT_CI_LEVEL,
+    *,
+    denominator: MeansFunction | None = None,
 ) -> tuple[float, float, float]:
     """``fn`` of the column means of ``table`` ``[prompts, k]`` and its percentile interval from
     a bootstrap over prompts (rows resampled jointly for every column).
 
     Returns ``(value, low, high)``; the interval always contains ``value``. A resample on which
-    ``fn`` is undefined (NaN, e.g. a denominator that reaches 0) makes the interval unbounded,
-    ``(-inf, inf)``: the data cannot bound the quantity.
+    ``fn`` is undefined (NaN) makes the interval unbounded, ``(-inf, inf)``: the data cannot
+    bound the quantity. For a ratio, pass ``denominator`` (means -> its value): as for
+    :func:`bootstrap_ratio`, the interval is unbounded when more than ``(1 - level) / 2`` of the
+    resampled denominators are zero or of the other sign than the observed one — the
+    denominator's own interval then reaches zero, and the ratio has no finite bound.
     """
     t = np.asarray(table, dtype=np.float64)
     if t.ndim != 2 or t.shape[0] < 2:
@@ -42,10 +47,16 @@ def bootstrap_means_function(
     value = float(fn(t.mean(axis=0)[None, :])[0])
     # multinomial counts: the same joint resample of prompts for every column
     counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(np.float64)
+    means = counts @ t / n
+    alpha = (1.0 - level) / 2.0
+    if denominator is not None:
+        observed = float(denominator(t.mean(axis=0)[None, :])[0])
+        resampled = np.asarray(denominator(means), dtype=np.float64)
+        if observed == 0.0 or np.mean(resampled * np.sign(observed) <= 0) > alpha:
+            return value, -np.inf, np.inf
     with np.errstate(divide="ignore", invalid="ignore"):
-        boot = np.asarray(fn(counts @ t / n), dtype=np.float64)
+        boot = np.asarray(fn(means), dtype=np.float64)
     if not np.isfinite(boot).all():
         return value, -np.inf, np.inf
-    alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(boot, [alpha, 1.0 - alpha])
     return value, min(float(lo), value), max(float(hi), value)

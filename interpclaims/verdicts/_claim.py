@@ -218,7 +218,7 @@ class Subject:
         verdicts (intersection-union: see :func:`interpclaims.verdicts._several.combine`)."""
         __tracebackhide__ = True
         assert self._several is not None
-        each = {label: decide(Subject(est, self._record, None, self.where, dry=True))
+        each = {label: decide(Subject(est, self._record, None, self.where, self.name, dry=True))
                 for label, est in self._several.items.items()}
         return self._conclude(combine(each, self._several.title))
 
