@@ -214,6 +214,8 @@ def test_graph_errors(graphs, models, transcoders):
         g.in_top_k("L1F3", k=5)
     with pytest.raises(ic.InterpClaimsError, match="target='logit_diff'"):
         g.edge("L1/tc:0", at="last")
+    with pytest.raises(ic.InterpClaimsError, match="read at one position"):
+        graphs["tl", "logit_diff"].edge("L1/tc:0", at=None)
     with pytest.raises(ic.InterpClaimsError, match="subject_pos"):
         g.in_pruned_graph("L1/tc:0", at="subjectpos")
     with pytest.raises(ic.InterpClaimsError, match="did you mean 'logit_diff'"):
