@@ -36,9 +36,12 @@ from interpclaims._sites import (
 from interpclaims.analyses import (
     AttributionGraph,
     AttributionGraphs,
+    FeatureEdit,
     Localization,
     PairwiseAblation,
     ProbeResult,
+    SAEQuality,
+    Selectivity,
     SteeringResult,
     ablate,
     ablate_pair,
@@ -51,8 +54,14 @@ from interpclaims.analyses import (
     patch_heads,
     patch_sweep,
     probe,
+    sae_ablate,
+    sae_activation,
+    sae_quality,
+    sae_selectivity,
+    sae_steer,
     steer,
 )
+from interpclaims.models import SparseAutoencoder, load_sae
 from interpclaims.plugin import family, model
 from interpclaims.verdicts import Claim, ClaimResult, Verdict
 
@@ -71,6 +80,7 @@ __all__ = [
     "Dataset",
     "Estimate",
     "EstimateMatrix",
+    "FeatureEdit",
     "HookLeakError",
     "InterpClaimsError",
     "InterventionDidNotFire",
@@ -78,8 +88,11 @@ __all__ = [
     "ModelLoadError",
     "PairwiseAblation",
     "ProbeResult",
+    "SAEQuality",
+    "Selectivity",
     "Site",
     "SiteError",
+    "SparseAutoencoder",
     "SteeringResult",
     "StoreWarning",
     "Unsupported",
@@ -92,6 +105,7 @@ __all__ = [
     "family",
     "head",
     "load_data",
+    "load_sae",
     "localize",
     "mean_difference",
     "measure",
@@ -107,5 +121,10 @@ __all__ = [
     "resid_mid",
     "resid_post",
     "resid_pre",
+    "sae_ablate",
+    "sae_activation",
+    "sae_quality",
+    "sae_selectivity",
+    "sae_steer",
     "steer",
 ]

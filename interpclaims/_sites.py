@@ -24,6 +24,12 @@ logits         ``[batch, pos, d_vocab]``                  (model output)
 
 A site with ``head`` set selects one head of a per-head kind; a site with ``neuron`` set selects
 one neuron of ``mlp_post``. Selections are applied by :meth:`Site.select`.
+
+A site with ``feature`` set is one feature of the sparse autoencoder (SAE) read at a
+residual-width site: ``L0.resid_post/sae:249`` (or ``blocks.0.hook_resid_post/sae:249``) is
+feature 249 of the SAE at layer 0's residual output. Its value is computed from the base site's
+activation by an SAE (the model's shipped companion, or one given with ``sae=``), so it is read
+and edited by the SAE analyses (:func:`interpclaims.sae_activation`, ...), not by ``select``.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KINDS",
+    "SAE_KINDS",
     "Site",
     "attn_out",
     "head",
@@ -91,6 +98,9 @@ _SHORT_RE = re.compile(
     r"^L(?P<layer>\d+)(?:H(?P<head>\d+)|N(?P<neuron>\d+))?(?:\.(?P<kind>[a-z_]+))?$"
 )
 _ALIASES = {"mlp": "mlp_out", "attn": "attn_out", "post": "mlp_post", "neuron": "mlp_post"}
+_SAE_RE = re.compile(r"^(?P<base>.+)/sae:(?P<feature>\d+)$")
+#: Kinds an SAE feature can be read at (residual-width, one vector per token).
+SAE_KINDS = ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +111,7 @@ class Site:
     layer: int | None = None
     head: int | None = None
     neuron: int | None = None
+    feature: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -123,6 +134,8 @@ class Site:
             if isinstance(self.head, bool) or not isinstance(self.head, int) or self.head < 0:
                 raise SiteError(f"site {self.kind!r} of layer {self.layer}: a head index must be "
                                 f"an int >= 0 (H0 is the first head), got {self.head!r}")
+        if self.feature is not None:
+            self._check_feature()
         if self.neuron is not None:
             if self.kind != "mlp_post":
                 raise SiteError(f"a neuron can only be selected on 'mlp_post', not on {self.kind!r}")
@@ -131,10 +144,20 @@ class Site:
                 raise SiteError(f"site 'mlp_post' of layer {self.layer}: a neuron index must be "
                                 f"an int >= 0, got {self.neuron!r}")
 
+    def _check_feature(self) -> None:
+        if self.kind not in SAE_KINDS or self.head is not None or self.neuron is not None:
+            raise SiteError(f"an SAE feature is read at a residual-width site ({', '.join(SAE_KINDS)}"
+                            f"), not at {Site(self.kind, self.layer, self.head, self.neuron)}; "
+                            "write e.g. 'L0.resid_post/sae:249'")
+        if (isinstance(self.feature, bool) or not isinstance(self.feature, int)
+                or self.feature < 0):
+            raise SiteError(f"site {self.kind!r} of layer {self.layer}: an SAE feature index must "
+                            f"be an int >= 0, got {self.feature!r}")
+
     # -- names -----------------------------------------------------------------------------
     @property
     def base(self) -> Site:
-        """The whole-tensor site this one selects from (drops head and neuron)."""
+        """The whole-tensor site this one selects from (drops head, neuron and SAE feature)."""
         return Site(self.kind, self.layer)
 
     @property
@@ -159,6 +182,8 @@ class Site:
             return f"L{self.layer}H{self.head}.{self.kind}"
         if self.neuron is not None:
             return f"L{self.layer}N{self.neuron}"
+        if self.feature is not None:
+            return f"L{self.layer}.{self.kind}/sae:{self.feature}"
         return f"L{self.layer}.{self.kind}"
 
     # -- model checks ----------------------------------------------------------------------
@@ -184,6 +209,9 @@ class Site:
 
     def select(self, act: Any) -> Any:
         """Select this site's head or neuron from the whole-tensor activation of :attr:`base`."""
+        if self.feature is not None:
+            raise SiteError(f"{self} is an SAE feature: its value is the SAE's encoding of {self.base}"
+                            "; read it with ic.sae_activation(...) (or the SAE's encode), not select")
         if self.head is not None:
             return act[:, :, self.head] if self.kind != "pattern" else act[:, self.head]
         if self.neuron is not None:
@@ -191,11 +219,15 @@ class Site:
         return act
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "layer": self.layer, "head": self.head, "neuron": self.neuron}
+        out = {"kind": self.kind, "layer": self.layer, "head": self.head, "neuron": self.neuron}
+        if self.feature is not None:
+            out["feature"] = self.feature
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Site:
-        return cls(data["kind"], data.get("layer"), data.get("head"), data.get("neuron"))
+        return cls(data["kind"], data.get("layer"), data.get("head"), data.get("neuron"),
+                   data.get("feature"))
 
 
 def all_site_names(n_layers: int, n_heads: int) -> Iterator[str]:
@@ -219,7 +251,8 @@ def parse_site(
     ``blocks.0.attn.hook_z``, ``blocks.0.mlp.hook_post``); ``logits``; shorthand ``L1`` (the
     ``default_kind`` of layer 1 — for a whole layer prefer ``L1.resid_post``), ``L1.mlp_out``,
     ``L1H2`` (head 2 of layer 1, kind ``default_kind`` when it is per-head, else ``z``),
-    ``L1H2.pattern``, ``L0N17`` (MLP neuron 17 of layer 0).
+    ``L1H2.pattern``, ``L0N17`` (MLP neuron 17 of layer 0); any residual-width site followed by
+    ``/sae:N`` is feature ``N`` of the SAE there (``L0.resid_post/sae:249``).
 
     When ``n_layers``/``n_heads`` are known, an unknown name lists the nearest valid names.
     """
@@ -230,6 +263,10 @@ def parse_site(
         raise SiteError(f"a site must be a string or a Site, got {type(spec).__name__}: {spec!r}; "
                         "write e.g. 'L1H2', 'L1.resid_post' or ic.resid_post(1)")
     text = spec.strip()
+    m = _SAE_RE.match(text)
+    if m:
+        base = parse_site(m["base"], default_kind="resid_post", n_layers=n_layers, n_heads=n_heads)
+        return Site(base.kind, base.layer, base.head, base.neuron, int(m["feature"]))
     if text == "logits":
         return Site("logits")
     m = _TL_RE.match(text)
@@ -253,13 +290,18 @@ def parse_site(
             return Site(kind, layer)
     hint = ""
     if n_layers is not None and n_heads is not None:
-        near = difflib.get_close_matches(text, list(all_site_names(n_layers, n_heads)), n=4, cutoff=0.5)
+        names = list(all_site_names(n_layers, n_heads))
+        if "/" in text:  # an SAE feature misspelt: offer the SAE spellings with its number
+            digits = "".join(ch for ch in text.rsplit("/", 1)[-1] if ch.isdigit()) or "0"
+            names = [f"L{ly}.{k}/sae:{digits}" for ly in range(n_layers) for k in SAE_KINDS]
+        near = difflib.get_close_matches(text, names, n=4, cutoff=0.5)
         if near:
             hint = " Did you mean: " + ", ".join(near) + "?"
     raise SiteError(
         f"unknown site {spec!r}.{hint} Write a TransformerLens hook name such as "
         "'blocks.1.hook_resid_post' or 'blocks.0.attn.hook_z', or shorthand such as 'L1H2' "
-        "(head), 'L1H2.pattern', 'L1.mlp_out', 'L0N17' (MLP neuron) or 'logits'."
+        "(head), 'L1H2.pattern', 'L1.mlp_out', 'L0N17' (MLP neuron), 'L0.resid_post/sae:249' "
+        "(SAE feature) or 'logits'."
     )
 
 

@@ -1,8 +1,9 @@
 """Analyses: the research actions, each returning an Estimate (or a table of them).
 
 One module per action: ``_attention`` (attention-pattern scores), ``_behaviour`` (a metric of the
-unmodified model), ``_ablation``, ``_patching``, ``_steering``, ``_localize``, ``_probe``,
-``_graphs`` (attribution graphs, with ``_graph_ablation`` and ``_graph_files``); shared by them:
+unmodified model), ``_ablation``, ``_patching``, ``_steering``, ``_localize``, ``_probe``, ``_sae``
+(SAE feature activation, selectivity, ablation, steering) and ``_sae_quality``, ``_graphs``
+(attribution graphs, with ``_graph_ablation`` and ``_graph_files``); shared by them:
 ``_prepare`` (argument checks, data → batch, components, positions) and ``_metrics``.
 """
 
@@ -15,14 +16,26 @@ from interpclaims.analyses._graphs import AttributionGraph, AttributionGraphs, a
 from interpclaims.analyses._localize import Localization, localize
 from interpclaims.analyses._patching import patch, patch_heads, patch_sweep
 from interpclaims.analyses._probe import ProbeResult, probe
+from interpclaims.analyses._sae import (
+    FeatureEdit,
+    Selectivity,
+    sae_ablate,
+    sae_activation,
+    sae_selectivity,
+    sae_steer,
+)
+from interpclaims.analyses._sae_quality import SAEQuality, sae_quality
 from interpclaims.analyses._steering import SteeringResult, mean_difference, steer
 
 __all__ = [
     "AttributionGraph",
     "AttributionGraphs",
+    "FeatureEdit",
     "Localization",
     "PairwiseAblation",
     "ProbeResult",
+    "SAEQuality",
+    "Selectivity",
     "SteeringResult",
     "ablate",
     "ablate_pair",
@@ -35,5 +48,10 @@ __all__ = [
     "patch_heads",
     "patch_sweep",
     "probe",
+    "sae_ablate",
+    "sae_activation",
+    "sae_quality",
+    "sae_selectivity",
+    "sae_steer",
     "steer",
 ]

@@ -1,4 +1,5 @@
-"""Interventions: edit builders (zero / mean / resample / direction ablation, patching, steering)
+"""Interventions: edit builders (zero / mean / resample / direction ablation, patching, steering,
+SAE feature edits that keep the error term)
 and the one runner that applies them inside :meth:`Model.intervene` and proves they fired."""
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from interpclaims.interventions._edits import (
     steering_edit,
 )
 from interpclaims.interventions._run import run_lenient, run_strict
+from interpclaims.interventions._sae import FeatureEditMode, sae_feature_edit
 
 __all__ = [
     "ABLATIONS",
     "FIXED_ABLATIONS",
     "Ablation",
     "Edit",
+    "FeatureEditMode",
     "FixedAblation",
     "ablation_edit",
     "check_vector",
@@ -29,5 +32,6 @@ __all__ = [
     "patch_edit",
     "run_lenient",
     "run_strict",
+    "sae_feature_edit",
     "steering_edit",
 ]

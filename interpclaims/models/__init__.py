@@ -13,18 +13,30 @@ from interpclaims.models._parity import (
 )
 from interpclaims.models._registry import ModelRegistry
 from interpclaims.models._resolve import resolve_model_path
+from interpclaims.models._sae import (
+    SAE_ARCHITECTURES,
+    SparseAutoencoder,
+    load_sae,
+    resolve_sae,
+    sae_for,
+)
 
 __all__ = [
     "BATCH_SIZE",
+    "SAE_ARCHITECTURES",
     "Batch",
     "CleanCache",
     "Model",
     "ModelRegistry",
     "SiteDifference",
+    "SparseAutoencoder",
     "all_sites",
     "compare_backends",
     "fixtures_dir",
+    "load_sae",
     "max_difference",
     "memory_cap_bytes",
     "resolve_model_path",
+    "resolve_sae",
+    "sae_for",
 ]

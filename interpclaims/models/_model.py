@@ -237,9 +237,13 @@ class Model:
     # -- hygiene ---------------------------------------------------------------------------
     def leaks(self) -> list[str]:
         """What a test left on the model (empty when clean): open intervention contexts, hooks
-        on any submodule, persistent edits, and parameters edited in place."""
+        on any submodule, persistent edits, SAEs or transcoders attached (SAELens's
+        ``HookedSAETransformer.add_sae``, an SAE module set on the nnsight model), and parameters
+        edited in place."""
+        from interpclaims.models._sae_leaks import attached_saes
+
         open_contexts = [f"open interpclaims context {e.name!r}" for e in self._active]
-        return open_contexts + self._backend.attached() + [
+        return open_contexts + self._backend.attached() + attached_saes(self.native) + [
             f"parameter {p} edited in place" for p in self.edited_parameters()] + [
             f"requires_grad of {n} turned {'on' if on else 'off'}"
             for n, on in self._grad_changes().items()]
@@ -255,7 +259,10 @@ class Model:
     def clean_up(self) -> None:
         """Remove open contexts, hooks and edits. Weights edited in place cannot be undone here:
         the registry reloads such a model (:meth:`ModelRegistry.discard`)."""
+        from interpclaims.models._sae_leaks import detach_saes
+
         self._active.clear()
+        detach_saes(self.native)
         self._backend.detach_all()
         params = dict(self._backend.named_parameters())
         for n in self._grad_changes():

@@ -43,6 +43,7 @@ functions that need them: importing interpclaims stays cheap.
 
 from __future__ import annotations
 
+from interpclaims.stats._auroc import auroc_interval
 from interpclaims.stats._bootstrap import bootstrap_mean, bootstrap_mean_batch, bootstrap_mean_diff
 from interpclaims.stats._defaults import DEFAULT_CI_LEVEL, DEFAULT_PERMUTATIONS, DEFAULT_RESAMPLES
 from interpclaims.stats._intervals import (
@@ -71,6 +72,7 @@ __all__ = [
     "Interval",
     "IntervalMethod",
     "adjust_pvalues",
+    "auroc_interval",
     "bonferroni",
     "bootstrap_mean",
     "bootstrap_mean_batch",

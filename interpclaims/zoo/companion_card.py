@@ -30,7 +30,7 @@ from interpclaims.zoo.measure import load_jsonl
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["measure_dictionary", "write_companion_card"]
+__all__ = ["measure_dictionary", "record_graph_scores", "write_companion_card"]
 
 Splice = Callable[["torch.Tensor", "torch.Tensor"], "tuple[torch.Tensor, torch.Tensor]"]
 
@@ -178,3 +178,12 @@ def write_companion_card(folder: Path, title: str, facts: dict[str, Any]) -> Non
     lines += ["", "## Files (sha256)", ""]
     lines += [f"- `{k}`: `{v}`" for k, v in sorted(facts["files"].items())]
     (folder / "CARD.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def record_graph_scores(folder: Path, scores: dict[str, Any]) -> None:
+    """Record attribution-graph scores measured with circuit-tracer in a transcoder card
+    (``card.json`` ``graph_scores``) and re-render its ``CARD.md``; the weights are untouched."""
+    facts = json.loads((folder / "card.json").read_text(encoding="utf-8"))
+    facts["graph_scores"] = dict(sorted(scores.items()))
+    title = (folder / "CARD.md").read_text(encoding="utf-8").splitlines()[0].removeprefix("# ")
+    write_companion_card(folder, title, facts)

@@ -304,8 +304,12 @@ def build_companions(out: Path, name: str = "agreement", seed: int = COMPANION_S
             "model_weights_sha256": file_sha256(model_dir / "model.safetensors"),
             "description": f"A ReLU SAE ({sae_facts['d_sae']} features) in SAELens's format.",
             "quality": quality})
+        old_card = dirs["transcoders"] / "card.json"
+        old = json.loads(old_card.read_text(encoding="utf-8")) if old_card.is_file() else {}
         tc_facts = write_transcoders(tcs, dirs["transcoders"], f"zoo/{name}",
                                      timing["tc_recipe"], timing["transcoders"])
+        # graph scores measured with circuit-tracer on these very weights stay valid
+        kept = old.get("graph_scores") if old.get("files") == tc_facts["files"] else None
         tc_quality = {}
         for layer, w in enumerate(tcs):
             tc_quality[f"layer {layer} (mlp.hook_in -> mlp.hook_out)"] = measure_dictionary(
@@ -316,7 +320,7 @@ def build_companions(out: Path, name: str = "agreement", seed: int = COMPANION_S
             "model_weights_sha256": file_sha256(model_dir / "model.safetensors"),
             "description": f"Per-layer ReLU transcoders ({tc_facts['d_transcoder']} features) "
                            "in circuit-tracer's format.",
-            "quality": tc_quality, "graph_scores": None})
+            "quality": tc_quality, "graph_scores": kept})
     finally:
         torch.set_num_threads(prev[0])
         torch.use_deterministic_algorithms(prev[1])
