@@ -33,26 +33,28 @@ def main() -> None:
 
     rows = list(ic.load_data("agreement").rows[: args.prompts])
     model = Model("zoo/agreement", args.backend)
-    scores: dict[str, str] = {}
+    scores: dict[str, float] = {}
     with _context.use(_context.ClaimContext(seed=0, key="graph_scores")):
-        for target in ("top_logits", "logit_diff"):
+        for target, suffix in (("top_logits", ""), ("logit_diff", "_logit_diff")):
             start = time.perf_counter()
             graphs = ic.attribution_graph(model, rows, target=target)
-            seconds = (time.perf_counter() - start) / len(rows)
+            print(f"{target}: {(time.perf_counter() - start) / len(rows):.2f} s per graph")
             for name, est in (("replacement", graphs.replacement_score()),
                               ("completeness", graphs.completeness_score())):
-                scores[f"{name} score, {target} target"] = (
-                    f"{est.value:.4f} [95% CI {est.ci_low:.4f}, {est.ci_high:.4f}] over "
-                    f"{len(rows)} agreement prompts")
-            print(f"{target}: {seconds:.2f} s per graph")
+                print(f"  {name} score: {est}")
+                values = [getattr(g, f"{name}_score") for g in graphs.graphs]
+                scores[f"{name}_score_mean{suffix}"] = round(est.value, 4)
+                scores[f"{name}_score_min{suffix}"] = round(min(values), 4)
     model.close()
-    for k, v in scores.items():
-        print(f"{k}: {v}")
     if args.write:
         folder = fixtures_dir() / "models" / "agreement" / "transcoders"
         facts = json.loads((folder / "card.json").read_text(encoding="utf-8"))
-        facts["graph_scores"] = {**scores, "measured with": f"benchmarks/graph_scores.py "
-                                 f"(circuit-tracer, {args.backend} backend)"}
+        facts["graph_scores"] = {
+            **scores, "prompts": f"agreement.jsonl, first {len(rows)}",
+            "measured_with": f"benchmarks/graph_scores.py: ic.attribution_graph, circuit-tracer "
+                             f"0.5.0, {args.backend} backend; the un-suffixed scores use "
+                             "circuit-tracer's default top-logit targets, '_logit_diff' the "
+                             "logit difference answer - wrong"}
         write_companion_card(folder, "Transcoders of zoo/agreement", facts)
 
 

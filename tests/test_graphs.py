@@ -214,6 +214,8 @@ def test_graph_errors(graphs, models, transcoders):
         g.in_top_k("L1F3", k=5)
     with pytest.raises(ic.InterpClaimsError, match="target='logit_diff'"):
         g.edge("L1/tc:0", at="last")
+    with pytest.raises(ic.InterpClaimsError, match="read at one position"):
+        graphs["tl", "logit_diff"].edge("L1/tc:0", at=None)
     with pytest.raises(ic.InterpClaimsError, match="subject_pos"):
         g.in_pruned_graph("L1/tc:0", at="subjectpos")
     with pytest.raises(ic.InterpClaimsError, match="did you mean 'logit_diff'"):
@@ -281,3 +283,16 @@ def test_what_circuit_tracer_does_to_a_model_is_a_leak_on_the_plain_one():
     assert any("blocks.0.transcoder.weight" in leak for leak in m.leaks())
     del m.native.blocks[0].transcoder
     assert m.leaks() == []
+
+
+def test_shipped_transcoders_give_the_same_graph_on_both_backends(models):
+    """With the shipped transcoders some ReLU features sit at a pre-activation of exactly 0 in
+    exact arithmetic (5e-8 on one backend, 0 on the other): they are not nodes, so the node sets
+    agree."""
+    out = {b: ic.attribution_graph(models[b], ROWS[:2], target="logit_diff").graphs
+           for b in ("tl", "nnsight")}
+    for a, b in zip(out["tl"], out["nnsight"], strict=True):
+        assert np.array_equal(a.features, b.features)
+        assert np.abs(a.adjacency - b.adjacency).max() <= 1e-5
+        assert abs(a.replacement_score - b.replacement_score) <= 1e-6
+        assert np.abs(a.activations).min() > 1e-6 * np.abs(a.activations).max()

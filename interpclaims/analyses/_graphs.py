@@ -232,10 +232,14 @@ class AttributionGraphs:
         edges, acts, pos = [], [], []
         for g in self.graphs:
             p = self._position(g, at, "edge")
+            if p is None:
+                raise InterpClaimsError(
+                    "edge(at=None): an edge and its ablation are read at one position; give an "
+                    "index, 'last' or a dataset field (e.g. at='last')")
             nodes = g.nodes(layer, idx, p)
             edges.append(float(g.adjacency[-1, nodes].sum()))
             acts.append(float(g.activations[nodes].sum()))
-            pos.append(p if p is not None else -1)
+            pos.append(p)
         if not any(acts):
             raise InterpClaimsError(
                 f"edge(): L{layer}/tc:{idx} is active at position {at!r} in none of the "

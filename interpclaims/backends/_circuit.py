@@ -39,6 +39,8 @@ GRAPH_ARCHITECTURES = {"tl": ("LlamaForCausalLM", "GPT2LMHeadModel"),
                        "nnsight": ("LlamaForCausalLM",)}
 NODE_THRESHOLD = 0.8  # circuit-tracer's default pruning thresholds
 EDGE_THRESHOLD = 0.98
+# a feature node needs an activation above this fraction of the graph's largest one
+NOISE_FRACTION = 1e-6
 _MEMO = 1024  # graphs kept per replacement model (a few hundred KB each at most on the zoo)
 
 
@@ -214,10 +216,37 @@ class Replacement:
         self._graphs[key] = self._plain(g)
         return self._graphs[key]
 
+    @staticmethod
+    def _without_noise(g: Any) -> Any:
+        """``g`` without the feature nodes whose activation is float32 noise (below
+        :data:`NOISE_FRACTION` of the graph's largest activation): a ReLU feature whose
+        pre-activation is 0 in exact arithmetic reads 5e-8 on one backend and 0 on the other,
+        which would make the node sets differ. Their edges are of that size too."""
+        import torch
+
+        graph = _import("circuit_tracer.graph")
+        selected = g.selected_features.long()
+        acts = g.activation_values[selected].detach().float()
+        tol = NOISE_FRACTION * float(acts.abs().max()) if len(acts) else 0.0
+        keep_feat = acts.abs() > tol
+        if bool(keep_feat.all()):
+            return g
+        n_rest = g.adjacency_matrix.shape[0] - len(selected)
+        keep = torch.cat([keep_feat, torch.ones(n_rest, dtype=torch.bool)])
+        kept = selected[keep_feat]
+        return graph.Graph(
+            input_string=g.input_string, input_tokens=g.input_tokens,
+            active_features=g.active_features[kept], activation_values=g.activation_values[kept],
+            selected_features=torch.arange(len(kept)),
+            adjacency_matrix=g.adjacency_matrix[keep][:, keep], cfg=g.cfg,
+            logit_targets=g.logit_targets, logit_probabilities=g.logit_probabilities,
+            scan=g.scan, vocab_size=g.vocab_size)
+
     def _plain(self, g: Any) -> RawGraph:
         import numpy as np
 
         graph = _import("circuit_tracer.graph")
+        g = self._without_noise(g)
         vocab = int(g.vocab_size)
         weights = torch_float(g.logit_probabilities)
         adjacency = g.adjacency_matrix.detach().float()
