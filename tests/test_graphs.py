@@ -171,7 +171,7 @@ def test_nnsight_analyses_still_work_after_a_graph(models, graphs):
     assert abs(tl.value - ns.value) <= 1e-4 * max(1.0, abs(tl.value))
 
 
-def test_claim_estimates_name_the_graph_analysis(graphs, models):
+def test_claim_estimates_name_the_graph_analysis(graphs, models, tmp_path):
     g = graphs["nnsight", "logit_diff"]
     first = g.graphs[0]
     top = int(np.argmax(first.influence[: len(first.features)]))
@@ -188,6 +188,11 @@ def test_claim_estimates_name_the_graph_analysis(graphs, models):
     assert 0 < score.value <= 1 and score.method.startswith("attribution graph replacement score")
     assert edge.method.startswith("attribution graph direct edge")
     assert ablation.method.startswith("attribution graph feature ablation effect")
+    # graphs read back from disk give the edge without a model (and no ablation to report)
+    with _context.use(_context.ClaimContext(seed=0, key="estimates")):
+        back = ic.AttributionGraphs.load(g.save(tmp_path / "g"))
+        loaded = back.edge(f"L{layer}/tc:{feat}", at=pos, means="edge")
+    assert loaded.value == edge.value and set(loaded.context) == {"edge"}
     assert edge.context == ablation.context  # each reports both
     assert edge.context["edge"]["value"] == edge.value
     assert edge.context["ablation_effect"]["value"] == ablation.value

@@ -245,17 +245,20 @@ class AttributionGraphs:
                 f"edge(): L{layer}/tc:{idx} is active at position {at!r} in none of the "
                 f"{len(self.graphs)} prompts of {self.data}; choose an active feature (the "
                 "graphs' `features` arrays list them)")
+        import dataclasses
+
         from interpclaims.analyses._graph_ablation import ablation_effects
 
+        edge_est = self._estimate(edges, "direct edge", f"edge L{layer}/tc:{idx}→logit diff")
         source_model, ds = self._source if self._source is not None else (model, None)
+        if means == "edge" and model is None and source_model is None:
+            # graphs loaded from disk, no model given: the edge alone (no ablation to report)
+            return dataclasses.replace(edge_est, context={"edge": edge_est.to_json()})
         effects = ablation_effects(model or source_model, ds or self.data, self.transcoders,
                                    layer, idx, np.array(pos), np.array(acts))
-        edge_est = self._estimate(edges, "direct edge", f"edge L{layer}/tc:{idx}→logit diff")
         abl_est = self._estimate(effects, "feature ablation effect",
                                  f"ablation effect of L{layer}/tc:{idx}")
         both = {"edge": edge_est.to_json(), "ablation_effect": abl_est.to_json()}
-        import dataclasses
-
         return dataclasses.replace(edge_est if means == "edge" else abl_est, context=both)
 
 
