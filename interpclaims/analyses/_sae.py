@@ -55,6 +55,12 @@ def sae_positions(batch: Batch, ds: Dataset, positions: Positions, analysis: str
     if positions == "all":
         mask = mask.clone()
         mask[:, 0] = False
+    empty = [batch.ids[i] for i in (~mask.any(1)).nonzero().flatten().tolist()]
+    if empty:  # a mean over no token would read as an activation of 0
+        raise DataError(
+            f"{analysis}({param}={positions!r}): {len(empty)} prompt(s) have no token there "
+            f"(first {empty[0]!r}; 'all' skips <bos>); drop those prompts or choose positions "
+            "every prompt has")
     return mask
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from interpclaims._errors import ModelLoadError
+from interpclaims._errors import InterpClaimsError, ModelLoadError
 from interpclaims._sites import Site, parse_site
 from interpclaims.backends import Backend, Edit, Replacement, load_backend, model_spec
 from interpclaims.models._batch import Batch, prompts_per_pass, token_id, tokenize
@@ -225,6 +225,11 @@ class Model:
         """circuit-tracer's replacement model of this model on its backend, with the transcoder
         set in the folder ``transcoders``. Built once per folder from a *fresh* load (circuit-tracer
         mutates the model it wraps, so never this model's own) and kept until :meth:`close`."""
+        if ":reset-" in self.weights_hash or self.edited_parameters():
+            raise InterpClaimsError(
+                f"attribution graphs of {self.name}: circuit-tracer builds its replacement model "
+                "from the weights on disk, and this model's weights are not those (a reset-network "
+                "control, or parameters edited in place); build graphs of the loaded model itself")
         if transcoders not in self._replacements:
             loaded = load_hf(self.name)
             self._replacements[transcoders] = Replacement(

@@ -102,6 +102,11 @@ def run_claim(spec: ClaimSpec, model: Any, claim: Any, params: dict[str, Any]) -
     subject = claim.that(estimate)
     ref = dict(spec.reference)
     if spec.comparator == "exceeds":
+        if "control" in ref and not hasattr(estimate, "control"):
+            raise InterpClaimsError(
+                f"claim {spec.name!r}: {spec.analysis}() returned {type(estimate).__name__} "
+                "(several estimates, e.g. how: [zero, mean]), which carries no controls; compare "
+                "it with a `threshold:`, or claim one kind at a time against `control:`")
         other = estimate.control(ref["control"]) if "control" in ref else ref["threshold"]
         subject.exceeds(other, by=ref.get("by", 0.0))
     elif spec.comparator == "is_negligible":

@@ -173,7 +173,11 @@ def _cell(c: Mapping[str, Any], policy: str) -> dict[str, Any]:
 
 
 def _key(c: Mapping[str, Any]) -> str:
-    key = str(c.get("claim_id") or c.get("claim_key") or c["nodeid"])
+    """A claim's row: its claim id (which names the k-th claim of a test ``#k`` itself), else,
+    in reports from before claim ids, the node id without the backend and the claim's index."""
+    if c.get("claim_id"):
+        return str(c["claim_id"])
+    key = str(c.get("claim_key") or c["nodeid"])
     if c.get("index"):
         key += f" (claim {c['index'] + 1})"
     return key
@@ -185,9 +189,12 @@ def claim_rows(data: Mapping[str, Any], backends: list[str]) -> list[dict[str, A
     rows: dict[str, dict[str, Any]] = {}
     for c in data.get("claims", []):
         key = _key(c)
-        path, _, name = key.rpartition("::")
+        # the file comes from the node id (a claim id names no file, so a move keeps it)
+        path = str(c.get("nodeid") or "").partition("::")[0] if c.get("claim_id") else (
+            key.rpartition("::")[0])
+        name = key if c.get("claim_id") else (key.rpartition("::")[2] or key)
         row = rows.setdefault(key, {
-            "key": key, "path": path, "name": name or key, "by_backend": {}, "first": c,
+            "key": key, "path": path, "name": name, "by_backend": {}, "first": c,
             "xfail": bool(c.get("xfail")), "xfail_reason": c.get("xfail_reason") or "",
             "unit": unit_of(c["estimate"]),
         })
