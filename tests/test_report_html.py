@@ -139,6 +139,8 @@ def test_format_p(p, text):
     ("INCONCLUSIVE", True, "xfailed", "fail", "expected"),
     ("SUPPORTED", True, "failed", "fail", "failed"),  # strict xfail that held
     ("SUPPORTED", True, "xpassed", "fail", "xpassed"),
+    # the first claim of an xfail test held and its second was refuted: the test xfailed as asked
+    ("SUPPORTED", True, "xfailed", "fail", "supported"),
     ("REFUTED", True, None, "fail", "expected"),  # an old report without outcomes
 ])
 def test_status(verdict, xfail, outcome, policy, expected):

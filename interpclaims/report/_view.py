@@ -2,8 +2,9 @@
 banner, one row per claim with its backends side by side, and the groups of claims whose estimates
 share a unit (one forest-plot axis each).
 
-A claim's *status* on one backend: ``supported``; ``failed`` (REFUTED, or INCONCLUSIVE under the
-default policy, of a claim expected true; or a strict xfail that was SUPPORTED); ``expected`` (an
+A claim's *status* on one backend: ``supported`` (also a SUPPORTED claim of an xfail test that
+another of its claims refuted, as expected); ``failed`` (REFUTED, or INCONCLUSIVE under the
+default policy, of a claim expected true; or a strict xfail whose test passed); ``expected`` (an
 xfail claim REFUTED or INCONCLUSIVE: the refutation the suite asked for, shown muted, not a
 failure); ``allowed`` (INCONCLUSIVE with ``--claims-inconclusive=pass``); ``xpassed`` (a non-strict
 xfail that was SUPPORTED).
@@ -61,6 +62,8 @@ def status(c: Mapping[str, Any], inconclusive_policy: str = "fail") -> str:
     if xfail:
         if verdict != "SUPPORTED":
             return "expected"
+        if c.get("outcome") == "xfailed":  # another claim of the test refuted it, as expected
+            return "supported"
         return "xpassed" if c.get("outcome") == "xpassed" else "failed"
     if verdict == "SUPPORTED":
         return "supported"
