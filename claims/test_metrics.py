@@ -43,6 +43,14 @@ def test_the_agreeing_verb_beats_every_verb_of_the_wrong_number(model, claim):
     claim.that(margin).is_at_least(3.0)                  # measured 6.29 [6.25, 6.32]
 
 
+def test_the_average_wrong_verb_is_weaker_than_the_strongest(model, claim):
+    # logit_diff_mean: answer minus the mean of the 11 wrong-number verbs, per prompt; the
+    # strongest competitor (logit_diff) is closer: 7.08 [7.04, 7.12] vs 6.29 on both backends
+    mean_margin = ic.measure(model, data=EVERY_WRONG_VERB, metric="logit_diff_mean")
+    max_margin = ic.measure(model, data=EVERY_WRONG_VERB, metric="logit_diff")
+    claim.that(mean_margin).exceeds(max_margin, by=0.5)   # paired per prompt
+
+
 def test_the_exact_verb_is_seldom_the_top_token(model, claim):
     # the prompt fixes the verb's number and class, not which verb: the answer is the arg-max of
     # the whole vocabulary for about one prompt in eight
