@@ -437,3 +437,17 @@ def test_the_gating_options_have_ini_keys(pytester: pytest.Pytester) -> None:
     _write(pytester, effect=0.6)  # the margin shrank by 40%
     pytester.makeini("[pytest]\nclaims_baseline = main\nclaims_fail_on = effect:20%\n")
     assert _run(pytester).ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_regression_line_is_wrapped_not_cut_in_a_narrow_log(pytester: pytest.Pytester,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """CI logs are 80 columns wide: the reason of a regression must be there in full."""
+    _write(pytester, effect=1.0)
+    assert _run(pytester, "--claims-save=main").ret == 0
+    _write(pytester, effect=0.0)
+    monkeypatch.setenv("COLUMNS", "50")
+    result = _run(pytester, "--claims-baseline=main", "--claims-inconclusive=pass")
+    out = result.stdout.str()
+    assert "SUPPORTED → INCONCLUSIVE" in " ".join(out.split()) and "REGRESSION" in out
+    assert all(len(line) <= 80 for line in out.splitlines() if "REGRESSION" in line)

@@ -39,6 +39,16 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[:max(width - 1, 1)] + "…"
 
 
+def _wrap(tr: Any, text: str, width: int, **markup: bool) -> None:
+    """Write ``text`` wrapped to ``width`` (never cut: a regression's reason must reach a CI log,
+    whose width is pytest's default 80 columns)."""
+    import textwrap
+
+    for line in textwrap.wrap(text, max(width, 40), subsequent_indent=" " * 11,
+                              break_long_words=False, break_on_hyphens=False) or [""]:
+        tr.write_line(line, **markup)
+
+
 def _markup(r: ClaimResult) -> dict[str, bool]:
     if r.baseline and r.baseline.get("regressions"):
         return {"red": True, "bold": True}
@@ -88,7 +98,7 @@ def write_baseline(tr: Any, comparison: Comparison, path: Path, width: int) -> N
     if comparison.regressions:
         tr.section("interpclaims baseline regressions", red=True)
         for name, why in comparison.regressions:
-            tr.write_line(_fit(f"REGRESSION {name}: {why}", width), red=True, bold=True)
+            _wrap(tr, f"REGRESSION {name}: {why}", width, red=True, bold=True)
     tr.section(f"interpclaims baseline: {path}")
     matched = sum(1 for r in comparison.results if r.baseline is not None)
     tr.write_line(f"{matched} claim(s) compared, {len(comparison.changed)} changed verdict, "
@@ -102,9 +112,8 @@ def write_baseline(tr: Any, comparison: Comparison, path: Path, width: int) -> N
         before = r.baseline or {}
         verdict = (f"{before['verdict']} → {r.verdict}" if before["verdict"] != r.verdict
                    else f"{r.verdict}")
-        tr.write_line(_fit(f"changed  {name}: {verdict}", width))
-        tr.write_line(_fit(f"{'':9}tested {_interval(before)} → "
-                           f"{_interval(r.tested.to_json())}", width))
+        _wrap(tr, f"changed  {name}: {verdict}", width)
+        _wrap(tr, f"{'':9}tested {_interval(before)} → {_interval(r.tested.to_json())}", width)
     for old, new in comparison.renamed:
         tr.write_line(_fit(f"renamed  {old} -> {new}", width))
     for name in comparison.new:
