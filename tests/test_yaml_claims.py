@@ -248,7 +248,7 @@ def test_yaml_suite_gives_the_rows_of_its_python_twin(pytester: pytest.Pytester)
     python_run = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider",
                                     "-o", "claims_yaml_files=", "--claims-report-dir=python")
     assert yaml_run.ret == python_run.ret == pytest.ExitCode.OK, yaml_run.stdout.str()
-    assert yaml_run.parseoutcomes() == python_run.parseoutcomes() == {"passed": 18, "xfailed": 4}
+    assert _outcomes(yaml_run) == _outcomes(python_run) == {"passed": 18, "xfailed": 4}
     rows = {}
     for run in ("yaml", "python"):
         report = json.loads((pytester.path / run / "claims.json").read_text())
@@ -294,12 +294,19 @@ claims:
 """
 
 
+def _outcomes(result: pytest.RunResult) -> dict[str, int]:
+    """The outcome counts without the warnings count: an in-process pytester run also counts
+    pytest's own PytestAssertRewriteWarning ("module already imported: interpclaims") when an
+    earlier test of the same process imported the plugin — it depends on the order of the suite."""
+    return {k: v for k, v in result.parseoutcomes().items() if k != "warnings"}
+
+
 def test_inconclusive_families_and_backends_as_in_python(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", test_family=FAMILY)
     result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider", "-v")
     # INCONCLUSIVE is its own outcome (and fails by default); the backends: [tl] of the file
     # leaves one item per claim, with the backend id in its node id
-    assert result.parseoutcomes() == {"passed": 2, "inconclusive": 1, "warnings": 1}
+    assert _outcomes(result) == {"passed": 2, "inconclusive": 1}
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["test_family.yaml::undecided[[]tl[]] INCONCLUSIVE*",
                                  # a claim's warning points at its line of the YAML file
@@ -321,5 +328,6 @@ def test_inconclusive_families_and_backends_as_in_python(pytester: pytest.Pytest
     # --claims-inconclusive=pass, -k: the same options as for a Python claim
     again = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider",
                                "--claims-inconclusive=pass", "-k", "undecided")
-    assert again.ret == pytest.ExitCode.OK and again.parseoutcomes() == {
-        "inconclusive": 1, "deselected": 2, "warnings": 1}
+    assert again.ret == pytest.ExitCode.OK and _outcomes(again) == {
+        "inconclusive": 1, "deselected": 2}
+    assert "ClaimWarning" in again.stdout.str()
