@@ -85,7 +85,7 @@ def test_number_does_not_collapse_and_embed_resembles_layer0(model, claim):
 
 
 @pytest.mark.xfail(strict=True, reason="false claim: layer 1 rewrites the verb-position "
-                   "representation — CKA(L0, L1) is 0.02 [0.02, 0.07] although the feature stays "
+                   "representation — CKA(L0, L1) is 0.022 [0, 0.022] although the feature stays "
                    "decodable (0.86 → 1.0): decodability is not similarity, REFUTED")
 def test_consecutive_layers_share_a_representation(model, claim):
     col = ic.representation_collapse(model, "number")

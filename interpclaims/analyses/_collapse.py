@@ -9,9 +9,9 @@ layers' representations?
   all sites are resampled together);
 * ``cka`` — the site × site linear CKA matrix (Kornblith et al. 2019) of the activations of the
   same prompts at the read position, as an :class:`~interpclaims.EstimateMatrix` (the report draws
-  it as a heatmap); each cell's interval is a percentile bootstrap over prompts (the same prompts
-  resampled for both sites). Resampling duplicates prompts, which raises CKA a little (duplicated
-  rows weigh more in both kernels): the intervals lean high by about that much.
+  it as a heatmap); each cell's interval is a basic (reverse-percentile) bootstrap over prompts
+  (the same prompts resampled for both sites): resampling duplicates prompts, which raises CKA,
+  and the basic interval corrects for that bias where the percentile one doubles it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from interpclaims import _context
 from interpclaims._data import Dataset, DataSpec
 from interpclaims._estimate import Estimate
 from interpclaims._estimate_sets import EstimateMatrix
@@ -68,6 +69,23 @@ def collapse_index(curves: np.ndarray) -> np.ndarray:
     return curves[..., :-1].max(-1) - curves[..., -1]
 
 
+def _cka_estimate(value: float, reps: np.ndarray, n: int, label: str, what: str) -> Estimate:
+    """CKA with the *basic* (reverse-percentile) bootstrap interval ``[2v − q_hi, 2v − q_lo]``
+    (clipped to [0, 1], widened to contain ``v``). A resample duplicates prompts, which raises
+    CKA, so the resampled values sit above the sample's as the sample's sit above the
+    population's: the percentile interval inherits that bias twice. Measured on Gaussian data
+    (n = 200, d = 16, 150 data sets per setting), the percentile interval covered the population
+    CKA 0–27% of the time; the basic one 91–97% (``tests/test_research_actions.py``)."""
+    ctx = _context.current()
+    tail = (1 - ctx.ci_level) / 2
+    q_lo, q_hi = np.quantile(reps, [tail, 1 - tail])
+    low, high = max(0.0, 2 * value - float(q_hi)), min(1.0, 2 * value - float(q_lo))
+    return Estimate(value=float(value), ci_low=min(low, float(value)),
+                    ci_high=max(high, float(value)), n=n, label=label, ci_level=ctx.ci_level,
+                    method=f"linear CKA, {what}; basic bootstrap over prompts ({reps.size} "
+                           "resamples; corrects the upward bias of a resample's CKA)")
+
+
 def _cka_matrix(acts: Sequence[np.ndarray], idx: np.ndarray, labels: tuple[str, ...],
                 what: str) -> EstimateMatrix:
     """Site × site linear CKA with per-cell bootstrap intervals over prompts."""
@@ -78,8 +96,7 @@ def _cka_matrix(acts: Sequence[np.ndarray], idx: np.ndarray, labels: tuple[str, 
             value = linear_cka(acts[i], acts[j])
             reps = np.array([linear_cka(acts[i][r], acts[j][r]) for r in idx])
             label = f"cka({labels[i]}, {labels[j]})"
-            e = bootstrap_estimate(value, reps, n, label, f"linear CKA, {what}")
-            cells[i][j] = cells[j][i] = e
+            cells[i][j] = cells[j][i] = _cka_estimate(value, reps, n, label, what)
     return EstimateMatrix(title=f"linear CKA between sites, {what}", rows=labels, cols=labels,
                           cells=tuple(tuple(c for c in row if c is not None) for row in cells))
 
