@@ -243,3 +243,33 @@ def test_an_interrupt_before_any_claim_writes_an_empty_interrupted_report(
     report = _report(pytester)
     assert report["claims"] == [] and report["manifest"]["interrupted"] is True
     assert report["manifest"]["partial"] is True
+
+
+UNSUPPORTED = textwrap.dedent(
+    """
+    import numpy as np
+    import interpclaims as ic
+    from interpclaims._estimate import estimate_from_samples
+
+    def test_then_unsupported(claim):
+        est = estimate_from_samples(1 + np.random.default_rng(0).standard_normal(64), method="m",
+                                    label="x")
+        claim.that(est).is_at_least(0.0)
+        raise ic.Unsupported("this backend cannot trace GPT-2 (a made-up reason)")
+
+    def test_kept(claim):
+        est = estimate_from_samples(1 + np.random.default_rng(1).standard_normal(64), method="m",
+                                    label="y")
+        claim.that(est).is_at_least(0.0)
+    """
+)
+
+
+def test_a_test_skipped_as_unsupported_reports_no_claim(pytester: pytest.Pytester) -> None:
+    """An analysis the backend cannot run skips the test with the reason; a claim the test
+    decided before that is not reported (it would count as SUPPORTED in a skipped test)."""
+    pytester.makepyfile(test_unsupported=UNSUPPORTED)
+    result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider", "-rs")
+    assert _counts(result) == {"passed": 1, "skipped": 1}
+    result.stdout.fnmatch_lines(["*made-up reason*"])
+    assert [c["claim_id"] for c in _report(pytester)["claims"]] == ["test_kept"]

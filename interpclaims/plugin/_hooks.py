@@ -194,8 +194,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
         used: dict[str, str] = item.stash.get(DATA_USED, {})
         data = dict(used)
         outcome = _outcome(report)
-        rows = [dataclasses.replace(r, data=data, outcome=outcome).to_json()
-                for r in item.stash.get(RESULTS, [])]
+        # a skipped test (e.g. an analysis its backend cannot run: ic.Unsupported) reports no
+        # claim, also none it decided before the skip; an xfailed one reports all of them
+        skipped = report.skipped and not hasattr(report, "wasxfail")
+        rows = [] if skipped else [dataclasses.replace(r, data=data, outcome=outcome).to_json()
+                                   for r in item.stash.get(RESULTS, [])]
         report.interpclaims = rows  # type: ignore[attr-defined]
         properties = _properties(rows)
         item.user_properties.extend(properties)  # the teardown report (junitxml reads it)
