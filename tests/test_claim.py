@@ -504,3 +504,18 @@ def test_small_samples_warn(fast_ctx):
     with pytest.warns(ic.ClaimWarning, match="insufficient_n"):
         Claim(results.append).that(x).is_at_least(0.5)
     assert any(w.startswith("insufficient_n") for w in results[0].warnings)
+
+
+def test_a_claim_without_a_p_value_in_a_family_says_it_went_uncorrected() -> None:
+    """A ratio of means has an interval but no per-prompt p-value: Bonferroni cannot be applied
+    to it, and the row says so instead of looking corrected."""
+    from interpclaims.verdicts import Family
+
+    ratio = Estimate(value=1.0, ci_low=0.8, ci_high=1.2, n=50, method="ratio of means", label="r")
+    results: list[ClaimResult] = []
+    with _context.use(ClaimContext(seed=0, key="t")):
+        Claim(results.append, Family("sweep", 3)).that(ratio).is_at_least(0.5)
+        Claim(results.append, Family("alone", 1)).that(ratio).is_at_least(0.5)
+    assert [r.verdict for r in results] == [Verdict.SUPPORTED, Verdict.SUPPORTED]
+    assert any("uncorrected" in w and "'sweep' of 3" in w for w in results[0].warnings)
+    assert not any("uncorrected" in w for w in results[1].warnings)

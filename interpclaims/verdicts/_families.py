@@ -38,6 +38,11 @@ class Family:
         out = dataclasses.replace(result, family=self.name, family_size=self.size,
                                   correction=self.correction)
         if result.p is None:
+            if self.size > 1 and self.correction != "none":  # say so: never a silent gap
+                out = dataclasses.replace(out, warnings=(*out.warnings, (
+                    f"uncorrected: the estimate carries no p-value (e.g. a ratio of means), so "
+                    f"the {self.correction} correction within family {self.name!r} of "
+                    f"{self.size} claims could not be applied; its interval decided alone")))
             return out
         q = bonferroni(result.p, self.size) if self.correction == "bonferroni" else result.p
         out = dataclasses.replace(out, p_adjusted=q)
