@@ -115,13 +115,20 @@ def _kinds(how: Any, seeds: int, mean_over: Any) -> list[Ablation]:
             f"ablate(seeds=): expected an int >= 1, and more than one only with how='resample' "
             f"(zero and mean ablation draw nothing at random); got seeds={seeds!r}, how={how!r}"
         )
+    check_mean_over(mean_over, hows, how, "ablate")
+    return [cast("Ablation", h) for h in hows]
+
+
+def check_mean_over(mean_over: Any, hows: Sequence[str], how: Any, analysis: str) -> None:
+    """``mean_over=`` names a scope and comes with a mean ablation among ``hows``."""
+    __tracebackhide__ = True
     if mean_over is not None:
-        choice(mean_over, MEAN_OVER, "mean scope", "ablate", "mean_over")
+        choice(mean_over, MEAN_OVER, "mean scope", analysis, "mean_over")
         if "mean" not in hows:
             raise InterpClaimsError(
-                f"ablate(mean_over={mean_over!r}) applies to a mean ablation only, and how={how!r} "
-                "has none; drop mean_over= or use how='mean'")
-    return [cast("Ablation", h) for h in hows]
+                f"{analysis}(mean_over={mean_over!r}) applies to a mean ablation only "
+                f"(how='mean' only), and how={how!r} has none; drop mean_over= or use "
+                "how='mean'")
 
 
 def scope_text(model: Model, batch: Batch, how: Ablation, ref: Dataset | None,

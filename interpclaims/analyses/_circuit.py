@@ -30,7 +30,7 @@ from interpclaims import _context
 from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples
-from interpclaims.analyses._ablation import scope_text
+from interpclaims.analyses._ablation import check_mean_over, scope_text
 from interpclaims.analyses._metrics import STATE_METRICS, Metric, MetricFn, StateMetric, resolve
 from interpclaims.analyses._prepare import check_model, choice, count, parse_component, prepare
 from interpclaims.interventions import (
@@ -293,9 +293,7 @@ def circuit(
     choice(how, ABLATIONS, "ablation", "circuit", "how")
     count(draws, "draws", "circuit", low=0)
     count(greedy_steps, "greedy_steps", "circuit", low=0)
-    if mean_over is not None and how != "mean":
-        raise InterpClaimsError(f"circuit(mean_over={mean_over!r}) applies to how='mean' only, "
-                                f"got how={how!r}; drop mean_over=")
+    check_mean_over(mean_over, [how], how, "circuit")
     pool = _candidates(model, candidates)
     comps = _members(model, components, pool, "components")
     if ranking is not None and hasattr(ranking, "ranking"):  # an ic.localize result
