@@ -167,13 +167,18 @@ def axis_svg(scale: Scale, ticks: Sequence[float], *, unit: str) -> str:
     out = [f'<svg class="axis" viewBox="0 0 {WIDTH} 24" role="img" '
            f'aria-label="axis: {escape(unit)}">',
            f'<line x1="{scale.left}" x2="{scale.right}" y1="20" y2="20" stroke="#5b6670"/>']
-    for t in ticks:
-        x = scale(t)
-        out.append(f'<line x1="{x}" x2="{x}" y1="15" y2="20" stroke="#5b6670"/>'
-                   f'<text x="{x}" y="11" text-anchor="{_anchor(x, scale)}">'
-                   f"{escape(tick_label(t, ticks))}</text>")
+    out += _tick_marks(scale, ticks, line=(15, 20), text_y=11)
     out.append("</svg>")
     return "".join(out)
+
+
+def _tick_marks(scale: Scale, ticks: Sequence[float], *, line: tuple[int, int], text_y: int
+                ) -> list[str]:
+    """A tick mark from ``line[0]`` to ``line[1]`` (y) and its label at ``text_y``, per tick."""
+    return [f'<line x1="{scale(t)}" x2="{scale(t)}" y1="{line[0]}" y2="{line[1]}" '
+            f'stroke="#5b6670"/><text x="{scale(t)}" y="{text_y}" '
+            f'text-anchor="{_anchor(scale(t), scale)}">{escape(tick_label(t, ticks))}</text>'
+            for t in ticks]
 
 
 # a diverging blue–white–red ramp (ColorBrewer RdBu ends): red below zero, blue above
@@ -205,11 +210,7 @@ def colour_legend_svg(lo: float, hi: float, *, label: str, steps: int = 40) -> s
                    f'fill="{colour(v / top)}"/>')
     out.append(f'<rect x="{scale.left}" y="4" width="{scale.right - scale.left}" height="12" '
                'fill="none" stroke="#9aa4ad" stroke-width="0.6"/>')
-    for t in ticks:
-        x = scale(t)
-        out.append(f'<line x1="{x}" x2="{x}" y1="16" y2="21" stroke="#5b6670"/>'
-                   f'<text x="{x}" y="32" text-anchor="{_anchor(x, scale)}">'
-                   f"{escape(tick_label(t, ticks))}</text>")
+    out += _tick_marks(scale, ticks, line=(16, 21), text_y=32)
     out.append("</svg>")
     return "".join(out)
 
