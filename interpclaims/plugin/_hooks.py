@@ -213,6 +213,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                 "name": loaded.name, "backend": loaded.backend,
                 "weights_sha256": loaded.weights_hash, "spec": loaded.spec.to_json(),
                 "devices": devices, "dtypes": dtypes,
+                # ic.model(device_map=..., dtype=...), when given: "device_map=auto, dtype=..."
+                **({"placement": loaded.placement_spec.label()}
+                   if not loaded.placement_spec.is_default else {}),
             }
     return report
 
