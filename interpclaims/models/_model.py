@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from interpclaims._errors import InterpClaimsError, ModelLoadError
+from interpclaims._errors import InterpClaimsError, ModelLoadError, Unsupported
 from interpclaims._sites import Site, parse_site
 from interpclaims.backends import Backend, Edit, Replacement, load_backend, model_spec
 from interpclaims.models._batch import Batch, prompts_per_pass, token_id, tokenize
@@ -243,6 +243,11 @@ class Model:
                 f"attribution graphs of {self.name}: circuit-tracer builds its replacement model "
                 "from the weights on disk, and this model's weights are not those (a reset-network "
                 "control, or parameters edited in place); build graphs of the loaded model itself")
+        if not self.placement_spec.is_default:
+            raise Unsupported(
+                f"attribution graphs of {self.name} loaded with {self.placement_spec.label()}: "
+                "circuit-tracer builds its replacement model on one device in float32 here; "
+                "build graphs of the model loaded without device_map= and dtype=")
         if transcoders not in self._replacements:
             loaded = load_hf(self.name)
             self._replacements[transcoders] = Replacement(

@@ -191,18 +191,20 @@ def load_hf(name: str, placement: Placement | None = None) -> LoadedHF:
                      lambda: AutoTokenizer.from_pretrained(source))
     placement = placement or Placement()
     kwargs = hf_load_kwargs(placement, config, name)
+    placed = f" with {placement.label()}" if not placement.is_default else ""
     hf_model = step(
-        "the weights", f"model.safetensors may be damaged or truncated (an interrupted copy or "
-        f"download); {resave}",
+        "the weights" + placed, f"model.safetensors may be damaged or truncated (an interrupted "
+        f"copy or download); {resave}" + (f"; or Accelerate could not place it{placed}: check "
+                                          "the device map" if placed else ""),
         lambda: AutoModelForCausalLM.from_pretrained(source, attn_implementation="eager",
                                                      **kwargs))
-    placed = getattr(hf_model, "hf_device_map", None) if "device_map" in kwargs else None
+    where = getattr(hf_model, "hf_device_map", None) if "device_map" in kwargs else None
     return LoadedHF(
         source=source, hf_model=hf_model, tokenizer=tokenizer,
         weights_hash=weights_hash(source) if is_local else f"hub:{name}",
         tokenizer_hash=tokenizer_hash(source) if is_local else f"hub:{name}",
         placement=placement,
-        device_map=({k: f"cuda:{v}" if isinstance(v, int) else str(v) for k, v in placed.items()}
-                    if placed else None),
+        device_map=({k: f"cuda:{v}" if isinstance(v, int) else str(v) for k, v in where.items()}
+                    if where else None),
         offload_folder=kwargs.get("offload_folder"),
     )
