@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,12 +193,18 @@ def load_hf(name: str, placement: Placement | None = None) -> LoadedHF:
     placement = placement or Placement()
     kwargs = hf_load_kwargs(placement, config, name)
     placed = f" with {placement.label()}" if not placement.is_default else ""
-    hf_model = step(
-        "the weights" + placed, f"model.safetensors may be damaged or truncated (an interrupted "
-        f"copy or download); {resave}" + (f"; or Accelerate could not place it{placed}: check "
-                                          "the device map" if placed else ""),
-        lambda: AutoModelForCausalLM.from_pretrained(source, attn_implementation="eager",
-                                                     **kwargs))
+    try:
+        hf_model = step(
+            "the weights" + placed, f"model.safetensors may be damaged or truncated (an "
+            f"interrupted copy or download); {resave}" + (
+                f"; or Accelerate could not place it{placed}: check the device map"
+                if placed else ""),
+            lambda: AutoModelForCausalLM.from_pretrained(source, attn_implementation="eager",
+                                                         **kwargs))
+    except ModelLoadError:
+        if "offload_folder" in kwargs:  # nothing will use it
+            shutil.rmtree(kwargs["offload_folder"], ignore_errors=True)
+        raise
     where = getattr(hf_model, "hf_device_map", None) if "device_map" in kwargs else None
     return LoadedHF(
         source=source, hf_model=hf_model, tokenizer=tokenizer,
