@@ -86,7 +86,9 @@ def test_split_model_ablation_patch_and_probe_equal_one_device(zoo_models, place
     np.testing.assert_allclose(r2.direction, r1.direction, rtol=0, atol=1e-5)
 
 
-def test_finer_map_runs_on_nnsight_and_is_refused_by_transformer_lens(zoo_models) -> None:
+def test_finer_map_runs_on_nnsight_and_is_refused_by_transformer_lens(zoo_models, tmp_path,
+                                                                      monkeypatch) -> None:
+    monkeypatch.setenv("INTERPCLAIMS_OFFLOAD_DIR", str(tmp_path))
     finer = {**SPLIT, "model.layers.1": "cpu"}
     del finer["model.layers.1"]
     finer |= {"model.layers.1.self_attn": "cpu", "model.layers.1.input_layernorm": "cpu",
@@ -102,6 +104,7 @@ def test_finer_map_runs_on_nnsight_and_is_refused_by_transformer_lens(zoo_models
             registry.get(NAME, "tl", make_placement(finer))
     finally:
         registry.close()
+    assert list(tmp_path.iterdir()) == [], "offload folders are removed, also of a refused load"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

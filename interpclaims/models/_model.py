@@ -51,7 +51,15 @@ class Model:
         from interpclaims.models._torch import ensure_torch_settings
 
         ensure_torch_settings()
-        self._setup(name, backend, load_hf(name, placement), cache)
+        loaded = load_hf(name, placement)
+        try:
+            self._setup(name, backend, loaded, cache)
+        except BaseException:
+            if loaded.offload_folder:  # the backend refused the placed model: nothing uses it
+                import shutil
+
+                shutil.rmtree(loaded.offload_folder, ignore_errors=True)
+            raise
 
     def _setup(self, name: str, backend: str, loaded: LoadedHF, cache: CleanCache | None) -> None:
         hf_model, tokenizer = loaded.hf_model, loaded.tokenizer
