@@ -75,6 +75,10 @@ Benchmarks (names for ``--only``):
     against ``-p no:interpclaims`` (the entry-point name; checked to really disable it),
     interleaved, >= 5 repeats each; median wall difference, target < 100 ms; and a conftest
     records at session finish whether torch (and friends) were imported: target no torch.
+``device_map``
+    zoo/agreement split by Accelerate (layer 1 and the unembedding offloaded to disk) against one
+    device, both backends (``benchmarks/device_map.py``): every site equal, target max relative
+    difference <= 1e-6; forward-time ratio and bfloat16-vs-float32 logits as context.
 """
 
 from __future__ import annotations
@@ -819,6 +823,15 @@ def bench_plugin_cost(ctx: Ctx) -> None:
     ctx.details["plugin_cost"] = {"times": times, "diffs": diffs, "modules": mods}
 
 
+def bench_device_map(ctx: Ctx) -> None:
+    sys.path.insert(0, str(HERE))
+    try:
+        import device_map  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(HERE))
+    device_map.bench(ctx)
+
+
 # ------------------------------------------------------------------------------------ driver
 BENCHMARKS: dict[str, Callable[[Ctx], None]] = {
     "claims_vs_script": bench_claims_vs_script,
@@ -827,6 +840,7 @@ BENCHMARKS: dict[str, Callable[[Ctx], None]] = {
     "bootstrap_vs_scipy": bench_bootstrap_vs_scipy,
     "rss_1gb_cache": bench_rss_1gb_cache,
     "plugin_cost": bench_plugin_cost,
+    "device_map": bench_device_map,
 }
 
 

@@ -74,11 +74,13 @@ def test_a_leaked_hook_neither_poisons_nor_reads_the_store(tmp_path, backend, zo
 
 
 class _FakeModel:
-    """What StoreCache.read uses of a Model: keys, spec, leaks() and forward()."""
+    """What StoreCache.read uses of a Model: keys (with the dtype), spec, leaks() and
+    forward()."""
 
     def __init__(self, leaks: list[str]) -> None:
         self.weights_hash, self.tokenizer_hash, self.backend = "w" * 64, "t" * 64, "tl"
         self.spec = SimpleNamespace(n_layers=64, d_model=4096)  # too large to prefetch
+        self.placement_spec = SimpleNamespace(dtype="float32")  # the store key's dtype
         self._leaks = leaks
         self.forwards = 0
 

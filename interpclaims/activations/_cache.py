@@ -75,7 +75,8 @@ class StoreCache:
         digest = tokens_digest(tokens.numpy())
 
         def key(site: Site) -> StoreKey:
-            return StoreKey(weights=model.weights_hash, backend=model.backend, dtype="float32",
+            return StoreKey(weights=model.weights_hash, backend=model.backend,
+                            dtype=model.placement_spec.dtype,
                             tokenizer=model.tokenizer_hash, tokens=digest, site=str(site))
 
         # A small model asks for every site at once: one forward pass on a miss serves all later

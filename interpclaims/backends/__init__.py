@@ -57,8 +57,10 @@ def model_spec(hf_config: Any) -> ModelSpec:
     return spec_of(hf_config)
 
 
-def load_backend(name: str, hf_model: Any, tokenizer: Any, spec: ModelSpec) -> Backend:
-    """Wrap a loaded Hugging Face model in backend ``name``."""
+def load_backend(name: str, hf_model: Any, tokenizer: Any, spec: ModelSpec,
+                 offload_folder: str | None = None) -> Backend:
+    """Wrap a loaded Hugging Face model in backend ``name`` (placed on its devices as the model
+    is; ``offload_folder``: where TransformerLens keeps weights of "disk" entries)."""
     if name not in BACKENDS:
         raise BackendUnavailable(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}")
     if not backend_available(name):
@@ -66,7 +68,7 @@ def load_backend(name: str, hf_model: Any, tokenizer: Any, spec: ModelSpec) -> B
     if name == "tl":
         from interpclaims.backends._tl import TLBackend
 
-        return TLBackend(hf_model, tokenizer, spec)
+        return TLBackend(hf_model, tokenizer, spec, offload_folder)
     from interpclaims.backends._nnsight import NNsightBackend
 
     return NNsightBackend(hf_model, tokenizer, spec)

@@ -24,6 +24,7 @@ import torch
 
 from interpclaims._sites import Site
 from interpclaims.backends._arch import arch, module_at
+from interpclaims.backends._devices import input_device, offloaded_on_cpu, on_cpu
 from interpclaims.backends._hooks import ModuleHooks
 from interpclaims.backends._protocol import Edit, ModelSpec
 
@@ -64,7 +65,9 @@ class NNsightBackend:
 
         self.spec = spec
         self._arch = arch(spec.architecture)
+        # a model placed by Accelerate (device_map) stays as placed: dispatch=True wraps it as is
         self.native = LanguageModel(hf_model, tokenizer=tokenizer, dispatch=True)
+        self.input_device = input_device(hf_model.get_input_embeddings())
         # NNsight keeps hooks of its own on every module; only hooks beyond these are leaks.
         self._hooks = ModuleHooks(self.native._model)
 
@@ -75,7 +78,9 @@ class NNsightBackend:
     def w_o(self, layer: int) -> torch.Tensor:
         """``[n_heads, d_head, d_model]``, from the head-output projection's weight."""
         s = self.spec
-        w = module_at(self._hf_layer(layer), self._arch.z_proj).weight.detach()
+        proj = module_at(self._hf_layer(layer), self._arch.z_proj)
+        with offloaded_on_cpu(proj):
+            w = on_cpu(proj.weight)
         if self._arch.w_o_transposed:  # nn.Linear: [d_model, n_heads*d_head]
             w = w.T
         return w.reshape(s.n_heads, s.d_head, s.d_model)
@@ -83,9 +88,10 @@ class NNsightBackend:
     def unembed(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
         a = self._arch
         m = self.native._model
-        norm = module_at(m, a.final_norm)
-        w_u = module_at(m, a.unembed).weight.detach().T
-        return w_u, norm.weight.detach(), a.norm_kind, float(getattr(norm, a.norm_eps))
+        norm, head = module_at(m, a.final_norm), module_at(m, a.unembed)
+        with offloaded_on_cpu(norm), offloaded_on_cpu(head):
+            w_u, gain = on_cpu(head.weight).T, on_cpu(norm.weight)
+        return w_u, gain, a.norm_kind, float(getattr(norm, a.norm_eps))
 
     # -- forward ---------------------------------------------------------------------------
     def forward(
@@ -95,7 +101,7 @@ class NNsightBackend:
         p = _Pass(reads=set(read), edits=edits, rows=rows, out={})
         layers = sorted({s.layer for s in p.reads | set(edits) if s.layer is not None})
         final = Site("ln_final")
-        with torch.no_grad(), lm.trace(tokens):
+        with torch.no_grad(), lm.trace(tokens.to(self.input_device)):
             for L in layers:
                 self._visit_layer(p, L)
             if final in p.reads:  # the final norm's input; normalized below, as TransformerLens

@@ -14,6 +14,13 @@ import torch
 
 from interpclaims._sites import Site
 from interpclaims.backends._arch import arch, tl_config
+from interpclaims.backends._devices import (
+    dispatch,
+    input_device,
+    offloaded_on_cpu,
+    on_cpu,
+    tl_device_map,
+)
 from interpclaims.backends._hooks import ModuleHooks
 from interpclaims.backends._protocol import Edit, ModelSpec
 
@@ -25,17 +32,23 @@ class TLBackend:
 
     name = "tl"
 
-    def __init__(self, hf_model: Any, tokenizer: Any, spec: ModelSpec) -> None:
+    def __init__(self, hf_model: Any, tokenizer: Any, spec: ModelSpec,
+                 offload_folder: str | None = None) -> None:
         from transformer_lens import HookedTransformer, HookedTransformerConfig
         from transformer_lens.pretrained import weight_conversions
 
         self.spec = spec
         cfg = HookedTransformerConfig.from_dict(
-            {**tl_config(hf_model.config, spec), "device": "cpu", "dtype": torch.float32,
+            {**tl_config(hf_model.config, spec), "device": "cpu", "dtype": hf_model.dtype,
              "init_weights": False, "default_prepend_bos": False}
         )
         convert = getattr(weight_conversions, arch(spec.architecture).tl_convert)
-        state_dict = convert(hf_model, cfg)
+        hf_map = getattr(hf_model, "hf_device_map", None)
+        # the placement of every TransformerLens part, checked before any weight is converted
+        tl_map = tl_device_map(hf_model, hf_map, arch(spec.architecture),
+                               spec.n_layers) if hf_map else None
+        with offloaded_on_cpu(hf_model):
+            state_dict = {k: v.to("cpu") for k, v in convert(hf_model, cfg).items()}
         # Right padding (the only policy interpclaims uses) needs no attention mask; a
         # left-padding tokenizer would make TransformerLens compute one on its own.
         tokenizer.padding_side = "right"
@@ -47,7 +60,11 @@ class TLBackend:
         model.eval()
         for p in model.parameters():
             p.requires_grad_(False)
+        if tl_map is not None:
+            model = dispatch(model, tl_map, offload_folder)
+            model.cfg.device = input_device(model.embed)
         self.native = model
+        self.input_device = input_device(model.embed)
         self._hooks = ModuleHooks(model)
 
     def forward(
@@ -70,20 +87,21 @@ class TLBackend:
 
             hooks.append((site.tl_name, read_hook))
         with torch.no_grad(), self.native.hooks(fwd_hooks=hooks):
-            logits = self.native(tokens, return_type="logits")
+            logits = self.native(tokens.to(self.input_device), return_type="logits")
         if any(s.kind == "logits" for s in read):
             acts[Site("logits")] = logits
         return logits, acts
 
     def w_o(self, layer: int) -> torch.Tensor:
-        w: torch.Tensor = self.native.blocks[layer].attn.W_O  # type: ignore[union-attr,assignment]
-        return w.detach()
+        attn: Any = self.native.blocks[layer].attn  # type: ignore[index]
+        with offloaded_on_cpu(attn):
+            return on_cpu(attn.W_O)
 
     def unembed(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
-        m = self.native
+        m: Any = self.native
         kind = "rms" if str(m.cfg.normalization_type).startswith("RMS") else "ln"
-        gain: torch.Tensor = m.ln_final.w  # type: ignore[union-attr,assignment]
-        return m.W_U.detach(), gain.detach(), kind, float(m.cfg.eps)
+        with offloaded_on_cpu(m.unembed), offloaded_on_cpu(m.ln_final):
+            return on_cpu(m.unembed.W_U), on_cpu(m.ln_final.w), kind, float(m.cfg.eps)
 
     def attached(self) -> list[str]:
         # every hook point's hooks (TransformerLens's own API) and plain torch hooks on any

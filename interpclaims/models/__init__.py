@@ -11,6 +11,7 @@ from interpclaims.models._parity import (
     compare_backends,
     max_difference,
 )
+from interpclaims.models._placement import DTYPES, Placement, make_placement
 from interpclaims.models._progress import progress_to
 from interpclaims.models._registry import ModelRegistry
 from interpclaims.models._resolve import resolve_model_path
@@ -24,17 +25,20 @@ from interpclaims.models._sae import (
 
 __all__ = [
     "BATCH_SIZE",
+    "DTYPES",
     "SAE_ARCHITECTURES",
     "Batch",
     "CleanCache",
     "Model",
     "ModelRegistry",
+    "Placement",
     "SiteDifference",
     "SparseAutoencoder",
     "all_sites",
     "compare_backends",
     "fixtures_dir",
     "load_sae",
+    "make_placement",
     "max_difference",
     "memory_cap_bytes",
     "progress_to",

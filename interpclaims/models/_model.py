@@ -13,11 +13,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from interpclaims._errors import InterpClaimsError, ModelLoadError
+from interpclaims._errors import InterpClaimsError, ModelLoadError, Unsupported
 from interpclaims._sites import Site, parse_site
 from interpclaims.backends import Backend, Edit, Replacement, load_backend, model_spec
 from interpclaims.models._batch import Batch, prompts_per_pass, token_id, tokenize
 from interpclaims.models._edits import ActiveEdits, compose, editable
+from interpclaims.models._placement import Placement, placed_edits, to_cpu
 from interpclaims.models._resolve import LoadedHF, load_hf
 from interpclaims.models._weights import changed_parameters, fingerprint
 
@@ -45,11 +46,20 @@ class CleanCache(Protocol):
 class Model:
     """A model loaded on one backend: what the ``model`` fixture gives a claim."""
 
-    def __init__(self, name: str, backend: str, cache: CleanCache | None = None) -> None:
+    def __init__(self, name: str, backend: str, cache: CleanCache | None = None,
+                 placement: Placement | None = None) -> None:
         from interpclaims.models._torch import ensure_torch_settings
 
         ensure_torch_settings()
-        self._setup(name, backend, load_hf(name), cache)
+        loaded = load_hf(name, placement)
+        try:
+            self._setup(name, backend, loaded, cache)
+        except BaseException:
+            if loaded.offload_folder:  # the backend refused the placed model: nothing uses it
+                import shutil
+
+                shutil.rmtree(loaded.offload_folder, ignore_errors=True)
+            raise
 
     def _setup(self, name: str, backend: str, loaded: LoadedHF, cache: CleanCache | None) -> None:
         hf_model, tokenizer = loaded.hf_model, loaded.tokenizer
@@ -62,7 +72,11 @@ class Model:
         self.tokenizer = tokenizer
         self.weights_hash = loaded.weights_hash
         self._hf_config = hf_model.config
-        self._backend: Backend = load_backend(backend, hf_model, tokenizer, self.spec)
+        self.placement_spec = loaded.placement
+        self._device_map = loaded.device_map
+        self._offload_folder = loaded.offload_folder
+        self._backend: Backend = load_backend(backend, hf_model, tokenizer, self.spec,
+                                              loaded.offload_folder)
         self.backend = backend
         if tokenizer.bos_token_id is None:
             raise ModelLoadError(f"the tokenizer of {name!r} has no bos token; interpclaims "
@@ -92,13 +106,14 @@ class Model:
 
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                hf = AutoModelForCausalLM.from_config(self._hf_config,
-                                                      attn_implementation="eager",
-                                                      dtype=torch.float32)
+                hf = AutoModelForCausalLM.from_config(
+                    self._hf_config, attn_implementation="eager",
+                    dtype=getattr(torch, self.placement_spec.dtype))
             loaded = LoadedHF(
                 source=self.source, hf_model=hf, tokenizer=self.tokenizer,
                 weights_hash=f"{self.weights_hash}:reset-{seed}:torch-{torch.__version__}",
-                tokenizer_hash=self.tokenizer_hash)
+                tokenizer_hash=self.tokenizer_hash,
+                placement=Placement(dtype=self.placement_spec.dtype))
             reset = object.__new__(Model)
             reset._setup(f"{self.name} (reset network, seed {seed})", self.backend, loaded,
                          self.cache)
@@ -106,7 +121,8 @@ class Model:
         return self._resets[seed]
 
     def __repr__(self) -> str:
-        return f"<Model {self.name} on {self.backend}>"
+        label = self.placement_spec.label()
+        return f"<Model {self.name} on {self.backend}{', ' + label if label else ''}>"
 
     @property
     def native(self) -> Any:
@@ -186,6 +202,9 @@ class Model:
         from interpclaims.models._progress import progress
 
         size = prompts_per_pass(self.spec, tokens, bases, batch_size)
+        placed = not self.placement_spec.is_default
+        if placed:  # edits see, and reads return, CPU float32 tensors (see placed_edits)
+            edits = placed_edits(edits)
         logits_parts: list[torch.Tensor] = []
         parts: dict[Site, list[torch.Tensor]] = {b: [] for b in bases}
         starts = range(0, tokens.shape[0], size)
@@ -193,9 +212,9 @@ class Model:
             rows = slice(start, min(start + size, tokens.shape[0]))
             lg, acts = self._backend.forward(tokens[rows], rows, bases, edits)
             self.forward_passes += 1
-            logits_parts.append(lg.detach())
+            logits_parts.append(to_cpu(lg) if placed else lg.detach())
             for b in bases:
-                parts[b].append(acts[b].detach())
+                parts[b].append(to_cpu(acts[b]) if placed else acts[b].detach())
         return torch.cat(logits_parts), {b: torch.cat(v) for b, v in parts.items()}
 
     def unembedding(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
@@ -216,10 +235,12 @@ class Model:
 
     def placement(self) -> tuple[list[str], list[str]]:
         """The sorted devices and dtypes of the model's parameters (e.g. ``["cpu"]``,
-        ``["float32"]``), for the report's manifest."""
+        ``["float32"]``; ``"disk"`` for weights Accelerate offloaded to disk), for the report's
+        manifest."""
         params = [t for _, t in self._backend.named_parameters()]
-        return (sorted({str(t.device) for t in params}),
-                sorted({str(t.dtype).removeprefix("torch.") for t in params}))
+        devices = ({str(d) for d in self._device_map.values()} if self._device_map else
+                   {str(t.device) for t in params})
+        return (sorted(devices), sorted({str(t.dtype).removeprefix("torch.") for t in params}))
     # -- circuit-tracer --------------------------------------------------------------------
     def replacement(self, transcoders: Path) -> Replacement:
         """circuit-tracer's replacement model of this model on its backend, with the transcoder
@@ -230,6 +251,11 @@ class Model:
                 f"attribution graphs of {self.name}: circuit-tracer builds its replacement model "
                 "from the weights on disk, and this model's weights are not those (a reset-network "
                 "control, or parameters edited in place); build graphs of the loaded model itself")
+        if not self.placement_spec.is_default:
+            raise Unsupported(
+                f"attribution graphs of {self.name} loaded with {self.placement_spec.label()}: "
+                "circuit-tracer builds its replacement model on one device in float32 here; "
+                "build graphs of the model loaded without device_map= and dtype=")
         if transcoders not in self._replacements:
             loaded = load_hf(self.name)
             self._replacements[transcoders] = Replacement(
@@ -244,6 +270,10 @@ class Model:
         self._replacements.clear()
         for reset in self._resets.values():
             reset.close()
+        if self._offload_folder:
+            import shutil
+
+            shutil.rmtree(self._offload_folder, ignore_errors=True)
 
     # -- hygiene ---------------------------------------------------------------------------
     def leaks(self) -> list[str]:

@@ -7,12 +7,13 @@ from typing import Any
 
 from interpclaims._errors import ModelLoadError
 from interpclaims.models._model import CleanCache, Model
+from interpclaims.models._placement import Placement
 
 __all__ = ["ModelRegistry"]
 
 
 class ModelRegistry:
-    """Loaded models of one process, keyed by (name, backend); each is loaded once.
+    """Loaded models of one process, keyed by (name, backend, placement); each is loaded once.
 
     Every model shares one :class:`CleanCache`: ``cache``, or the one ``cache_factory`` opens when
     the first model loads (so that opening it costs nothing in a run that loads no model).
@@ -22,21 +23,21 @@ class ModelRegistry:
                  cache_factory: Callable[[], CleanCache] | None = None) -> None:
         self.cache = cache
         self._cache_factory = cache_factory
-        self._models: dict[tuple[str, str], Model] = {}
-        self._seen: dict[tuple[str, str], int] = {}
+        self._models: dict[tuple[str, str, Placement], Model] = {}
+        self._seen: dict[tuple[str, str, Placement], int] = {}
         self._seen_cache: dict[str, int] = {}
-        self._errors: dict[tuple[str, str], ModelLoadError] = {}
+        self._errors: dict[tuple[str, str, Placement], ModelLoadError] = {}
 
-    def get(self, name: str, backend: str) -> Model:
+    def get(self, name: str, backend: str, placement: Placement | None = None) -> Model:
         __tracebackhide__ = True
-        key = (name, backend)
+        key = (name, backend, placement or Placement())
         if key in self._errors:
             raise self._errors[key]
         if key not in self._models:
             if self.cache is None and self._cache_factory is not None:
                 self.cache = self._cache_factory()
             try:
-                self._models[key] = Model(name, backend, cache=self.cache)
+                self._models[key] = Model(name, backend, cache=self.cache, placement=key[2])
             except ModelLoadError as e:
                 self._errors[key] = e
                 raise
@@ -45,7 +46,7 @@ class ModelRegistry:
     def discard(self, model: Model) -> None:
         """Forget ``model`` (its weights were edited in place): the next :meth:`get` reloads it
         from disk. Its forward passes still count."""
-        key = (model.name, model.backend)
+        key = (model.name, model.backend, model.placement_spec)
         model.close()
         if self._models.get(key) is model:
             del self._models[key]
@@ -60,12 +61,13 @@ class ModelRegistry:
     def take_counters(self) -> dict[str, Any]:
         """Forward passes per model and backend, and cache hits/misses, since the last call."""
         passes = {}
-        for key in sorted(self._models.keys() | self._seen.keys()):
+        for key in sorted(self._models.keys() | self._seen.keys(), key=_order):
             done = self._models[key].forward_passes if key in self._models else 0
             n = done - self._seen.get(key, 0)
             self._seen[key] = done
             if n:
-                passes[f"{key[0]} [{key[1]}]"] = n
+                label = key[2].label()
+                passes[f"{key[0]} [{key[1]}{', ' + label if label else ''}]"] = n
         out: dict[str, Any] = {}
         if passes:
             out["forward_passes"] = passes
@@ -76,3 +78,7 @@ class ModelRegistry:
             if any(delta.values()):
                 out["cache"] = delta
         return out
+
+
+def _order(key: tuple[str, str, Placement]) -> tuple[str, str, str]:
+    return key[0], key[1], key[2].label()

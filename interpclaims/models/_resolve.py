@@ -14,14 +14,16 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from interpclaims._data import fixtures_dir
 from interpclaims._errors import ModelLoadError
 from interpclaims._hashing import tokenizer_hash, weights_hash
+from interpclaims.models._placement import Placement, hf_load_kwargs
 
 __all__ = ["ZOO_PREFIX", "LoadedHF", "check_folder", "hub_hint", "load_hf", "resolve_model_path"]
 
@@ -142,14 +144,19 @@ class LoadedHF:
     """A Hugging Face model and tokenizer loaded from a name, with their content hashes."""
 
     source: str  # the local folder or the hub name
-    hf_model: Any  # *ForCausalLM, float32, eager attention
+    hf_model: Any  # *ForCausalLM, eager attention, in the placement's dtype and devices
     tokenizer: Any
     weights_hash: str
     tokenizer_hash: str
+    placement: Placement = field(default_factory=Placement)
+    # module name -> device ("cpu", "disk", "cuda:0") as Accelerate placed it; None: one device
+    device_map: dict[str, str] | None = None
+    offload_folder: str | None = None  # where offloaded ("disk") weights are kept
 
 
-def load_hf(name: str) -> LoadedHF:
-    """Load the model and tokenizer that ``name`` resolves to (float32, eager attention).
+def load_hf(name: str, placement: Placement | None = None) -> LoadedHF:
+    """Load the model and tokenizer that ``name`` resolves to (eager attention; float32 on the
+    CPU unless ``placement`` gives a dtype and a device map).
 
     Whatever fails inside transformers is re-raised as a :class:`ModelLoadError` that names the
     part (config, tokenizer, weights) and the folder, so the registry keeps it and does not load
@@ -183,13 +190,28 @@ def load_hf(name: str) -> LoadedHF:
     model_spec(config)  # an unsupported architecture fails before its weights load
     tokenizer = step("the tokenizer", f"the tokenizer files may be damaged; {resave}",
                      lambda: AutoTokenizer.from_pretrained(source))
-    hf_model = step(
-        "the weights", f"model.safetensors may be damaged or truncated (an interrupted copy or "
-        f"download); {resave}",
-        lambda: AutoModelForCausalLM.from_pretrained(source, attn_implementation="eager",
-                                                     dtype="float32"))
+    placement = placement or Placement()
+    kwargs = hf_load_kwargs(placement, config, name)
+    placed = f" with {placement.label()}" if not placement.is_default else ""
+    try:
+        hf_model = step(
+            "the weights" + placed, f"model.safetensors may be damaged or truncated (an "
+            f"interrupted copy or download); {resave}" + (
+                f"; or Accelerate could not place it{placed}: check the device map"
+                if placed else ""),
+            lambda: AutoModelForCausalLM.from_pretrained(source, attn_implementation="eager",
+                                                         **kwargs))
+    except ModelLoadError:
+        if "offload_folder" in kwargs:  # nothing will use it
+            shutil.rmtree(kwargs["offload_folder"], ignore_errors=True)
+        raise
+    where = getattr(hf_model, "hf_device_map", None) if "device_map" in kwargs else None
     return LoadedHF(
         source=source, hf_model=hf_model, tokenizer=tokenizer,
         weights_hash=weights_hash(source) if is_local else f"hub:{name}",
         tokenizer_hash=tokenizer_hash(source) if is_local else f"hub:{name}",
+        placement=placement,
+        device_map=({k: f"cuda:{v}" if isinstance(v, int) else str(v) for k, v in where.items()}
+                    if where else None),
+        offload_folder=kwargs.get("offload_folder"),
     )

@@ -28,6 +28,7 @@ from interpclaims.plugin._markers import (
     MODEL_MARKER_SIGNATURE,
     ModelParam,
     read_model_marker,
+    read_model_placement,
 )
 from interpclaims.plugin._options import WORKER_SEED_KEY, add_options, read_settings
 from interpclaims.plugin._stash import (
@@ -150,11 +151,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if mark is None:
         return  # the fixture explains what is missing
     name, marker_backends = read_model_marker(mark, metafunc.definition.nodeid)
+    placement = read_model_placement(mark, metafunc.definition.nodeid)
     selected = metafunc.config.stash[SETTINGS].backends
     params = []
     for backend in (b for b in selected if b in marker_backends):
         marks = () if backend_available(backend) else (pytest.mark.skip(reason=install_hint(backend)),)
-        params.append(pytest.param(ModelParam(name, backend), id=backend, marks=marks))
+        params.append(pytest.param(ModelParam(name, backend, placement), id=backend,
+                                   marks=marks))
     metafunc.parametrize("model", params, indirect=True)
 
 
@@ -210,6 +213,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                 "name": loaded.name, "backend": loaded.backend,
                 "weights_sha256": loaded.weights_hash, "spec": loaded.spec.to_json(),
                 "devices": devices, "dtypes": dtypes,
+                # ic.model(device_map=..., dtype=...), when given: "device_map=auto, dtype=..."
+                **({"placement": loaded.placement_spec.label()}
+                   if not loaded.placement_spec.is_default else {}),
             }
     return report
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from interpclaims._errors import InterpClaimsError
 from interpclaims.backends import BACKENDS
+
+if TYPE_CHECKING:
+    from interpclaims.models import Placement
 
 __all__ = [
     "FAMILY_MARKER",
@@ -19,6 +22,7 @@ __all__ = [
     "family",
     "model",
     "read_model_marker",
+    "read_model_placement",
 ]
 
 
@@ -28,9 +32,11 @@ class MarkerError(InterpClaimsError, pytest.Collector.CollectError):
 
 MODEL_MARKER = "interpclaims_model"
 MODEL_MARKER_SIGNATURE = (
-    f"{MODEL_MARKER}(name, *, backends=None): load the `model` fixture from `name` (zoo/<name>, a "
-    "local Hugging Face folder or a hub name) on each backend (default: all selected by "
-    "--claims-backends). Usually written `pytestmark = ic.model(\"zoo/agreement\")`."
+    f"{MODEL_MARKER}(name, *, backends=None, device_map=None, dtype=None): load the `model` "
+    "fixture from `name` (zoo/<name>, a local Hugging Face folder or a hub name) on each backend "
+    "(default: all selected by --claims-backends), placed by Accelerate's `device_map` ('auto' or "
+    "{module: device}) in `dtype` ('float32', 'bfloat16', 'float16'). Usually written "
+    "`pytestmark = ic.model(\"zoo/agreement\")`."
 )
 
 
@@ -57,25 +63,34 @@ def read_family_marker(mark: pytest.Mark | None, default: str, where: str) -> st
     return mark.args[0]
 
 
-def model(name: str, *, backends: Sequence[str] | None = None) -> pytest.MarkDecorator:
+def model(name: str, *, backends: Sequence[str] | None = None,
+          device_map: str | Mapping[str, str | int] | None = None,
+          dtype: Any = None) -> pytest.MarkDecorator:
     """Mark a test, class or module: its ``model`` fixture loads ``name`` on every backend.
+
+    ``device_map`` (``"auto"`` or ``{module name: device}``) and ``dtype`` (``"float32"``,
+    ``"bfloat16"``, ``"float16"`` or a torch dtype) load it through Hugging Face Accelerate.
 
     >>> pytestmark = model("zoo/agreement")              # ids [tl] and [nnsight]
     >>> pytestmark = model("zoo/agreement", backends=["tl"])
+    >>> pytestmark = model("org/big-model", device_map="auto", dtype="bfloat16")
     """
     __tracebackhide__ = True
     chosen = tuple(backends) if isinstance(backends, (list, tuple)) else backends
-    mark = pytest.mark.interpclaims_model(name, backends=chosen)
+    placed = {k: v for k, v in (("device_map", device_map), ("dtype", dtype)) if v is not None}
+    mark = pytest.mark.interpclaims_model(name, backends=chosen, **placed)
     _validate(mark.mark.args, mark.mark.kwargs, "ic.model()")
+    read_model_placement(mark.mark, "ic.model()")
     return mark
 
 
 @dataclass(frozen=True, slots=True)
 class ModelParam:
-    """The parameter of the ``model`` fixture: which model on which backend."""
+    """The parameter of the ``model`` fixture: which model on which backend (and devices)."""
 
     name: str
     backend: str
+    placement: Placement | None = None  # None: float32 on the CPU
 
 
 def _validate(args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str
@@ -85,10 +100,10 @@ def _validate(args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str
             f"{where}: the model marker takes exactly one model name (e.g. 'zoo/agreement'), "
             f"got args {args!r}"
         )
-    unknown = set(kwargs) - {"backends"}
+    unknown = set(kwargs) - {"backends", "device_map", "dtype"}
     if unknown:
         raise MarkerError(f"{where}: unknown marker argument(s) {sorted(unknown)}; "
-                                "the only keyword is backends=")
+                                "the keywords are backends=, device_map= and dtype=")
     return args[0], _backends(kwargs.get("backends"), where)
 
 
@@ -123,3 +138,19 @@ def _backends(value: Any, where: str) -> tuple[str, ...]:
 def read_model_marker(mark: pytest.Mark, where: str) -> tuple[str, tuple[str, ...]]:
     """``(model name, backends)`` of a model marker, or an error naming the bad argument."""
     return _validate(mark.args, mark.kwargs, where)
+
+
+def read_model_placement(mark: pytest.Mark, where: str) -> Placement | None:
+    """The ``device_map=`` and ``dtype=`` of a model marker (None when it gives neither), or an
+    error naming the bad one."""
+    __tracebackhide__ = True
+    if "device_map" not in mark.kwargs and "dtype" not in mark.kwargs:
+        return None
+    from interpclaims._errors import ModelLoadError
+    from interpclaims.models import make_placement
+
+    try:
+        return make_placement(mark.kwargs.get("device_map"), mark.kwargs.get("dtype"),
+                              where=where)
+    except ModelLoadError as e:
+        raise MarkerError(str(e)) from None

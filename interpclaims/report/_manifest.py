@@ -83,6 +83,7 @@ def _models(m: Mapping[str, Any]) -> list[list[Cell]]:
                           for k in ("n_layers", "n_heads", "d_model") if k in spec)
         rows.append([_cell(name, mono=True), _cell(spec.get("architecture")), _cell(shape),
                      _cell(", ".join(info.get("backends") or [])),
+                     _cell("; ".join(_listed(info, k) for k in ("devices", "dtypes"))),
                      _hash(info.get("weights_sha256"))])
     return rows
 
@@ -116,7 +117,7 @@ def manifest_tables(data: Mapping[str, Any]) -> list[dict[str, Any]]:
         {"title": "Run", "head": ["", ""], "rows": _run(m, data)},
         {"title": "Versions", "head": ["package", "version"], "rows": versions},
         {"title": "Models", "head": ["model", "architecture", "shape", "backends",
-                                     "weights sha256"], "rows": _models(m)},
+                                     "devices; dtypes", "weights sha256"], "rows": _models(m)},
         {"title": "Data", "head": ["dataset", "sha256"], "rows": _data(m)},
         {"title": "Work done", "head": ["", ""], "rows": _work(m)},
     ]

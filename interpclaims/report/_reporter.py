@@ -78,8 +78,11 @@ class Reporter:
         self.results.extend(rows)
         info = getattr(report, "interpclaims_model", None)
         if info:
-            m = self.models.setdefault(info["name"], {
+            placement = info.get("placement")  # device_map= / dtype= of ic.model, when given
+            key = info["name"] + (f" [{placement}]" if placement else "")
+            m = self.models.setdefault(key, {
                 "weights_sha256": info["weights_sha256"], "spec": info["spec"], "backends": [],
+                **({"placement": placement} if placement else {}),
             })
             if info["backend"] not in m["backends"]:
                 m["backends"].append(info["backend"])
