@@ -146,14 +146,16 @@ class LoadedHF:
     tokenizer: Any
     weights_hash: str
     tokenizer_hash: str
+    config: Any = None  # the Hugging Face config (set by load_hf)
 
 
-def load_hf(name: str) -> LoadedHF:
+def load_hf(name: str, *, weights: bool = True) -> LoadedHF:
     """Load the model and tokenizer that ``name`` resolves to (float32, eager attention).
 
     Whatever fails inside transformers is re-raised as a :class:`ModelLoadError` that names the
     part (config, tokenizer, weights) and the folder, so the registry keeps it and does not load
-    the model again for every test."""
+    the model again for every test. ``weights=False`` (a plan) loads the config and the
+    tokenizer only: ``hf_model`` is None."""
     __tracebackhide__ = True
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     source, is_local = resolve_model_path(name)
@@ -183,7 +185,7 @@ def load_hf(name: str) -> LoadedHF:
     model_spec(config)  # an unsupported architecture fails before its weights load
     tokenizer = step("the tokenizer", f"the tokenizer files may be damaged; {resave}",
                      lambda: AutoTokenizer.from_pretrained(source))
-    hf_model = step(
+    hf_model = None if not weights else step(
         "the weights", f"model.safetensors may be damaged or truncated (an interrupted copy or "
         f"download); {resave}",
         lambda: AutoModelForCausalLM.from_pretrained(source, attn_implementation="eager",
@@ -191,5 +193,5 @@ def load_hf(name: str) -> LoadedHF:
     return LoadedHF(
         source=source, hf_model=hf_model, tokenizer=tokenizer,
         weights_hash=weights_hash(source) if is_local else f"hub:{name}",
-        tokenizer_hash=tokenizer_hash(source) if is_local else f"hub:{name}",
+        tokenizer_hash=tokenizer_hash(source) if is_local else f"hub:{name}", config=config,
     )
