@@ -64,7 +64,8 @@ NO_WEIGHTS = textwrap.dedent(
     """
 )
 
-ARGS = ("-p", "no:xdist", "-p", "no:cacheprovider", "-p", "no:randomly")
+# few resamples: the intervals do not change what runs, and the test stays fast
+ARGS = ("-p", "no:xdist", "-p", "no:cacheprovider", "-p", "no:randomly", "--claims-resamples=200")
 
 
 def _pytest(folder: Path, *args: str) -> tuple[int, str]:
