@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-__all__ = ["ClaimContext", "current", "note_data", "rng", "use"]
+__all__ = ["ClaimContext", "current", "note_data", "note_value_dependent", "rng", "use"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,9 @@ class ClaimContext:
     allow_inconclusive: bool = False
     # name -> sha256 of every dataset an analysis read while this context was current
     data_used: dict[str, str] = field(default_factory=dict)
+    # what in this claim does an amount of work that depends on the numbers computed (a greedy
+    # search, ...): a plan (--claims-plan), which computes placeholders, can only estimate it
+    value_dependent: list[str] = field(default_factory=list)
 
 
 _CURRENT: contextvars.ContextVar[ClaimContext | None] = contextvars.ContextVar(
@@ -46,6 +49,13 @@ def current() -> ClaimContext:
 def note_data(name: str, sha256: str) -> None:
     """Record that the current claim read dataset ``name`` (for the report's manifest)."""
     current().data_used[name] = sha256
+
+
+def note_value_dependent(what: str) -> None:
+    """Record that the current claim runs a number of forward passes that depends on the values
+    it computes (``what`` says which step), so that a plan marks its count as an estimate."""
+    if what not in current().value_dependent:
+        current().value_dependent.append(what)
 
 
 def rng(*keys: object) -> np.random.Generator:

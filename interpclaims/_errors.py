@@ -15,6 +15,7 @@ __all__ = [
     "InterpClaimsError",
     "InterventionDidNotFire",
     "ModelLoadError",
+    "NotPlanned",
     "SiteError",
     "Unsupported",
 ]
@@ -39,6 +40,10 @@ class BackendUnavailable(ModelLoadError):
 class Unsupported(InterpClaimsError):
     """An analysis that this backend, architecture or environment cannot run (e.g. attribution
     graphs of GPT-2 on nnsight); a claim that meets it is skipped with the message as reason."""
+
+
+class NotPlanned(InterpClaimsError):
+    """An analysis that ``--claims-plan`` cannot follow without running the model."""
 
 
 class DataError(InterpClaimsError, ValueError):

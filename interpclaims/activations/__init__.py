@@ -5,16 +5,19 @@ from __future__ import annotations
 from interpclaims._errors import StoreWarning
 from interpclaims.activations._cache import PREFETCH_MAX, StoreCache, prefetch_sites
 from interpclaims.activations._key import FORMAT_VERSION, StoreKey, StoreStats, tokens_digest
+from interpclaims.activations._plan import PlanStore, plan_cache
 from interpclaims.activations._store import ActivationStore
 
 __all__ = [
     "FORMAT_VERSION",
     "PREFETCH_MAX",
     "ActivationStore",
+    "PlanStore",
     "StoreCache",
     "StoreKey",
     "StoreStats",
     "StoreWarning",
+    "plan_cache",
     "prefetch_sites",
     "tokens_digest",
 ]

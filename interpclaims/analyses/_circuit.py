@@ -231,6 +231,8 @@ class _Measures:
             return abs(self.point(self.circuit - k) - self.point(self.all - k))
 
         k = frozenset[str]()
+        if min(greedy_steps, len(comp)) > 1:  # which subsets step 2 on tries depends on step 1
+            _context.note_value_dependent(f"circuit completeness: greedy search of {self.what}")
         for _ in range(min(greedy_steps, len(comp))):
             k = max((k | {c} for c in comp if c not in k), key=gap)
             if k not in tested:

@@ -18,6 +18,7 @@ from interpclaims.backends._circuit import (
     Replacement,
     transcoder_decoders,
 )
+from interpclaims.backends._plan import PlanBackend
 from interpclaims.backends._protocol import Backend, Edit, ModelSpec
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Backend",
     "Edit",
     "ModelSpec",
+    "PlanBackend",
     "RawGraph",
     "Replacement",
     "backend_available",

@@ -13,9 +13,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from interpclaims._errors import InterpClaimsError, ModelLoadError, Unsupported
+from interpclaims._errors import InterpClaimsError, ModelLoadError, NotPlanned, Unsupported
 from interpclaims._sites import Site, parse_site
-from interpclaims.backends import Backend, Edit, Replacement, load_backend, model_spec
+from interpclaims.backends import (
+    Backend,
+    Edit,
+    PlanBackend,
+    Replacement,
+    load_backend,
+    model_spec,
+)
 from interpclaims.models._batch import Batch, prompts_per_pass, token_id, tokenize
 from interpclaims.models._edits import ActiveEdits, compose, editable
 from interpclaims.models._placement import Placement, placed_edits, to_cpu
@@ -61,22 +68,44 @@ class Model:
                 shutil.rmtree(loaded.offload_folder, ignore_errors=True)
             raise
 
+    @classmethod
+    def planned(cls, name: str, backend: str, cache: CleanCache | None = None) -> Model:
+        """The planning stand-in of ``Model(name, backend, cache)`` (``--claims-plan``): the
+        config and tokenizer only, no weights; its backend (:class:`PlanBackend`) returns
+        placeholder tensors, and its forward passes and store traffic count as the real
+        model's would."""
+        from interpclaims.models._torch import ensure_torch_settings
+
+        ensure_torch_settings()
+        model = object.__new__(cls)
+        model._setup(name, backend, load_hf(name, weights=False), cache)
+        return model
+
+    @property
+    def planning(self) -> bool:
+        """Whether this is a planning stand-in (placeholder numbers, see :meth:`planned`)."""
+        return isinstance(self._backend, PlanBackend)
+
     def _setup(self, name: str, backend: str, loaded: LoadedHF, cache: CleanCache | None) -> None:
         hf_model, tokenizer = loaded.hf_model, loaded.tokenizer
-        hf_model.eval()
-        for p in hf_model.parameters():
-            p.requires_grad_(False)
+        config = loaded.config if hf_model is None else hf_model.config
+        self.spec = model_spec(config)
+        if hf_model is None:  # a plan: no weights
+            self._backend: Backend = PlanBackend(backend, self.spec, salt=loaded.weights_hash)
+        else:
+            hf_model.eval()
+            for p in hf_model.parameters():
+                p.requires_grad_(False)
+            self._backend = load_backend(backend, hf_model, tokenizer, self.spec,
+                                         loaded.offload_folder)
         self.name = name
         self.source = loaded.source
-        self.spec = model_spec(hf_model.config)
         self.tokenizer = tokenizer
         self.weights_hash = loaded.weights_hash
-        self._hf_config = hf_model.config
+        self._hf_config = config
         self.placement_spec = loaded.placement
         self._device_map = loaded.device_map
         self._offload_folder = loaded.offload_folder
-        self._backend: Backend = load_backend(backend, hf_model, tokenizer, self.spec,
-                                              loaded.offload_folder)
         self.backend = backend
         if tokenizer.bos_token_id is None:
             raise ModelLoadError(f"the tokenizer of {name!r} has no bos token; interpclaims "
@@ -85,6 +114,7 @@ class Model:
         pad = tokenizer.pad_token_id
         self.pad_id: int = pad if pad is not None else (tokenizer.eos_token_id or 0)
         self.forward_passes = 0
+        self.intervention_passes = 0  # of forward_passes: those run with edits
         self._active: list[ActiveEdits] = []
         self._batches: dict[tuple[tuple[str, ...], tuple[str, ...]], Batch] = {}
         self._resets: dict[int, Model] = {}
@@ -100,6 +130,13 @@ class Model:
         The "reset network" control: what an analysis finds here comes from the architecture or
         the analysis itself, not from training. Deterministic per ``seed``; loaded once.
         """
+        if seed not in self._resets and self.planning:
+            reset = object.__new__(Model)
+            reset._setup(f"{self.name} (reset network, seed {seed})", self.backend, LoadedHF(
+                source=self.source, hf_model=None, tokenizer=self.tokenizer,
+                weights_hash=f"{self.weights_hash}:reset-{seed}:plan",
+                tokenizer_hash=self.tokenizer_hash, config=self._hf_config), self.cache)
+            self._resets[seed] = reset
         if seed not in self._resets:
             import torch
             from transformers import AutoModelForCausalLM
@@ -212,6 +249,7 @@ class Model:
             rows = slice(start, min(start + size, tokens.shape[0]))
             lg, acts = self._backend.forward(tokens[rows], rows, bases, edits)
             self.forward_passes += 1
+            self.intervention_passes += bool(edits)
             logits_parts.append(to_cpu(lg) if placed else lg.detach())
             for b in bases:
                 parts[b].append(to_cpu(acts[b]) if placed else acts[b].detach())
@@ -246,6 +284,12 @@ class Model:
         """circuit-tracer's replacement model of this model on its backend, with the transcoder
         set in the folder ``transcoders``. Built once per folder from a *fresh* load (circuit-tracer
         mutates the model it wraps, so never this model's own) and kept until :meth:`close`."""
+        if self.planning:
+            raise NotPlanned(
+                f"attribution graphs of {self.name} [{self.backend}] are not planned: "
+                "circuit-tracer builds its own replacement model from the weights, which a plan "
+                "does not load; its forward passes are not counted by a real run either, but the "
+                "test's later steps are not planned")
         if ":reset-" in self.weights_hash or self.edited_parameters():
             raise InterpClaimsError(
                 f"attribution graphs of {self.name}: circuit-tracer builds its replacement model "

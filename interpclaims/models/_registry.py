@@ -20,11 +20,14 @@ class ModelRegistry:
     """
 
     def __init__(self, cache: CleanCache | None = None,
-                 cache_factory: Callable[[], CleanCache] | None = None) -> None:
+                 cache_factory: Callable[[], CleanCache] | None = None, *,
+                 planning: bool = False) -> None:
         self.cache = cache
+        self.planning = planning  # --claims-plan: planning stand-ins (Model.planned), no weights
         self._cache_factory = cache_factory
         self._models: dict[tuple[str, str, Placement], Model] = {}
         self._seen: dict[tuple[str, str, Placement], int] = {}
+        self._seen_edited: dict[tuple[str, str, Placement], int] = {}
         self._seen_cache: dict[str, int] = {}
         self._errors: dict[tuple[str, str, Placement], ModelLoadError] = {}
 
@@ -37,7 +40,9 @@ class ModelRegistry:
             if self.cache is None and self._cache_factory is not None:
                 self.cache = self._cache_factory()
             try:
-                self._models[key] = Model(name, backend, cache=self.cache, placement=key[2])
+                self._models[key] = (Model.planned(name, backend, self.cache) if self.planning
+                                     else Model(name, backend, cache=self.cache,
+                                                placement=key[2]))
             except ModelLoadError as e:
                 self._errors[key] = e
                 raise
@@ -51,6 +56,8 @@ class ModelRegistry:
         if self._models.get(key) is model:
             del self._models[key]
             self._seen[key] = self._seen.get(key, 0) - model.forward_passes
+            self._seen_edited[key] = (self._seen_edited.get(key, 0)
+                                      - model.intervention_passes)
 
     def close(self) -> None:
         """Release every loaded model's companions (circuit-tracer replacement models), at the end
@@ -59,18 +66,26 @@ class ModelRegistry:
             m.close()
 
     def take_counters(self) -> dict[str, Any]:
-        """Forward passes per model and backend, and cache hits/misses, since the last call."""
-        passes = {}
+        """Forward passes per model and backend (all, and those run with edits:
+        ``intervention_passes``), and cache hits/misses, since the last call."""
+        passes, edited = {}, {}
         for key in sorted(self._models.keys() | self._seen.keys(), key=_order):
-            done = self._models[key].forward_passes if key in self._models else 0
-            n = done - self._seen.get(key, 0)
-            self._seen[key] = done
+            model = self._models.get(key)
+            done = model.forward_passes if model else 0
+            done_edited = model.intervention_passes if model else 0
+            n, k = done - self._seen.get(key, 0), done_edited - self._seen_edited.get(key, 0)
+            self._seen[key], self._seen_edited[key] = done, done_edited
+            label = key[2].label()
+            name = f"{key[0]} [{key[1]}{', ' + label if label else ''}]"
             if n:
-                label = key[2].label()
-                passes[f"{key[0]} [{key[1]}{', ' + label if label else ''}]"] = n
+                passes[name] = n
+            if k:
+                edited[name] = k
         out: dict[str, Any] = {}
         if passes:
             out["forward_passes"] = passes
+        if edited:
+            out["intervention_passes"] = edited
         if self.cache is not None:
             now = self.cache.counters()
             delta = {k: v - self._seen_cache.get(k, 0) for k, v in now.items()}

@@ -152,15 +152,17 @@ class LoadedHF:
     # module name -> device ("cpu", "disk", "cuda:0") as Accelerate placed it; None: one device
     device_map: dict[str, str] | None = None
     offload_folder: str | None = None  # where offloaded ("disk") weights are kept
+    config: Any = None  # the Hugging Face config (set by load_hf)
 
 
-def load_hf(name: str, placement: Placement | None = None) -> LoadedHF:
+def load_hf(name: str, placement: Placement | None = None, *, weights: bool = True) -> LoadedHF:
     """Load the model and tokenizer that ``name`` resolves to (eager attention; float32 on the
     CPU unless ``placement`` gives a dtype and a device map).
 
     Whatever fails inside transformers is re-raised as a :class:`ModelLoadError` that names the
     part (config, tokenizer, weights) and the folder, so the registry keeps it and does not load
-    the model again for every test."""
+    the model again for every test. ``weights=False`` (a plan) loads the config and the
+    tokenizer only: ``hf_model`` is None."""
     __tracebackhide__ = True
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     source, is_local = resolve_model_path(name)
@@ -191,6 +193,11 @@ def load_hf(name: str, placement: Placement | None = None) -> LoadedHF:
     tokenizer = step("the tokenizer", f"the tokenizer files may be damaged; {resave}",
                      lambda: AutoTokenizer.from_pretrained(source))
     placement = placement or Placement()
+    hashes = {"weights_hash": weights_hash(source) if is_local else f"hub:{name}",
+              "tokenizer_hash": tokenizer_hash(source) if is_local else f"hub:{name}"}
+    if not weights:  # a plan: the config and the tokenizer only
+        return LoadedHF(source=source, hf_model=None, tokenizer=tokenizer, placement=placement,
+                        config=config, **hashes)
     kwargs = hf_load_kwargs(placement, config, name)
     placed = f" with {placement.label()}" if not placement.is_default else ""
     try:
@@ -208,9 +215,7 @@ def load_hf(name: str, placement: Placement | None = None) -> LoadedHF:
     where = getattr(hf_model, "hf_device_map", None) if "device_map" in kwargs else None
     return LoadedHF(
         source=source, hf_model=hf_model, tokenizer=tokenizer,
-        weights_hash=weights_hash(source) if is_local else f"hub:{name}",
-        tokenizer_hash=tokenizer_hash(source) if is_local else f"hub:{name}",
-        placement=placement,
+        placement=placement, config=config, **hashes,
         device_map=({k: f"cuda:{v}" if isinstance(v, int) else str(v) for k, v in where.items()}
                     if where else None),
         offload_folder=kwargs.get("offload_folder"),

@@ -12,7 +12,14 @@ from interpclaims._errors import ModelLoadError
 from interpclaims.plugin._families import family_of
 from interpclaims.plugin._identity import claim_key, test_id
 from interpclaims.plugin._markers import ModelParam
-from interpclaims.plugin._stash import CLAIM, MODEL, REGISTRY, RESULTS, SETTINGS
+from interpclaims.plugin._stash import (
+    CLAIM,
+    MODEL,
+    PLAN_FIRST_CLAIM,
+    REGISTRY,
+    RESULTS,
+    SETTINGS,
+)
 from interpclaims.verdicts import Claim, ClaimResult
 
 __all__ = ["claim", "model"]
@@ -78,8 +85,26 @@ def claim(request: pytest.FixtureRequest) -> Claim:
             xfail=xfail is not None, xfail_reason=_reason(xfail),
         ))
 
-    item.stash[CLAIM] = Claim(record, family_of(item))
+    if request.config.stash[SETTINGS].plan:
+        item.stash[CLAIM] = _PlanClaim(record, family_of(item), dry=True)
+        item.stash[CLAIM].item = item
+    else:
+        item.stash[CLAIM] = Claim(record, family_of(item))
     return item.stash[CLAIM]
+
+
+class _PlanClaim(Claim):
+    """The ``claim`` of a plan: decides nothing (dry), and notes how many forward passes the
+    model had run when the test stated its first claim (``item.stash[PLAN_FIRST_CLAIM]``): in a
+    real run a refuted claim stops the test there."""
+
+    item: pytest.Item
+
+    def that(self, estimate: Any, *, id: str | None = None) -> Any:
+        loaded = self.item.stash.get(MODEL, None)
+        if loaded is not None and PLAN_FIRST_CLAIM not in self.item.stash:
+            self.item.stash[PLAN_FIRST_CLAIM] = loaded.forward_passes
+        return super().that(estimate, id=id)
 
 
 def _reason(mark: pytest.Mark | None) -> str | None:

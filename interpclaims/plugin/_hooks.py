@@ -36,6 +36,8 @@ from interpclaims.plugin._stash import (
     DATA_USED,
     FAMILY_SIZES,
     MODEL,
+    PLAN_FIRST_CLAIM,
+    PLAN_NOTES,
     REGISTRY,
     REPORTER,
     RESULTS,
@@ -87,19 +89,27 @@ def pytest_configure(config: pytest.Config) -> None:
         return ActivationStore(settings.cache_dir, mode=settings.cache_mode)
 
     def open_cache() -> Any:
-        from interpclaims.activations import StoreCache
+        from interpclaims.activations import ActivationStore, StoreCache, plan_cache
 
+        if settings.plan:  # the store is only read (its mode says what a run would write)
+            return plan_cache(ActivationStore(settings.cache_dir, mode="read"),
+                              settings.cache_mode)
         return StoreCache(open_store())
 
-    if config.getoption("claims_cache_clear") and not hasattr(config, "workerinput"):
+    clear = config.getoption("claims_cache_clear") and not settings.plan
+    if clear and not hasattr(config, "workerinput"):
         open_store().clear()
     config.stash[REGISTRY] = ModelRegistry(
-        cache_factory=open_cache if settings.cache_mode != "off" else None)
+        cache_factory=open_cache if settings.cache_mode != "off" else None,
+        planning=settings.plan)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "interpclaims-xdist")
     if not hasattr(config, "workerinput"):
-        from interpclaims.report import Reporter
+        from interpclaims.report import PlanReporter, Reporter
 
+        if settings.plan:  # no claims are decided: no report, the plan instead
+            config.pluginmanager.register(PlanReporter(settings.report_dir), "interpclaims-plan")
+            return
         reporter = Reporter(config, settings)
         config.stash[REPORTER] = reporter
         config.pluginmanager.register(reporter, "interpclaims-reporter")
@@ -170,6 +180,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         allow_inconclusive=settings.allow_inconclusive,
     )
     item.stash[DATA_USED] = ctx.data_used
+    if settings.plan:
+        return (yield from _planned_call(item, ctx))
     stream = terminal_stream(item.config)
     with _context.use(ctx), _progress_to(stream):
         try:
@@ -182,6 +194,31 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     return result
 
 
+_STOPS = (Exception, pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception)
+
+
+def _planned_call(item: pytest.Item, ctx: _context.ClaimContext) -> Generator[None, object, object]:
+    """The test body of a plan: run against planning models on placeholder numbers, so nothing
+    it decides or raises counts; it is reported skipped ("planned"), with what makes its count an
+    estimate (value-dependent steps, a stop before its end) in ``item.stash[PLAN_NOTES]``."""
+    notes = item.stash.setdefault(PLAN_NOTES, [])
+    small = dataclasses.replace(ctx, n_resamples=min(ctx.n_resamples, 200))  # numbers unused
+    with _context.use(small):
+        try:
+            yield
+        except _STOPS as e:
+            line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            notes.append(f"the plan stopped early ({type(e).__name__}: {line[:200]}); its later "
+                         "steps are not counted")
+    notes[:0] = small.value_dependent
+    loaded, first = item.stash.get(MODEL, None), item.stash.get(PLAN_FIRST_CLAIM, None)
+    after = loaded.forward_passes - first if loaded is not None and first is not None else 0
+    if after and item.get_closest_marker("xfail") is not None:
+        notes.append(f"expected to fail (xfail): a real run stops at its refuted claim, and "
+                     f"{after} of the planned passes come after its first claim")
+    pytest.skip("planned (--claims-plan): no model ran, no claim was decided")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
@@ -192,6 +229,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
         counters = item.config.stash[REGISTRY].take_counters()
         if counters:
             report.interpclaims_counters = counters  # type: ignore[attr-defined]
+        if item.config.stash[SETTINGS].plan and is_claim_test(item):
+            report.interpclaims_plan = {  # type: ignore[attr-defined]
+                "nodeid": item.nodeid, "counters": counters,
+                "notes": item.stash.get(PLAN_NOTES, [])}
     if report.when == "call":
         # every dataset the test read, also those read after a claim was decided
         used: dict[str, str] = item.stash.get(DATA_USED, {})

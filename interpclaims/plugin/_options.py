@@ -36,6 +36,7 @@ class Settings:
     fail_on: FailOn = field(default_factory=FailOn)  # what fails the run against a baseline
     save: Path | None = None  # --claims-save: where to copy this run's claims.json
     csv: Path | None = None  # --claims-csv: where to write the table
+    plan: bool = False  # --claims-plan: print the work the run would do, run no model
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -76,6 +77,10 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("claims_csv", "write the claims as CSV to this path (empty: do not)", default="")
     group.addoption("--claims-cache-clear", action="store_true", default=False,
                     help="empty the activation store before the run")
+    group.addoption("--claims-plan", action="store_true", default=False,
+                    help="print the forward passes, activation-store bytes and remote requests "
+                    "the selected claims would take, per model and backend, without loading any "
+                    "weights or running any model (no report is written; plan.json instead)")
 
 
 def _setting(config: pytest.Config, name: str) -> str:
@@ -168,7 +173,7 @@ def read_settings(config: pytest.Config) -> Settings:
     return Settings(backends=backends, seed=seed, allow_inconclusive=policy == "pass",
                     n_resamples=n_resamples, report_dir=report_dir, cache_mode=cache_mode,
                     cache_dir=cache_dir, correction=correction, baseline=baseline,
-                    fail_on=fail_on, save=save,
+                    fail_on=fail_on, save=save, plan=bool(config.getoption("claims_plan")),
                     csv=report_dir / csv if csv else None)  # an absolute csv path stays
 
 

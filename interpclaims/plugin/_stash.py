@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     from interpclaims.report import Reporter
     from interpclaims.verdicts import Claim, ClaimResult
 
-__all__ = ["CLAIM", "CLAIM_IDS", "DATA_USED", "FAMILY_KEY", "FAMILY_SIZES", "MODEL", "REGISTRY",
-           "REPORTER", "RESULTS", "SETTINGS", "TEST_ID"]
+__all__ = ["CLAIM", "CLAIM_IDS", "DATA_USED", "FAMILY_KEY", "FAMILY_SIZES", "MODEL", "PLAN_FIRST_CLAIM",
+           "PLAN_NOTES",
+           "REGISTRY", "REPORTER", "RESULTS", "SETTINGS", "TEST_ID"]
 
 SETTINGS: pytest.StashKey[Settings] = pytest.StashKey()
 REGISTRY: pytest.StashKey[ModelRegistry] = pytest.StashKey()
@@ -31,5 +32,9 @@ FAMILY_SIZES: pytest.StashKey[Counter[tuple[str, str]]] = pytest.StashKey()
 FAMILY_KEY: pytest.StashKey[tuple[str, str]] = pytest.StashKey()
 # claim ids of the collected claim tests: id -> the node id (without backend) that holds it
 CLAIM_IDS: pytest.StashKey[dict[str, str]] = pytest.StashKey()
+# per item, in a plan (--claims-plan): why its counts are estimates (empty when exact)
+PLAN_NOTES: pytest.StashKey[list[str]] = pytest.StashKey()
+# per item, in a plan: the model's forward passes when the test stated its first claim
+PLAN_FIRST_CLAIM: pytest.StashKey[int] = pytest.StashKey()
 # per item: its stable claim id (without the #k of its second and later claims)
 TEST_ID: pytest.StashKey[str] = pytest.StashKey()

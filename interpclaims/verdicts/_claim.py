@@ -220,7 +220,8 @@ class Subject:
         assert self._several is not None
         each = {label: decide(Subject(est, self._record, None, self.where, self.name, dry=True))
                 for label, est in self._several.items.items()}
-        return self._conclude(combine(each, self._several.title))
+        result = combine(each, self._several.title)
+        return result if self._dry else self._conclude(result)
 
     def _conclude(self, result: ClaimResult) -> ClaimResult:
         """Apply the family correction, record the result, warn, and raise on a failing verdict."""
@@ -303,8 +304,10 @@ class Claim:
     family of the test (its size sets the correction each claim gets when it is decided).
     """
 
-    def __init__(self, record: Callable[[ClaimResult], None], family: Family | None = None) -> None:
+    def __init__(self, record: Callable[[ClaimResult], None], family: Family | None = None, *,
+                 dry: bool = False) -> None:
         self._user_record = record
+        self._dry = dry  # a plan (--claims-plan): decide nothing, record nothing, raise nothing
         self._family = family
         self.subjects: list[Subject] = []
         self.results: list[ClaimResult] = []
@@ -328,7 +331,7 @@ class Claim:
         caller = sys._getframe(1)
         where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
         name = _claim_name(id, [s.name for s in self.subjects], where)
-        subject = Subject(estimate, self._record, self._family, where, name)
+        subject = Subject(estimate, self._record, self._family, where, name, dry=self._dry)
         self.subjects.append(subject)
         return subject
 
