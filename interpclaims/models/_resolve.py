@@ -193,11 +193,10 @@ def load_hf(name: str, placement: Placement | None = None, *, weights: bool = Tr
     tokenizer = step("the tokenizer", f"the tokenizer files may be damaged; {resave}",
                      lambda: AutoTokenizer.from_pretrained(source))
     placement = placement or Placement()
-    hashes = {"weights_hash": weights_hash(source) if is_local else f"hub:{name}",
-              "tokenizer_hash": tokenizer_hash(source) if is_local else f"hub:{name}"}
+    hashes = (weights_hash(source) if is_local else f"hub:{name}",
+              tokenizer_hash(source) if is_local else f"hub:{name}")
     if not weights:  # a plan: the config and the tokenizer only
-        return LoadedHF(source=source, hf_model=None, tokenizer=tokenizer, placement=placement,
-                        config=config, **hashes)
+        return LoadedHF(source, None, tokenizer, *hashes, placement=placement, config=config)
     kwargs = hf_load_kwargs(placement, config, name)
     placed = f" with {placement.label()}" if not placement.is_default else ""
     try:
@@ -214,8 +213,7 @@ def load_hf(name: str, placement: Placement | None = None, *, weights: bool = Tr
         raise
     where = getattr(hf_model, "hf_device_map", None) if "device_map" in kwargs else None
     return LoadedHF(
-        source=source, hf_model=hf_model, tokenizer=tokenizer,
-        placement=placement, config=config, **hashes,
+        source, hf_model, tokenizer, *hashes, placement=placement, config=config,
         device_map=({k: f"cuda:{v}" if isinstance(v, int) else str(v) for k, v in where.items()}
                     if where else None),
         offload_folder=kwargs.get("offload_folder"),
