@@ -117,3 +117,27 @@ def test_store_cache_bypasses_the_store_while_the_model_is_not_clean(tmp_path):
     assert float(logits[0, 0, 0]) == 2.0 and hooked.forwards == 2  # not served the clean entry
     assert np.all(acts[site[0]].numpy() == 2.0)
     assert cache.counters()["bypassed"] == 2 and cache.counters()["hits"] == 0
+
+
+def test_store_cache_gather_bypasses_the_store_while_the_model_is_not_clean(tmp_path):
+    import torch
+
+    from interpclaims._sites import Site
+
+    tokens = torch.tensor([[1, 4, 2], [1, 3, 0]])
+    site = Site("resid_post", 0)
+    where = np.array([[False, True, True], [True, False, False]])
+    cache = StoreCache(ActivationStore(tmp_path))
+    hooked = _FakeModel(["blocks.0 (1 forward hook)"])
+    rows = cache.gather(hooked, tokens, [site], where, None)  # type: ignore[arg-type]
+    assert rows[site].shape == (3, 3) and np.all(rows[site].numpy() == 2.0)
+    assert ActivationStore(tmp_path).digests() == [] and cache.counters()["bypassed"] == 1
+
+    clean = _FakeModel([])
+    rows = cache.gather(clean, tokens, [site], where, None)  # type: ignore[arg-type]
+    assert rows[site].shape == (3, 3) and np.all(rows[site].numpy() == 1.0)
+    assert len(ActivationStore(tmp_path).digests()) == 2  # the site and the logits, on a miss
+    rows = cache.gather(clean, tokens, [site], where, None)  # type: ignore[arg-type]
+    assert clean.forwards == 1 and np.all(rows[site].numpy() == 1.0)  # then from the store
+    rows = cache.gather(hooked, tokens, [site], where, None)  # type: ignore[arg-type]
+    assert np.all(rows[site].numpy() == 2.0) and cache.counters()["bypassed"] == 2

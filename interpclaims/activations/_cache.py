@@ -4,11 +4,13 @@ A model's clean runs (no edits) read their activations through a
 :class:`~interpclaims.models.CleanCache`; :class:`StoreCache` is that cache on an
 :class:`~interpclaims.activations.ActivationStore`. The model runs only on a miss, and a small
 model then extracts every site at once, so later analyses of the same prompts run no forward pass
-at all. Tensors handed back are read-only memory maps.
+at all. Tensors handed back by ``read`` are read-only memory maps; ``gather`` copies out only the
+positions an analysis reads, chunk by chunk, so a large entry never becomes resident.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -62,15 +64,43 @@ class StoreCache:
         """Logits ``[batch, pos, d_vocab]`` and the clean activations ``bases`` of ``tokens``
         ``[batch, pos]``, from the store; ``model.forward`` runs only on a miss, or whenever the
         model is not clean (``model.leaks()``), in which case the store is not touched."""
-        import warnings
-
         import torch
-
-        from interpclaims.activations._key import StoreKey, tokens_digest
 
         if model.leaks():  # checked on every read: a clean model may have been hooked since
             self.bypassed += 1
             return model.forward(tokens, bases, {}, batch_size)
+        arrays = self._arrays(model, tokens, [Site("logits"), *bases], batch_size)
+        with warnings.catch_warnings():  # read-only memory maps: analyses never write in place
+            warnings.simplefilter("ignore", UserWarning)
+            tensors = {s: torch.from_numpy(arr) for s, arr in arrays.items()}
+        return tensors.pop(Site("logits")), tensors
+
+    def gather(self, model: Model, tokens: torch.Tensor, bases: Sequence[Site],
+               where: np.ndarray, batch_size: int | None) -> dict[Site, torch.Tensor]:
+        """The clean activations ``bases`` of ``tokens`` ``[batch, pos]`` at the positions
+        ``where`` (``[batch, pos]`` bool): ``{base: [where.sum(), ...]}``, prompt by prompt.
+
+        Stored entries are read chunk by chunk, their pages released after each chunk
+        (:func:`~interpclaims.activations._gather.gather_rows`), so a large entry is never held in
+        memory; the logits are not read. Misses and unclean models as in :meth:`read`.
+        """
+        import torch
+
+        from interpclaims.activations._gather import gather_rows
+
+        if model.leaks():
+            self.bypassed += 1
+            _, acts = model.forward(tokens, bases, {}, batch_size)
+            mask = torch.from_numpy(where)
+            return {b: acts[b][mask] for b in bases}
+        arrays = self._arrays(model, tokens, bases, batch_size)
+        return {s: torch.from_numpy(gather_rows(arr, where)) for s, arr in arrays.items()}
+
+    def _arrays(self, model: Model, tokens: torch.Tensor, requested: Sequence[Site],
+                batch_size: int | None) -> dict[Site, np.ndarray]:
+        """The stored arrays (read-only memory maps) of the sites ``requested``, the model run
+        once on a miss (then a small model extracts every site, and always the logits)."""
+        from interpclaims.activations._key import StoreKey, tokens_digest
 
         digest = tokens_digest(tokens.numpy())
 
@@ -82,12 +112,12 @@ class StoreCache:
         # A small model asks for every site at once: one forward pass on a miss serves all later
         # analyses of these prompts, and the per-key locks (taken in a fixed order) make a second
         # xdist worker wait for that pass instead of repeating it.
-        requested = [Site("logits"), *bases]
         if all(key(s) in self.store for s in requested):
-            wanted = requested  # the warm path opens only what is asked for
+            wanted = list(requested)  # the warm path opens only what is asked for
         else:
             prefetch = prefetch_sites(model.spec)
-            wanted = [Site("logits"), *sorted(set(bases) | set(prefetch), key=lambda s: s.order)]
+            extra = (set(requested) | set(prefetch)) - {Site("logits")}
+            wanted = [Site("logits"), *sorted(extra, key=lambda s: s.order)]
         keys = {key(s): s for s in wanted}
 
         def compute(missing: list[StoreKey]) -> dict[StoreKey, np.ndarray]:
@@ -97,8 +127,4 @@ class StoreCache:
             return {k: acts[keys[k]].numpy() for k in missing}
 
         arrays = self.store.get_or_compute_many(list(keys), compute)
-        arrays = {k: a for k, a in arrays.items() if keys[k] in requested}
-        with warnings.catch_warnings():  # read-only memory maps: analyses never write in place
-            warnings.simplefilter("ignore", UserWarning)
-            tensors = {keys[k]: torch.from_numpy(arr) for k, arr in arrays.items()}
-        return tensors.pop(Site("logits")), tensors
+        return {keys[k]: a for k, a in arrays.items() if keys[k] in requested}

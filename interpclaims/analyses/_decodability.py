@@ -53,13 +53,9 @@ def read_rows(model: Model, sites: Sequence[Site], data: DataSpec | Dataset, pos
     """``{site: [n_prompts, d] float64}``: each prompt's activation at the read position."""
     __tracebackhide__ = True
     ds, batch = prepare(model, data)
-    _, acts = model.run(batch.tokens, read=list(sites))
     where = positions_mask(batch, ds, position, analysis, "position")
-    out = {}
-    for s in sites:
-        picked = s.select(acts[s.base])[where]
-        out[s] = picked.reshape(int(where.sum()), -1).double().numpy()
-    return ds, out
+    rows = model.run_at(batch.tokens, sites, where)  # chunk by chunk from the store
+    return ds, {s: rows[s].reshape(int(where.sum()), -1).double().numpy() for s in sites}
 
 
 class Curve:

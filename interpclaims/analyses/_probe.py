@@ -162,14 +162,14 @@ class _Features:
 def _features(model: Model, s: Site, ds: Dataset, batch: Batch, position: Positions,
               controls: Sequence[str], word_field: str | None) -> _Features:
     __tracebackhide__ = True
-    _, acts = model.run(batch.tokens, read=[s])
     where = positions_mask(batch, ds, position, "probe", "position")
-    feats = s.select(acts[s.base])[where].reshape(int(where.sum()), -1).double().numpy()
+    n = int(where.sum())
+    # only the read positions, chunk by chunk: a large stored entry is never held in memory
+    feats = model.run_at(batch.tokens, [s], where)[s].reshape(n, -1).double().numpy()
     reset_feats = None
     if "reset_network" in controls:
-        _, reset_acts = model.reset_network(0).run(batch.tokens, read=[s])
-        reset_feats = s.select(reset_acts[s.base])[where].reshape(int(where.sum()), -1)
-        reset_feats = reset_feats.double().numpy()
+        reset = model.reset_network(0).run_at(batch.tokens, [s], where)[s]
+        reset_feats = reset.reshape(n, -1).double().numpy()
     if word_field is not None:
         words = [str(v) for v in ds.field(word_field, analysis="probe(word_field=)")]
     else:

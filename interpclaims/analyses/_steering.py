@@ -42,9 +42,8 @@ def mean_difference(model: Model, site: str | Site, data: DataSpec | Dataset, fi
     s = parse_component(model, site, "mean_difference")
     ds, batch = prepare(model, data)
     labels = ds.field(field, analysis="mean_difference")
-    _, acts = model.run(batch.tokens, read=[s.base])
     where = positions_mask(batch, ds, position, "mean_difference", "position")
-    x = s.select(acts[s.base])[where]  # [batch, ...]
+    x = model.run_at(batch.tokens, [s], where)[s]  # [batch, ...], chunk by chunk from the store
     ga = torch.tensor([v == a for v in labels])
     gb = torch.tensor([v == b for v in labels])
     if not bool(ga.any()) or not bool(gb.any()):

@@ -30,6 +30,7 @@ from interpclaims.models._resolve import LoadedHF, load_hf
 from interpclaims.models._weights import changed_parameters, fingerprint
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 __all__ = ["CleanCache", "Model"]
@@ -44,6 +45,12 @@ class CleanCache(Protocol):
 
     def read(self, model: Model, tokens: torch.Tensor, bases: Sequence[Site],
              batch_size: int | None) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]: ...
+
+    def gather(self, model: Model, tokens: torch.Tensor, bases: Sequence[Site],
+               where: np.ndarray, batch_size: int | None) -> dict[Site, torch.Tensor]:
+        """The clean ``bases`` of ``tokens`` at the positions ``where`` (``[batch, pos]`` bool):
+        ``{base: [where.sum(), ...]}``, without holding a whole stored tensor in memory."""
+        ...
 
     def counters(self) -> dict[str, int]:
         """Cumulative counters (hits, misses, ...) since the cache was opened."""
@@ -216,18 +223,57 @@ class Model:
 
         read = [self.site(s) for s in read]
         composed = editable(compose([*self._active, dict(edits or {})]))
-        bases = sorted({(Site("z", s.layer) if s.kind == "result" else s.base) for s in read},
-                       key=lambda s: s.order)
+        bases = _bases(read)
         if not composed and self.cache is not None:
             logits, acts = self.cache.read(self, tokens, bases, batch_size)
         else:
             logits, acts = self.forward(tokens, bases, composed, batch_size)
         for s in read:
             if s.kind == "result":
-                assert s.layer is not None
                 z = acts[Site("z", s.layer)]  # [batch, pos, head, d_head]
-                acts[s.base] = torch.einsum("bphd,hdm->bphm", z, self._backend.w_o(s.layer))
+                acts[s.base] = torch.einsum("bphd,hdm->bphm", z, self._w_o(s))
         return logits, acts
+
+    def run_at(self, tokens: torch.Tensor, read: Iterable[Site], where: torch.Tensor, *,
+               batch_size: int | None = None) -> dict[Site, torch.Tensor]:
+        """The activations of ``read`` at the positions ``where`` (``[batch, pos]`` bool) of
+        ``tokens`` ``[batch, pos]``: ``{site: [where.sum(), ...]}`` (the site's head or neuron
+        selected), prompt by prompt — the values of ``site.select(run(...)[1][site.base])[where]``.
+
+        Nothing of the size of the whole ``[batch, pos, ...]`` tensor is held: clean reads come
+        from the :class:`CleanCache`'s ``gather`` (chunk by chunk from the store), and forward
+        passes (edits open, or no cache) keep only the selected rows of each batch. Sites with
+        no position axis in front (``pattern``, ``logits``) are read with :meth:`run`.
+        """
+        import torch
+
+        read = [self.site(s) for s in read]
+        flat = [s for s in read if s.kind in ("pattern", "logits")]
+        if flat:
+            raise InterpClaimsError(f"run_at(): {flat[0]} has no [batch, pos] layout to select "
+                                    "positions from; read it with Model.run")
+        bases = _bases(read)
+        mask = torch.as_tensor(where, dtype=torch.bool)
+        composed = editable(compose(self._active))
+        if not composed and self.cache is not None:
+            rows = self.cache.gather(self, tokens, bases, mask.numpy(), batch_size)
+        else:  # keep only the selected rows of each pass
+            parts: dict[Site, list[torch.Tensor]] = {b: [] for b in bases}
+            for chunk, _, acts in self._passes(tokens, bases, composed, batch_size):
+                for b in bases:
+                    parts[b].append(acts[b][mask[chunk]])
+            rows = {b: torch.cat(v) for b, v in parts.items()}
+        out = {}
+        for s in read:
+            full = rows[s.base] if s.kind != "result" else torch.einsum(
+                "nhd,hdm->nhm", rows[Site("z", s.layer)], self._w_o(s))
+            out[s] = s.select(full.unsqueeze(1)).squeeze(1)  # select expects [batch, pos, ...]
+        return out
+
+    def _w_o(self, site: Site) -> torch.Tensor:
+        """The head output weights ``[head, d_head, d_model]`` of a ``result`` site's layer."""
+        assert site.layer is not None  # result sites are parsed with their layer
+        return self._backend.w_o(site.layer)
 
     def forward(self, tokens: torch.Tensor, bases: Sequence[Site], edits: Mapping[Site, Edit],
                 batch_size: int | None = None) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
@@ -236,24 +282,33 @@ class Model:
         open :meth:`intervene` contexts not included). Counted in :attr:`forward_passes`."""
         import torch
 
+        logits_parts: list[torch.Tensor] = []
+        parts: dict[Site, list[torch.Tensor]] = {b: [] for b in bases}
+        for _, lg, acts in self._passes(tokens, bases, edits, batch_size):
+            logits_parts.append(lg)
+            for b in bases:
+                parts[b].append(acts[b])
+        return torch.cat(logits_parts), {b: torch.cat(v) for b, v in parts.items()}
+
+    def _passes(self, tokens: torch.Tensor, bases: Sequence[Site], edits: Mapping[Site, Edit],
+                batch_size: int | None) -> Iterator[tuple[slice, torch.Tensor,
+                                                          dict[Site, torch.Tensor]]]:
+        """``(rows, logits, {base: activation})`` of each forward pass over ``tokens``, in
+        order, detached; counted in :attr:`forward_passes`."""
         from interpclaims.models._progress import progress
 
         size = prompts_per_pass(self.spec, tokens, bases, batch_size)
         placed = not self.placement_spec.is_default
         if placed:  # edits see, and reads return, CPU float32 tensors (see placed_edits)
             edits = placed_edits(edits)
-        logits_parts: list[torch.Tensor] = []
-        parts: dict[Site, list[torch.Tensor]] = {b: [] for b in bases}
+        detach = to_cpu if placed else (lambda t: t.detach())
         starts = range(0, tokens.shape[0], size)
         for start in progress(starts, f"{self.name} [{self.backend}]"):
             rows = slice(start, min(start + size, tokens.shape[0]))
             lg, acts = self._backend.forward(tokens[rows], rows, bases, edits)
             self.forward_passes += 1
             self.intervention_passes += bool(edits)
-            logits_parts.append(to_cpu(lg) if placed else lg.detach())
-            for b in bases:
-                parts[b].append(to_cpu(acts[b]) if placed else acts[b].detach())
-        return torch.cat(logits_parts), {b: torch.cat(v) for b, v in parts.items()}
+            yield rows, detach(lg), {b: detach(acts[b]) for b in bases}
 
     def unembedding(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
         """``(W_U [d_model, d_vocab], final-norm gain [d_model], "rms" | "ln", eps)``."""
@@ -352,3 +407,9 @@ class Model:
         params = dict(self._backend.named_parameters())
         for n in self._grad_changes():
             params[n].requires_grad_(self._grads[n])
+
+
+def _bases(read: Sequence[Site]) -> list[Site]:
+    """The whole-tensor sites to read for ``read`` (``z`` for ``result``), in forward order."""
+    return sorted({(Site("z", s.layer) if s.kind == "result" else s.base) for s in read},
+                  key=lambda s: s.order)
