@@ -14,13 +14,14 @@ import torch
 
 from interpclaims._sites import Site
 from interpclaims.backends._arch import arch, tl_config
+from interpclaims.backends._grad import ForwardModes
 from interpclaims.backends._hooks import ModuleHooks
 from interpclaims.backends._protocol import Edit, ModelSpec
 
 __all__ = ["TLBackend"]
 
 
-class TLBackend:
+class TLBackend(ForwardModes):
     """Backend ``tl``."""
 
     name = "tl"
@@ -50,8 +51,9 @@ class TLBackend:
         self.native = model
         self._hooks = ModuleHooks(model)
 
-    def forward(
-        self, tokens: torch.Tensor, rows: slice, read: Sequence[Site], edits: Mapping[Site, Edit]
+    def _forward(
+        self, tokens: torch.Tensor, rows: slice, read: Sequence[Site], edits: Mapping[Site, Edit],
+        grad: bool,
     ) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
         acts: dict[Site, torch.Tensor] = {}
         hooks: list[tuple[str | Callable[..., Any], Callable[..., Any]]] = []
@@ -69,7 +71,8 @@ class TLBackend:
                 acts[site] = act.detach().clone()
 
             hooks.append((site.tl_name, read_hook))
-        with torch.no_grad(), self.native.hooks(fwd_hooks=hooks):
+        mode = torch.enable_grad() if grad else torch.no_grad()
+        with mode, self.native.hooks(fwd_hooks=hooks):
             logits = self.native(tokens, return_type="logits")
         if any(s.kind == "logits" for s in read):
             acts[Site("logits")] = logits

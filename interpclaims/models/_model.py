@@ -71,6 +71,7 @@ class Model:
         pad = tokenizer.pad_token_id
         self.pad_id: int = pad if pad is not None else (tokenizer.eos_token_id or 0)
         self.forward_passes = 0
+        self.backward_passes = 0
         self._active: list[ActiveEdits] = []
         self._batches: dict[tuple[tuple[str, ...], tuple[str, ...]], Batch] = {}
         self._resets: dict[int, Model] = {}
@@ -197,6 +198,37 @@ class Model:
             for b in bases:
                 parts[b].append(acts[b].detach())
         return torch.cat(logits_parts), {b: torch.cat(v) for b, v in parts.items()}
+
+    def forward_grad(self, tokens: torch.Tensor, bases: Sequence[Site], cotangent: torch.Tensor,
+                     batch_size: int | None = None
+                     ) -> tuple[torch.Tensor, dict[Site, torch.Tensor], dict[Site, torch.Tensor]]:
+        """One forward and one backward pass per batch of ``tokens`` ``[batch, pos]``: logits,
+        the whole-tensor activations at ``bases`` (layer sites) and the gradient of
+        ``(logits * cotangent).sum()`` (``cotangent`` ``[batch, pos, d_vocab]``, e.g. a metric's
+        derivative with respect to the logits) with respect to each. Open :meth:`intervene`
+        contexts apply; never through the cache. Counted in :attr:`forward_passes` and
+        :attr:`backward_passes`."""
+        import torch
+
+        bad = [str(b) for b in bases
+               if b.kind in ("pattern", "result", "ln_final", "logits") or b != b.base]
+        if bad:
+            raise InterpClaimsError(
+                f"forward_grad on {self.name}: {', '.join(bad)} is not a whole-tensor site the "
+                "gradient can be read at (resid_pre, z, attn_out, resid_mid, mlp_post, mlp_out, "
+                "resid_post); select heads or neurons from the result with site.select")
+        edits = editable(compose(self._active))
+        size = prompts_per_pass(self.spec, tokens, bases, batch_size)
+        parts: list[tuple[torch.Tensor, dict[Site, torch.Tensor], dict[Site, torch.Tensor]]] = []
+        for start in range(0, tokens.shape[0], size):
+            rows = slice(start, min(start + size, tokens.shape[0]))
+            parts.append(self._backend.forward_grad(tokens[rows], rows, bases, edits,
+                                                    cotangent[rows]))
+            self.forward_passes += 1
+            self.backward_passes += 1
+        return (torch.cat([p[0] for p in parts]),
+                {b: torch.cat([p[1][b] for p in parts]) for b in bases},
+                {b: torch.cat([p[2][b] for p in parts]) for b in bases})
 
     def unembedding(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
         """``(W_U [d_model, d_vocab], final-norm gain [d_model], "rms" | "ln", eps)``."""
