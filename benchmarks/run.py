@@ -70,6 +70,12 @@ Benchmarks (names for ``--only``):
     position; its peak RSS (``ru_maxrss``) is the measurement, target < 300 MB. Two variants:
     plain streaming over the memmap the store hands out, and the same with the chunk's pages
     released (``madvise(MADV_DONTNEED)``) after use. The store is deleted afterwards.
+``atp``
+    Attribution patching against exact patching on the sweeps of ``claims/`` (``atp_sweeps.py``):
+    Spearman rank correlation of AtP scores with exact values (target >= 0.9, both backends),
+    forward/backward passes of each sweep by AtP (plus the cells its claims read, patched for
+    real) vs exact, AtP's backend parity (<= 1e-4), and ``pytest claims/`` (tl) forward passes
+    with AtP sweeps vs every sweep forced exact (``-p atp_exact_plugin``).
 ``plugin_cost``
     ``pytest`` on a temporary folder of 50 trivial tests, with the installed plugin (default)
     against ``-p no:interpclaims`` (the entry-point name; checked to really disable it),
@@ -820,6 +826,13 @@ def bench_plugin_cost(ctx: Ctx) -> None:
 
 
 # ------------------------------------------------------------------------------------ driver
+def bench_atp(ctx: Ctx) -> None:
+    """Attribution patching vs exact patching (issue 13.3): see ``atp_sweeps.py``."""
+    from atp_sweeps import bench_atp as atp
+
+    atp(ctx.add, ctx.details, run_claims, ctx.tmp, ctx.quick)
+
+
 BENCHMARKS: dict[str, Callable[[Ctx], None]] = {
     "claims_vs_script": bench_claims_vs_script,
     "cold_vs_warm": bench_cold_vs_warm,
@@ -827,6 +840,7 @@ BENCHMARKS: dict[str, Callable[[Ctx], None]] = {
     "bootstrap_vs_scipy": bench_bootstrap_vs_scipy,
     "rss_1gb_cache": bench_rss_1gb_cache,
     "plugin_cost": bench_plugin_cost,
+    "atp": bench_atp,
 }
 
 
