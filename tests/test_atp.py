@@ -207,3 +207,16 @@ def test_atp_needs_a_differentiable_metric(zoo_models) -> None:
         rows = _rows(1)
         model.forward_grad(model.tokenize(rows.texts, rows.ids).tokens,
                            [ic.Site("z", 1, head=2)], None)  # type: ignore[arg-type]
+
+
+def test_report_heatmap_shows_atp_scores_and_the_patched_cell(sweeps) -> None:
+    """The heatmap of a claim on an AtP sweep draws the AtP scores and says which cell was
+    patched, and with what value (no interval is shown for a score)."""
+    from interpclaims.report._heatmap import heatmap
+
+    cell = sweeps["tl"]["atp"]["L1", "H3"]
+    view = heatmap([{"backend": "tl", "estimate": cell.to_json()}])
+    assert view is not None and "ranked by attribution patching" in view["title"]
+    titles = {c["title"] for row in view["panels"][0]["rows"] for c in row["cells"]}
+    assert any("L1, H3: AtP" in t and "patched" in t for t in titles), titles
+    assert not any("∞" in t for t in titles)
