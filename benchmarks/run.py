@@ -830,7 +830,7 @@ def bench_atp(ctx: Ctx) -> None:
     """Attribution patching vs exact patching (issue 13.3): see ``atp_sweeps.py``."""
     from atp_sweeps import bench_atp as atp
 
-    atp(ctx.add, ctx.details, run_claims, ctx.tmp, ctx.quick)
+    atp(ctx.add, ctx.details, run_claims, ctx.tmp)
 
 
 BENCHMARKS: dict[str, Callable[[Ctx], None]] = {
