@@ -2,7 +2,9 @@
 
 A single patch is a claim's intervention and must fire (:func:`interventions.run_strict`). Sweeps
 do not raise for cells whose patch copies identical values (positions before the corrupted
-token); those cells are exactly zero and listed in the matrix's ``noop`` cells.
+token); those cells are exactly zero and listed in the matrix's ``noop`` cells. A sweep is ranked
+by attribution patching (``method="atp"``, :mod:`._atp`) and patches for real only the cells
+read, or patches every cell (``method="exact"``); a cell's estimate is the same either way.
 """
 
 from __future__ import annotations
