@@ -73,6 +73,12 @@ Benchmarks (names for ``--only``):
     model alone; the RSS the read added (peak after resetting the high-water mark, minus the
     RSS before), target < 300 MB; and for context the former path (a mask on the memory map
     the store hands out, as analyses did with ``Model.run``'s tensors). The store is deleted.
+``atp``
+    Attribution patching against exact patching on the sweeps of ``claims/`` (``atp_sweeps.py``):
+    Spearman rank correlation of AtP scores with exact values (target >= 0.9, both backends),
+    forward/backward passes of each sweep by AtP (plus the cells its claims read, patched for
+    real) vs exact, AtP's backend parity (<= 1e-4), and ``pytest claims/`` (tl) forward passes
+    with AtP sweeps vs every sweep forced exact (``-p atp_exact_plugin``).
 ``plugin_cost``
     ``pytest`` on a temporary folder of 50 trivial tests, with the installed plugin (default)
     against ``-p no:interpclaims`` (the entry-point name; checked to really disable it),
@@ -691,6 +697,13 @@ def bench_device_map(ctx: Ctx) -> None:
 
 
 # ------------------------------------------------------------------------------------ driver
+def bench_atp(ctx: Ctx) -> None:
+    """Attribution patching vs exact patching (issue 13.3): see ``atp_sweeps.py``."""
+    from atp_sweeps import bench_atp as atp
+
+    atp(ctx.add, ctx.details, run_claims, ctx.tmp)
+
+
 BENCHMARKS: dict[str, Callable[[Ctx], None]] = {
     "claims_vs_script": bench_claims_vs_script,
     "cold_vs_warm": bench_cold_vs_warm,
@@ -699,6 +712,7 @@ BENCHMARKS: dict[str, Callable[[Ctx], None]] = {
     "rss_1gb_cache": bench_rss_1gb_cache,
     "plugin_cost": bench_plugin_cost,
     "device_map": bench_device_map,
+    "atp": bench_atp,
 }
 
 

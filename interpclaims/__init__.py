@@ -38,6 +38,7 @@ from interpclaims._sites import (
 from interpclaims.analyses import (
     AttributionGraph,
     AttributionGraphs,
+    AttributionSweep,
     Circuit,
     Collapse,
     FeatureComparison,
@@ -81,6 +82,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AttributionGraph",
     "AttributionGraphs",
+    "AttributionSweep",
     "BackendUnavailable",
     "Circuit",
     "Claim",

@@ -12,7 +12,39 @@ from typing import Any
 from interpclaims._errors import InterpClaimsError
 from interpclaims._estimate import Estimate
 
-__all__ = ["EstimateMatrix", "Estimates"]
+__all__ = ["EstimateMatrix", "Estimates", "cell_index"]
+
+
+def cell_index(title: str, rows: tuple[str, ...], cols: tuple[str, ...],
+               key: tuple[str | int, str | int]) -> tuple[int, int]:
+    """The ``(row, column)`` indices of ``matrix[key]``: labels, or positions (negative from the
+    end); an error naming the valid ones otherwise."""
+    __tracebackhide__ = True
+    if not isinstance(key, tuple) or len(key) != 2:
+        example = f"[{rows[0]!r}, {cols[0]!r}]"
+        raise InterpClaimsError(
+            f"{title}: a cell is indexed by a row and a column, got [{key!r}]; write "
+            f"matrix{example} (rows {', '.join(rows)}; columns {', '.join(cols)})"
+        )
+    return _index(title, rows, key[0], "row"), _index(title, cols, key[1], "column")
+
+
+def _index(title: str, labels: tuple[str, ...], name: str | int, what: str) -> int:
+    """The index of a label, or of a position (an int, negative from the end)."""
+    __tracebackhide__ = True
+    if isinstance(name, int) and not isinstance(name, bool):
+        if -len(labels) <= name < len(labels):
+            return name % len(labels)
+        raise InterpClaimsError(
+            f"{title}: {what} index {name} is out of range; there are {len(labels)} "
+            f"{what}s ({', '.join(labels)})"
+        )
+    if isinstance(name, str) and name in labels:
+        return labels.index(name)
+    raise InterpClaimsError(
+        f"{title}: no {what} {name!r}; {what}s are {', '.join(labels)} (index by label "
+        "or by position)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,35 +66,11 @@ class EstimateMatrix:
 
     def __getitem__(self, key: tuple[str | int, str | int]) -> Estimate:
         __tracebackhide__ = True
-        if not isinstance(key, tuple) or len(key) != 2:
-            example = f"[{self.rows[0]!r}, {self.cols[0]!r}]"
-            raise InterpClaimsError(
-                f"{self.title}: a cell is indexed by a row and a column, got [{key!r}]; write "
-                f"matrix{example} (rows {', '.join(self.rows)}; columns {', '.join(self.cols)})"
-            )
-        i = self._index(self.rows, key[0], "row")
-        j = self._index(self.cols, key[1], "column")
+        i, j = cell_index(self.title, self.rows, self.cols, key)
         cell = self.cells[i][j]
         return dataclasses.replace(
             cell, context={**cell.context, "matrix": self.to_json(),
                            "cell": [self.rows[i], self.cols[j]]},
-        )
-
-    def _index(self, labels: tuple[str, ...], name: str | int, what: str) -> int:
-        """The index of a label, or of a position (an int, negative from the end)."""
-        __tracebackhide__ = True
-        if isinstance(name, int) and not isinstance(name, bool):
-            if -len(labels) <= name < len(labels):
-                return name % len(labels)
-            raise InterpClaimsError(
-                f"{self.title}: {what} index {name} is out of range; there are {len(labels)} "
-                f"{what}s ({', '.join(labels)})"
-            )
-        if isinstance(name, str) and name in labels:
-            return labels.index(name)
-        raise InterpClaimsError(
-            f"{self.title}: no {what} {name!r}; {what}s are {', '.join(labels)} (index by label "
-            "or by position)"
         )
 
     def values(self) -> list[list[float]]:

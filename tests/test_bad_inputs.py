@@ -43,7 +43,8 @@ class Env:
     model: Any
     rows: list[dict[str, Any]]
     tmp: Path
-    matrix: Any  # an EstimateMatrix (patch_heads)
+    matrix: Any  # an EstimateMatrix (patch_heads, method="exact")
+    atp: Any  # an AttributionSweep (patch_heads)
     vec: Any  # a steering vector [d_model]
     est: ic.Estimate
     probe: ic.ProbeResult
@@ -87,7 +88,8 @@ def env(zoo_models, tmp_path_factory) -> Env:
                                  position="subject_pos")
         return Env(
             model=model, rows=rows, tmp=tmp_path_factory.mktemp("bad"),
-            matrix=ic.patch_heads(model, rows, metric="logit_diff"), vec=vec,
+            matrix=ic.patch_heads(model, rows, metric="logit_diff", method="exact"), vec=vec,
+            atp=ic.patch_heads(model, rows, metric="logit_diff"),
             est=ic.measure(model, rows),
             probe=ic.probe(model, "L1.resid_post", "number", rows),
             steering=ic.steer(model, "L0.resid_post", vec, rows, strengths=[2.0],
@@ -388,6 +390,10 @@ bad("claim/probe-result", lambda e: e.claim().that(e.probe), E,
     r"got ProbeResult", r"claim\.that\(result\.accuracy\)", r"accuracy, auroc, selectivity")
 bad("claim/matrix", lambda e: e.claim().that(e.matrix), E,
     r"got EstimateMatrix", r"Claim one cell.*m\['L0', 'H0'\]", r"rows L0, L1")
+bad("claim/atp-sweep", lambda e: e.claim().that(e.atp), E,
+    r"got AttributionSweep", r"Claim one cell.*m\['L0', 'H0'\].*patched for real")
+bad("claim/atp-sweep-unknown-row", lambda e: e.atp["L9", "H0"], E,
+    r"patch_heads\(.*\): no row 'L9'", r"rows are L0, L1")
 bad("claim/steering-result", lambda e: e.claim().that(e.steering), E,
     r"got SteeringResult", r"claim\.that\(result\.effect\(strength\)\)")
 bad("claim/string-threshold", lambda e: e.claim().that(e.est).is_at_least("0.5"), E,

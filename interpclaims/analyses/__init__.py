@@ -13,6 +13,7 @@ steering) and ``_sae_quality``.
 from __future__ import annotations
 
 from interpclaims.analyses._ablation import PairwiseAblation, ablate, ablate_pair
+from interpclaims.analyses._atp import AttributionSweep
 from interpclaims.analyses._attention import attention_score
 from interpclaims.analyses._behaviour import measure
 from interpclaims.analyses._circuit import Circuit, circuit
@@ -37,6 +38,7 @@ from interpclaims.analyses._steering import SteeringResult, mean_difference, ste
 __all__ = [
     "AttributionGraph",
     "AttributionGraphs",
+    "AttributionSweep",
     "Circuit",
     "Collapse",
     "FeatureComparison",

@@ -264,6 +264,26 @@ class Metric:
                 "finite number for every prompt (guard logs and divisions)")
         return torch.from_numpy(arr)
 
+    def logit_gradient(self, logits: torch.Tensor) -> torch.Tensor | None:
+        """The derivative of the metric summed over prompts with respect to ``logits``
+        ``[batch, pos, d_vocab]`` (attribution patching's cotangent), or None where it has none:
+        a 0/1 rate, or a callable that returns numpy or a tensor detached from its input."""
+        import torch
+
+        if self.rate:
+            return None
+        x = logits.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            if self.fn is None:
+                out = _builtin_state(self.targets, x, self.name)
+            else:
+                last = x[torch.arange(x.shape[0]), self.targets.positions()].float()
+                out = self.fn(last, [dict(r) for r in self.rows])
+            if not isinstance(out, torch.Tensor) or not out.requires_grad:
+                return None
+            (g,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
+        return torch.zeros_like(x) if g is None else g.detach()
+
     def _where(self, run: str) -> str:
         ids = [str(r["id"]) for r in self.rows]
         span = ids[0] if len(ids) == 1 else f"{ids[0]}..{ids[-1]}"

@@ -2,7 +2,9 @@
 
 A single patch is a claim's intervention and must fire (:func:`interventions.run_strict`). Sweeps
 do not raise for cells whose patch copies identical values (positions before the corrupted
-token); those cells are exactly zero and listed in the matrix's ``noop`` cells.
+token); those cells are exactly zero and listed in the matrix's ``noop`` cells. A sweep is ranked
+by attribution patching (``method="atp"``, :mod:`._atp`) and patches for real only the cells
+read, or patches every cell (``method="exact"``); a cell's estimate is the same either way.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
 
+from interpclaims import _context
 from interpclaims._data import Dataset, DataSpec
-from interpclaims._errors import DataError
+from interpclaims._errors import DataError, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples, estimate_ratio
 from interpclaims._estimate_sets import EstimateMatrix
 from interpclaims._sites import LAYER_KINDS, Site
+from interpclaims.analyses._atp import AttributionSweep, attribution_deltas
 from interpclaims.analyses._metrics import Metric, MetricFn, resolve
 from interpclaims.analyses._prepare import (
     Positions,
@@ -25,18 +29,22 @@ from interpclaims.analyses._prepare import (
     positions_mask,
     prepare,
 )
-from interpclaims.interventions import patch_edit, run_lenient, run_strict
+from interpclaims.interventions import fired, patch_edit, run_lenient, run_strict
 
 if TYPE_CHECKING:
     import torch
 
     from interpclaims.models import Batch, Model
 
-__all__ = ["Direction", "PatchMetric", "patch", "patch_heads", "patch_sweep"]
+__all__ = ["Direction", "PatchMetric", "SweepMethod", "patch", "patch_heads", "patch_sweep"]
 
 # denoising: clean activation into the corrupt run; noising: corrupt activation into the clean run
 Direction = Literal["denoising", "noising"]
 PatchMetric = Literal["normalized", "logit_diff"]
+# how a sweep finds its cells: attribution patching ranks them and confirms the cells read,
+# "exact" patches every cell
+SweepMethod = Literal["atp", "exact"]
+SWEEP_METHODS: tuple[SweepMethod, ...] = get_args(SweepMethod)
 DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
 PATCH_METRICS: tuple[PatchMetric, ...] = get_args(PatchMetric)
 # the kinds a layer × position sweep patches whole (heads: patch_heads)
@@ -54,6 +62,8 @@ class _PatchSetup:
     normalized: bool
     m_clean: torch.Tensor  # the metric per prompt, clean run
     m_corrupt: torch.Tensor  # the same, corrupt run
+    logits_clean: torch.Tensor  # [batch, pos, d_vocab], for attribution patching's gradient
+    logits_corrupt: torch.Tensor
 
     def source_and_receiver(self, model: Model, bases: list[Site], direction: Direction
                             ) -> tuple[dict[Site, torch.Tensor], dict[Site, torch.Tensor]]:
@@ -66,6 +76,17 @@ class _PatchSetup:
 
     def receiver(self, direction: Direction) -> Batch:
         return self.corrupt if direction == "denoising" else self.clean
+
+    def source(self, direction: Direction) -> Batch:
+        return self.clean if direction == "denoising" else self.corrupt
+
+    def atp_score(self, delta: torch.Tensor, direction: Direction) -> float:
+        """The AtP score of a cell from its first-order change of the metric per prompt, in the
+        units of :meth:`estimate`'s value (the normalized effect, or the mean change)."""
+        if not self.normalized:
+            return float(delta.mean())
+        gap = float((self.m_clean - self.m_corrupt).mean())
+        return float(delta.mean()) / gap + (1.0 if direction == "noising" else 0.0)
 
     @property
     def name(self) -> str:
@@ -109,7 +130,7 @@ def _patch_setup(model: Model, data: DataSpec | Dataset, corrupt_field: str, ana
     clean_logits, _ = model.run(clean.tokens)
     corrupt_logits, _ = model.run(corrupt.tokens)
     return _PatchSetup(ds, clean, corrupt, m, normalized, m.state(clean_logits),
-                       m.state(corrupt_logits, "corrupt"))
+                       m.state(corrupt_logits, "corrupt"), clean_logits, corrupt_logits)
 
 
 def _patch_start(model: Model, data: DataSpec | Dataset, direction: Direction,
@@ -197,34 +218,89 @@ def _position_tokens(model: Model, setup: _PatchSetup) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _sweep(model: Model, setup: _PatchSetup, sites: list[list[Site]],
-           where_by_col: list[torch.Tensor], direction: Direction, title: str,
-           row_labels: list[str], col_labels: list[str],
-           col_tokens: tuple[str, ...] = ()) -> EstimateMatrix:
-    """Patch every cell's site at its column's positions: a matrix of estimates, with the cells
-    whose patch changed nothing listed as ``noop``."""
-    bases = sorted({s.base for row in sites for s in row}, key=lambda s: s.order)
-    source, receiver = setup.source_and_receiver(model, bases, direction)
-    tokens = setup.receiver(direction).tokens
+@dataclass(frozen=True, slots=True)
+class _Grid:
+    """A sweep's cells: each row's sites, each column's positions, and the labels."""
+
+    sites: list[list[Site]]
+    where_by_col: list[torch.Tensor]  # [batch, pos] bool per column
+    title: str
+    row_labels: list[str]
+    col_labels: list[str]
+    col_tokens: tuple[str, ...] = ()
+
+    @property
+    def bases(self) -> list[Site]:
+        return sorted({s.base for row in self.sites for s in row}, key=lambda s: s.order)
+
+
+def _patch_cell(model: Model, setup: _PatchSetup, grid: _Grid, i: int, j: int,
+                source: dict[Site, torch.Tensor], receiver: dict[Site, torch.Tensor],
+                direction: Direction) -> tuple[Estimate, bool]:
+    """Patch cell ``(i, j)`` for real: its estimate, and whether the patch moved nothing."""
+    s, where = grid.sites[i][j], grid.where_by_col[j]
+    logits, silent = run_lenient(
+        model, setup.receiver(direction).tokens, [(s, patch_edit(s, source[s.base], where))],
+        read=[s.base], baseline=receiver, where=where, name=f"patch {s}",
+    )
+    return setup.estimate(
+        logits, direction, method=f"{direction} patch, {setup.name} on {setup.ds.name}",
+        label=f"{grid.title}[{grid.row_labels[i]}, {grid.col_labels[j]}]",
+    ), bool(silent)
+
+
+def _sweep(model: Model, setup: _PatchSetup, grid: _Grid, direction: Direction,
+           method: SweepMethod) -> EstimateMatrix | AttributionSweep:
+    """Every cell patched (``"exact"``: a matrix of estimates, the cells whose patch changed
+    nothing listed as ``noop``), or ranked by attribution patching (``"atp"``)."""
+    if method == "atp":
+        return _attribution_sweep(model, setup, grid, direction)
+    source, receiver = setup.source_and_receiver(model, grid.bases, direction)
     cells = []
     noop: list[tuple[str, str]] = []
-    for i, row in enumerate(sites):
+    for i, row in enumerate(grid.sites):
         out = []
-        for j, s in enumerate(row):
-            where = where_by_col[j]
-            logits, silent = run_lenient(
-                model, tokens, [(s, patch_edit(s, source[s.base], where))], read=[s.base],
-                baseline=receiver, where=where, name=f"patch {s}",
-            )
+        for j in range(len(row)):
+            est, silent = _patch_cell(model, setup, grid, i, j, source, receiver, direction)
             if silent:
-                noop.append((row_labels[i], col_labels[j]))
-            out.append(setup.estimate(
-                logits, direction, method=f"{direction} patch, {setup.name} on {setup.ds.name}",
-                label=f"{title}[{row_labels[i]}, {col_labels[j]}]",
-            ))
+                noop.append((grid.row_labels[i], grid.col_labels[j]))
+            out.append(est)
         cells.append(tuple(out))
-    return EstimateMatrix(title=title, rows=tuple(row_labels), cols=tuple(col_labels),
-                          cells=tuple(cells), noop=tuple(noop), col_tokens=col_tokens)
+    return EstimateMatrix(title=grid.title, rows=tuple(grid.row_labels),
+                          cols=tuple(grid.col_labels), cells=tuple(cells), noop=tuple(noop),
+                          col_tokens=grid.col_tokens)
+
+
+def _attribution_sweep(model: Model, setup: _PatchSetup, grid: _Grid, direction: Direction
+                       ) -> AttributionSweep:
+    """AtP scores of every cell from one forward and one backward pass per batch of the
+    receiver run; exact patching of a cell when it is read."""
+    __tracebackhide__ = True
+    receiver_logits = setup.logits_corrupt if direction == "denoising" else setup.logits_clean
+    cotangent = setup.metric.logit_gradient(receiver_logits)
+    if cotangent is None:
+        raise InterpClaimsError(
+            f"{grid.title}: method='atp' needs the gradient of the metric {setup.name!r}, and it "
+            "has none (a callable returning numpy or a detached tensor); return a torch tensor "
+            "computed from the logits it is given, or pass method='exact'")
+    bases = grid.bases
+    source = model.run(setup.source(direction).tokens, read=bases)[1]
+    deltas, receiver = attribution_deltas(model, setup.receiver(direction).tokens, grid.sites,
+                                          grid.where_by_col, source, cotangent, bases)
+    noop = [(grid.row_labels[i], grid.col_labels[j])
+            for i, row in enumerate(grid.sites) for j, s in enumerate(row)
+            if not fired(s, receiver[s.base], source[s.base], grid.where_by_col[j])]
+
+    claim = _context.current()  # a cell read later draws its interval as if patched now
+
+    def confirm(i: int, j: int) -> Estimate:
+        with _context.use(claim):
+            return _patch_cell(model, setup, grid, i, j, source, receiver, direction)[0]
+
+    return AttributionSweep(
+        title=grid.title, rows=tuple(grid.row_labels), cols=tuple(grid.col_labels),
+        scores=tuple(tuple(setup.atp_score(d, direction) for d in row) for row in deltas),
+        confirm=confirm, noop=tuple(noop), col_tokens=grid.col_tokens)
 
 
 def patch_sweep(
@@ -236,12 +312,20 @@ def patch_sweep(
     *,
     corrupt_field: str = "corrupt_text",
     at: Positions | None = None,
-) -> EstimateMatrix:
-    """Patch ``kind`` at every layer × every position: a matrix of estimates (rows ``L0``…,
-    columns ``pos0``…). All prompts must have the same token length (a template). ``metric`` and
-    ``at=`` as for :func:`patch`."""
+    method: SweepMethod = "atp",
+) -> AttributionSweep | EstimateMatrix:
+    """Patch ``kind`` at every layer × every position (rows ``L0``…, columns ``pos0``…). All
+    prompts must have the same token length (a template). ``metric`` and ``at=`` as for
+    :func:`patch`.
+
+    ``method="atp"`` (default): an :class:`AttributionSweep` — every cell ranked by attribution
+    patching (one forward and one backward pass per batch), and each cell a claim reads
+    (``sweep[row, col]``, ``top``, ``argmax``) patched for real, so its estimate equals
+    ``method="exact"``'s. ``method="exact"``: an :class:`EstimateMatrix`, one forward pass per
+    cell."""
     __tracebackhide__ = True
     choice(kind, SWEEP_KINDS, "site kind", "patch_sweep", "kind")
+    choice(method, SWEEP_METHODS, "sweep method", "patch_sweep", "method")
     model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch_sweep",
                                  at)
     lengths = setup.clean.lengths
@@ -255,10 +339,10 @@ def patch_sweep(
     layers = range(model.spec.n_layers)
     sites = [[model.site(Site(kind, ly)) for _ in range(n_pos)] for ly in layers]
     where = [positions_mask(setup.clean, setup.ds, p, "patch_sweep") for p in range(n_pos)]
-    return _sweep(model, setup, sites, where, direction,
-                  f"patch_sweep({kind}, {direction}, {setup.name})",
-                  [f"L{ly}" for ly in layers], [f"pos{p}" for p in range(n_pos)],
-                  _position_tokens(model, setup))
+    grid = _Grid(sites, where, f"patch_sweep({kind}, {direction}, {setup.name})",
+                 [f"L{ly}" for ly in layers], [f"pos{p}" for p in range(n_pos)],
+                 _position_tokens(model, setup))
+    return _sweep(model, setup, grid, direction, method)
 
 
 def patch_heads(
@@ -270,15 +354,17 @@ def patch_heads(
     *,
     corrupt_field: str = "corrupt_text",
     at: Positions | None = None,
-) -> EstimateMatrix:
-    """Patch every head's output (``z``): a layer × head matrix of estimates (``metric`` and
-    ``at=`` as for :func:`patch`)."""
+    method: SweepMethod = "atp",
+) -> AttributionSweep | EstimateMatrix:
+    """Patch every head's output (``z``): a layer × head grid (``metric`` and ``at=`` as for
+    :func:`patch`; ``method`` as for :func:`patch_sweep`)."""
     __tracebackhide__ = True
+    choice(method, SWEEP_METHODS, "sweep method", "patch_heads", "method")
     model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch_heads",
                                  at)
     where = positions_mask(setup.clean, setup.ds, positions, "patch_heads")
     s = model.spec
     sites = [[Site("z", ly, head=h) for h in range(s.n_heads)] for ly in range(s.n_layers)]
-    return _sweep(model, setup, sites, [where] * s.n_heads, direction,
-                  f"patch_heads({direction}, {positions}, {setup.name})",
-                  [f"L{ly}" for ly in range(s.n_layers)], [f"H{h}" for h in range(s.n_heads)])
+    grid = _Grid(sites, [where] * s.n_heads, f"patch_heads({direction}, {positions}, {setup.name})",
+                 [f"L{ly}" for ly in range(s.n_layers)], [f"H{h}" for h in range(s.n_heads)])
+    return _sweep(model, setup, grid, direction, method)

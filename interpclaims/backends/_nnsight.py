@@ -25,6 +25,7 @@ import torch
 from interpclaims._sites import Site
 from interpclaims.backends._arch import arch, module_at
 from interpclaims.backends._devices import input_device, offloaded_on_cpu, on_cpu
+from interpclaims.backends._grad import ForwardModes
 from interpclaims.backends._hooks import ModuleHooks
 from interpclaims.backends._protocol import Edit, ModelSpec
 
@@ -55,7 +56,7 @@ class _Pass:
         return value
 
 
-class NNsightBackend:
+class NNsightBackend(ForwardModes):
     """Backend ``nnsight``."""
 
     name = "nnsight"
@@ -94,14 +95,16 @@ class NNsightBackend:
         return w_u, gain, a.norm_kind, float(getattr(norm, a.norm_eps))
 
     # -- forward ---------------------------------------------------------------------------
-    def forward(
-        self, tokens: torch.Tensor, rows: slice, read: Sequence[Site], edits: Mapping[Site, Edit]
+    def _forward(
+        self, tokens: torch.Tensor, rows: slice, read: Sequence[Site], edits: Mapping[Site, Edit],
+        grad: bool,
     ) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
         lm = self.native
         p = _Pass(reads=set(read), edits=edits, rows=rows, out={})
         layers = sorted({s.layer for s in p.reads | set(edits) if s.layer is not None})
         final = Site("ln_final")
-        with torch.no_grad(), lm.trace(tokens.to(self.input_device)):
+        mode = torch.enable_grad() if grad else torch.no_grad()
+        with mode, lm.trace(tokens.to(self.input_device)):
             for L in layers:
                 self._visit_layer(p, L)
             if final in p.reads:  # the final norm's input; normalized below, as TransformerLens

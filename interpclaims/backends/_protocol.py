@@ -56,6 +56,20 @@ class Backend(Protocol):
         """
         ...
 
+    def forward_grad(
+        self,
+        tokens: torch.Tensor,
+        rows: slice,
+        read: Sequence[Site],
+        edits: Mapping[Site, Edit],
+        cotangent: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[Site, torch.Tensor], dict[Site, torch.Tensor]]:
+        """:meth:`forward` with one backward pass: logits, the activation of each site in
+        ``read`` and the gradient of ``(logits * cotangent).sum()`` with respect to it (same
+        shape; ``cotangent`` ``[batch, pos, d_vocab]``). Everything returned is detached; nothing
+        stays attached and no parameter's ``requires_grad`` changes."""
+        ...
+
     def w_o(self, layer: int) -> torch.Tensor:
         """Output weights of the heads of ``layer``: ``[n_heads, d_head, d_model]``."""
         ...

@@ -21,13 +21,14 @@ from interpclaims.backends._devices import (
     on_cpu,
     tl_device_map,
 )
+from interpclaims.backends._grad import ForwardModes
 from interpclaims.backends._hooks import ModuleHooks
 from interpclaims.backends._protocol import Edit, ModelSpec
 
 __all__ = ["TLBackend"]
 
 
-class TLBackend:
+class TLBackend(ForwardModes):
     """Backend ``tl``."""
 
     name = "tl"
@@ -67,8 +68,9 @@ class TLBackend:
         self.input_device = input_device(model.embed)
         self._hooks = ModuleHooks(model)
 
-    def forward(
-        self, tokens: torch.Tensor, rows: slice, read: Sequence[Site], edits: Mapping[Site, Edit]
+    def _forward(
+        self, tokens: torch.Tensor, rows: slice, read: Sequence[Site], edits: Mapping[Site, Edit],
+        grad: bool,
     ) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
         acts: dict[Site, torch.Tensor] = {}
         hooks: list[tuple[str | Callable[..., Any], Callable[..., Any]]] = []
@@ -86,7 +88,8 @@ class TLBackend:
                 acts[site] = act.detach().clone()
 
             hooks.append((site.tl_name, read_hook))
-        with torch.no_grad(), self.native.hooks(fwd_hooks=hooks):
+        mode = torch.enable_grad() if grad else torch.no_grad()
+        with mode, self.native.hooks(fwd_hooks=hooks):
             logits = self.native(tokens.to(self.input_device), return_type="logits")
         if any(s.kind == "logits" for s in read):
             acts[Site("logits")] = logits

@@ -19,7 +19,7 @@ from interpclaims.interventions._edits import (
     resolve_mean_over,
     steering_edit,
 )
-from interpclaims.interventions._run import run_lenient, run_strict
+from interpclaims.interventions._run import fired, run_lenient, run_strict
 from interpclaims.interventions._sae import FeatureEditMode, sae_feature_edit
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "ablation_edit",
     "check_vector",
     "feature_shape",
+    "fired",
     "patch_edit",
     "resolve_mean_over",
     "run_lenient",

@@ -122,6 +122,7 @@ class Model:
         self.pad_id: int = pad if pad is not None else (tokenizer.eos_token_id or 0)
         self.forward_passes = 0
         self.intervention_passes = 0  # of forward_passes: those run with edits
+        self.backward_passes = 0
         self._active: list[ActiveEdits] = []
         self._batches: dict[tuple[tuple[str, ...], tuple[str, ...]], Batch] = {}
         self._resets: dict[int, Model] = {}
@@ -309,6 +310,44 @@ class Model:
             self.forward_passes += 1
             self.intervention_passes += bool(edits)
             yield rows, detach(lg), {b: detach(acts[b]) for b in bases}
+
+    def forward_grad(self, tokens: torch.Tensor, bases: Sequence[Site], cotangent: torch.Tensor,
+                     batch_size: int | None = None
+                     ) -> tuple[torch.Tensor, dict[Site, torch.Tensor], dict[Site, torch.Tensor]]:
+        """One forward and one backward pass per batch of ``tokens`` ``[batch, pos]``: logits,
+        the whole-tensor activations at ``bases`` (layer sites) and the gradient of
+        ``(logits * cotangent).sum()`` (``cotangent`` ``[batch, pos, d_vocab]``, e.g. a metric's
+        derivative with respect to the logits) with respect to each. Open :meth:`intervene`
+        contexts apply; never through the cache. Counted in :attr:`forward_passes` and
+        :attr:`backward_passes`."""
+        import torch
+
+        bad = [str(b) for b in bases
+               if b.kind in ("pattern", "result", "ln_final", "logits") or b != b.base]
+        if bad:
+            raise InterpClaimsError(
+                f"forward_grad on {self.name}: {', '.join(bad)} is not a whole-tensor site the "
+                "gradient can be read at (resid_pre, z, attn_out, resid_mid, mlp_post, mlp_out, "
+                "resid_post); select heads or neurons from the result with site.select")
+        edits = editable(compose(self._active))
+        placed = not self.placement_spec.is_default
+        if placed:  # as in _passes: edits see CPU float32, results come back as CPU float32
+            edits = placed_edits(edits)
+        size = prompts_per_pass(self.spec, tokens, bases, batch_size)
+        parts: list[tuple[torch.Tensor, dict[Site, torch.Tensor], dict[Site, torch.Tensor]]] = []
+        for start in range(0, tokens.shape[0], size):
+            rows = slice(start, min(start + size, tokens.shape[0]))
+            lg, acts, grads = self._backend.forward_grad(tokens[rows], rows, bases, edits,
+                                                         cotangent[rows])
+            if placed:
+                lg, acts, grads = (to_cpu(lg), {b: to_cpu(v) for b, v in acts.items()},
+                                   {b: to_cpu(v) for b, v in grads.items()})
+            parts.append((lg, acts, grads))
+            self.forward_passes += 1
+            self.backward_passes += 1
+        return (torch.cat([p[0] for p in parts]),
+                {b: torch.cat([p[1][b] for p in parts]) for b in bases},
+                {b: torch.cat([p[2][b] for p in parts]) for b in bases})
 
     def unembedding(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
         """``(W_U [d_model, d_vocab], final-norm gain [d_model], "rms" | "ln", eps)``."""

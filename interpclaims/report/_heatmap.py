@@ -69,6 +69,10 @@ def _grid(m: Mapping[str, Any], cell: Sequence[str] | None, top: float, backend:
             title = (f"{backend} {r}, {cols[j]['title']}: {number(v, typeset=True)} "
                      f"[{number(lo, typeset=True, missing='−∞')}, "
                      f"{number(hi, typeset=True, missing='∞')}]")
+            if m.get("method") == "atp":  # AtP scores rank; the cells claimed are patched
+                title = (f"{backend} {r}, {cols[j]['title']}: AtP {number(v, typeset=True)}"
+                         + "".join(f", patched {number(x, typeset=True)}"
+                                   for cr, cc, x in m.get("confirmed") or [] if [cr, cc] == [r, c]))
             if (r, c) in noop:
                 title += " (the patch copied identical values: exactly 0)"
             cells.append({"text": cell_text(v, top), "colour": colour(t),

@@ -263,10 +263,14 @@ def _user_stacklevel() -> int:
 
 def _not_an_estimate(obj: Any) -> str:
     """Why ``claim.that(obj)`` cannot decide, and which part of ``obj`` it could."""
+    from interpclaims.analyses import AttributionSweep
+
     hint = " A bare number has no interval, and a claim is never decided on a point estimate."
-    if isinstance(obj, EstimateMatrix):
+    if isinstance(obj, EstimateMatrix | AttributionSweep):
         hint = (f" Claim one cell of the matrix: claim.that(m[{obj.rows[0]!r}, {obj.cols[0]!r}])"
                 f" (rows {', '.join(obj.rows)}; columns {', '.join(obj.cols)}).")
+        if isinstance(obj, AttributionSweep):
+            hint += (" Its cells are patched for real when read; its AtP scores only rank them.")
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         parts = [f.name + ("[row, col]" if isinstance(getattr(obj, f.name), EstimateMatrix) else "")
                  for f in dataclasses.fields(obj)
