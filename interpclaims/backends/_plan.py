@@ -110,6 +110,16 @@ class PlanBackend:
             out[Site("logits")] = logits
         return logits, out
 
+    def forward_grad(self, tokens: torch.Tensor, rows: slice, read: Sequence[Site],
+                     edits: Mapping[Site, Edit], cotangent: torch.Tensor
+                     ) -> tuple[torch.Tensor, dict[Site, torch.Tensor], dict[Site, torch.Tensor]]:
+        """:meth:`forward` with a gradient of zero at every read site (the pass is counted by the
+        model, the values mean nothing)."""
+        import torch
+
+        logits, acts = self.forward(tokens, rows, read, edits)
+        return logits, acts, {s: torch.zeros_like(v) for s, v in acts.items()}
+
     def _weight(self, tag: str, *shape: int) -> torch.Tensor:
         import torch
 
