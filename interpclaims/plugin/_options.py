@@ -36,6 +36,7 @@ class Settings:
     fail_on: FailOn = field(default_factory=FailOn)  # what fails the run against a baseline
     save: Path | None = None  # --claims-save: where to copy this run's claims.json
     csv: Path | None = None  # --claims-csv: where to write the table
+    sequential: bool = False  # --claims-sequential: decide per-prompt claims on growing batches
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -76,6 +77,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("claims_csv", "write the claims as CSV to this path (empty: do not)", default="")
     group.addoption("--claims-cache-clear", action="store_true", default=False,
                     help="empty the activation store before the run")
+    group.addoption("--claims-sequential", action="store_true", default=False,
+                    help="evaluate the prompts of per-prompt analyses in growing batches and stop "
+                    "each claim as soon as an anytime-valid confidence sequence decides it")
 
 
 def _setting(config: pytest.Config, name: str) -> str:
@@ -169,7 +173,8 @@ def read_settings(config: pytest.Config) -> Settings:
                     n_resamples=n_resamples, report_dir=report_dir, cache_mode=cache_mode,
                     cache_dir=cache_dir, correction=correction, baseline=baseline,
                     fail_on=fail_on, save=save,
-                    csv=report_dir / csv if csv else None)  # an absolute csv path stays
+                    csv=report_dir / csv if csv else None,  # an absolute csv path stays
+                    sequential=bool(config.getoption("claims_sequential", False)))
 
 
 def _gating(config: pytest.Config) -> tuple[Path | None, FailOn, Path | None]:
