@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
 
-from interpclaims._data import Dataset, DataSpec
+from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import DataError
 from interpclaims._estimate import Estimate, estimate_from_samples, estimate_ratio
 from interpclaims._estimate_sets import EstimateMatrix
@@ -25,6 +25,7 @@ from interpclaims.analyses._prepare import (
     positions_mask,
     prepare,
 )
+from interpclaims.analyses._sequential import in_batches, sequential_on
 from interpclaims.interventions import patch_edit, run_lenient, run_strict
 
 if TYPE_CHECKING:
@@ -162,6 +163,20 @@ def patch(
     or a callable ``metric(logits, rows)``: the change of that metric caused by the patch, per
     prompt. ``at=``: the decision position (default: each prompt's last real token).
     """
+    __tracebackhide__ = True
+    if not sequential_on() or (isinstance(metric, str) and metric == "normalized"):
+        return _patch_on(model, site, data, direction, positions, metric, corrupt_field, at)
+    checked = check_model(model, "patch")
+    return in_batches(  # the change of a metric per prompt: a mean, decided on growing batches
+        checked, load_data(data), analysis="patch", rate=lambda: False,
+        run=lambda rows: _patch_on(checked, site, rows, direction, positions, metric,
+                                   corrupt_field, at))
+
+
+def _patch_on(model: Model, site: str | Site, data: DataSpec | Dataset, direction: Direction,
+              positions: Positions, metric: PatchMetric | MetricFn, corrupt_field: str,
+              at: Positions | None) -> Estimate:
+    """:func:`patch` on the prompts of ``data``."""
     __tracebackhide__ = True
     model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch", at)
     s = parse_component(model, site, "patch")
