@@ -75,6 +75,10 @@ Benchmarks (names for ``--only``):
     against ``-p no:interpclaims`` (the entry-point name; checked to really disable it),
     interleaved, >= 5 repeats each; median wall difference, target < 100 ms; and a conftest
     records at session finish whether torch (and friends) were imported: target no torch.
+``sequential``
+    ``benchmarks/sequential.py``: ``--claims-sequential`` under 200 null simulations per supported
+    analysis type (false-SUPPORTED rate, target <= α + 3 SE) and on ``pytest claims/
+    --claims-sequential --claims-backends=tl`` (prompts used by decisive claims, target <= 30%).
 """
 
 from __future__ import annotations
@@ -819,6 +823,13 @@ def bench_plugin_cost(ctx: Ctx) -> None:
     ctx.details["plugin_cost"] = {"times": times, "diffs": diffs, "modules": mods}
 
 
+def bench_sequential(ctx: Ctx) -> None:
+    sys.path.insert(0, str(HERE))
+    import sequential  # type: ignore[import-not-found]
+
+    sequential.bench(ctx)
+
+
 # ------------------------------------------------------------------------------------ driver
 BENCHMARKS: dict[str, Callable[[Ctx], None]] = {
     "claims_vs_script": bench_claims_vs_script,
@@ -827,6 +838,7 @@ BENCHMARKS: dict[str, Callable[[Ctx], None]] = {
     "bootstrap_vs_scipy": bench_bootstrap_vs_scipy,
     "rss_1gb_cache": bench_rss_1gb_cache,
     "plugin_cost": bench_plugin_cost,
+    "sequential": bench_sequential,
 }
 
 

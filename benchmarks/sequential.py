@@ -148,7 +148,10 @@ def suite_savings(report: Path | None = None) -> dict[str, Any]:
         "max_fraction": max(fractions) if fractions else None,
         "prompts_used": sum(r["tested"]["context"]["sequential"]["prompts"] for r in seq),
         "prompts_total": sum(r["tested"]["context"]["sequential"]["of"] for r in seq),
-        "by_claim": {r["nodeid"] + (f"#{r['claim_id']}" if r.get("claim_id") else ""):
+        "forward_passes": sum(r["tested"]["context"]["sequential"]["forward_passes"]
+                              for r in seq),
+        "by_claim": {r["nodeid"] + ("#" + r["claim_id"].split("#", 1)[1]
+                                    if "#" in r.get("claim_id", "") else ""):
                      (r["verdict"], r["tested"]["context"]["sequential"]["prompts"],
                       r["tested"]["context"]["sequential"]["of"]) for r in seq},
     }

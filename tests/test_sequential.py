@@ -183,7 +183,8 @@ CLAIMS = textwrap.dedent(
     pytestmark = ic.model("zoo/agreement")
 
     def test_margin(model, claim):
-        claim.that(ic.measure(model, data="agreement", metric="logit_diff")).is_at_least(2.0)
+        margin = ic.measure(model, data="agreement", metric="logit_diff")
+        claim.that(margin).is_at_least(2.0)
 
     def test_head_needed(model, claim):
         effect = ic.ablate(model, "L1H3", data="agreement", how="mean", metric="logit_diff")

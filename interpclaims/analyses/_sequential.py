@@ -5,7 +5,9 @@ the first batch), and the estimate is the mean of those values: :func:`~.measure
 :func:`~.ablate` (one kind, one seed; a mean ablation takes its mean over the whole dataset, or
 over ``reference=``, fixed before the first batch) and :func:`~.patch` with a per-prompt metric
 (``logit_diff`` or a callable; the normalized effect is a ratio of means). Every other analysis,
-and these with other arguments, runs on all prompts as without the flag.
+and these with other arguments, runs on all prompts as without the flag. Until a claim extends
+it, such an estimate holds the first batch only (its ``n`` and ``method`` say so): code that
+reads its ``samples`` directly reads those prompts.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ def in_batches(model: Model, ds: Dataset, run: Callable[[Dataset], Estimate], *,
     """
     if not sequential_on() or len(ds.rows) <= look_sizes(len(ds.rows))[0]:
         return run(ds)
-    order = _context.rng("sequential order", analysis, ds.sha256).permutation(len(ds.rows))
+    # one order per claim and number of prompts: two datasets of one size read in one test (a
+    # dataset and its corrupted twin) have their first batches on the same rows
+    order = _context.rng("sequential order", len(ds.rows)).permutation(len(ds.rows))
     last: list[Estimate] = []
 
     def evaluate(rows: list[int]) -> tuple[np.ndarray, int]:
