@@ -88,6 +88,10 @@ Benchmarks (names for ``--only``):
     zoo/agreement split by Accelerate (layer 1 and the unembedding offloaded to disk) against one
     device, both backends (``benchmarks/device_map.py``): every site equal, target max relative
     difference <= 1e-6; forward-time ratio and bfloat16-vs-float32 logits as context.
+``sequential``
+    ``benchmarks/sequential.py``: ``--claims-sequential`` under 200 null simulations per supported
+    analysis type (false-SUPPORTED rate, target <= α + 3 SE) and on ``pytest claims/
+    --claims-sequential --claims-backends=tl`` (prompts used by decisive claims, target <= 30%).
 """
 
 from __future__ import annotations
@@ -696,6 +700,13 @@ def bench_device_map(ctx: Ctx) -> None:
     device_map.bench(ctx)
 
 
+def bench_sequential(ctx: Ctx) -> None:
+    sys.path.insert(0, str(HERE))
+    import sequential  # type: ignore[import-not-found]
+
+    sequential.bench(ctx)
+
+
 # ------------------------------------------------------------------------------------ driver
 def bench_atp(ctx: Ctx) -> None:
     """Attribution patching vs exact patching (issue 13.3): see ``atp_sweeps.py``."""
@@ -713,6 +724,7 @@ BENCHMARKS: dict[str, Callable[[Ctx], None]] = {
     "plugin_cost": bench_plugin_cost,
     "device_map": bench_device_map,
     "atp": bench_atp,
+    "sequential": bench_sequential,
 }
 
 

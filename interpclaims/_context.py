@@ -29,6 +29,9 @@ class ClaimContext:
     n_resamples: int = DEFAULT_RESAMPLES
     ci_level: float = DEFAULT_CI_LEVEL
     allow_inconclusive: bool = False
+    # --claims-sequential: per-prompt analyses evaluate prompts in growing batches, and a claim
+    # stops as soon as its anytime-valid confidence sequence decides it
+    sequential: bool = False
     # name -> sha256 of every dataset an analysis read while this context was current
     data_used: dict[str, str] = field(default_factory=dict)
     # what in this claim does an amount of work that depends on the numbers computed (a greedy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import reprlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -24,6 +24,7 @@ from interpclaims.stats import (
 
 __all__ = [
     "Estimate",
+    "PromptStream",
     "estimate",
     "estimate_from_samples",
     "estimate_from_seeds",
@@ -60,6 +61,9 @@ class Estimate:
     # ``permutation_null``). Its presence flags the comparison: ``x.exceeds(this)`` is decided by
     # the permutation p-value of ``x.value`` among these replicates, not by an interval
     null: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # ``--claims-sequential``: the prompts not evaluated yet; this estimate then holds only the
+    # first batch, and a claim extends it batch by batch (see :class:`PromptStream`)
+    stream: PromptStream | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         name = self.label or self.method
@@ -141,6 +145,50 @@ class Estimate:
             ci_level=data.get("ci_level", DEFAULT_CI_LEVEL), controls=controls,
             context=dict(data.get("context", {})),
         )
+
+
+class PromptStream:
+    """The prompts of a sequential estimate (``--claims-sequential``), evaluated in growing batches.
+
+    ``evaluate(rows)`` runs the analysis on the dataset rows ``rows`` (indices into ``ids``, the
+    dataset's order) and returns one value per row and the forward passes it took. Rows are
+    evaluated in ``order``, a seeded random permutation, so that each batch is a random sample of
+    the prompts. Not a value object: it accumulates what has been evaluated.
+    """
+
+    def __init__(self, *, ids: tuple[str, ...], order: np.ndarray, method: str, label: str,
+                 rate: bool, evaluate: Callable[[list[int]], tuple[np.ndarray, int]]) -> None:
+        self.ids, self.order, self.method, self.label, self.rate = ids, order, method, label, rate
+        self._evaluate = evaluate
+        self.values = np.zeros(0)
+        self.forward_passes = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.ids)
+
+    @property
+    def evaluated(self) -> int:
+        return int(self.values.size)
+
+    def extend_to(self, k: int) -> np.ndarray:
+        """Evaluate prompts until the first ``k`` of ``order`` are; their values, in that order."""
+        k = min(k, self.total)
+        if k > self.evaluated:
+            rows = [int(i) for i in self.order[self.evaluated:k]]
+            values, passes = self._evaluate(rows)
+            self.values = np.concatenate([self.values, np.asarray(values, np.float64).reshape(-1)])
+            self.forward_passes += passes
+        return self.values[:k]
+
+    def complete(self) -> Estimate:
+        """Every prompt evaluated, as the fixed-n estimate the analysis gives without the flag
+        (values in the dataset's order): what a claim the sequential rule does not cover uses."""
+        values = self.extend_to(self.total)
+        in_order = np.empty_like(values)
+        in_order[self.order] = values
+        return estimate_from_samples(in_order, method=self.method, label=self.label,
+                                     unit_ids=self.ids, rate=self.rate)
 
 
 def estimate_from_samples(

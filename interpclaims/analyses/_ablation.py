@@ -15,7 +15,7 @@ from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples, estimate_from_seeds
 from interpclaims._estimate_sets import Estimates
-from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, MetricFn, resolve
+from interpclaims.analyses._metrics import EFFECT_METRICS, EffectMetric, Metric, MetricFn, resolve
 from interpclaims.analyses._prepare import (
     Positions,
     as_vector,
@@ -25,6 +25,7 @@ from interpclaims.analyses._prepare import (
     parse_component,
     prepare,
 )
+from interpclaims.analyses._sequential import in_batches, sequential_on
 from interpclaims.interventions import (
     ABLATIONS,
     FIXED_ABLATIONS,
@@ -190,28 +191,63 @@ def ablate(
             raise InterpClaimsError("ablate(direction=) ablates a direction of one residual site; "
                                     f"got {len(sites)} components")
         direction = as_vector(direction, "direction", "ablate")
-    ds, batch = prepare(model, data)
+    ds = load_data(data)
     ref = load_data(reference) if reference is not None else None
-    m = resolve(metric, EFFECT_METRICS, "ablate", model, ds, batch, at=at)
     what = (f"[{', '.join(map(str, sites))}]" if isinstance(component, (list, tuple))
             else str(sites[0])) + (" (direction)" if direction is not None else "")
-    out: dict[str, Estimate] = {}
-    for kind in hows:
-        label = f"ablate({what}, {kind}, {m.name})"
-        scope = scope_text(model, batch, kind, ref, mean_over, label)
-        per_seed = []
-        for seed in range(seeds if kind == "resample" else 1):
-            clean_logits, ablated_logits = run_ablation(
-                model, sites, batch, kind, ref, direction,
-                label if seed == 0 else f"{label}#seed{seed}", mean_over)
-            per_seed.append(m.effect(clean_logits, ablated_logits, "ablated").numpy())
-        out[kind] = estimate_from_seeds(
-            per_seed, label=label, unit_ids=tuple(batch.ids), rate=m.effect_rate,
-            method=f"{kind}-ablation{scope} of {what} on {ds.name}: effect on {m.name} per prompt",
-        )
+    args = _AblationArgs(sites, metric, at, direction, what, seeds, mean_over)
+    if sequential_on() and not isinstance(how, (list, tuple)) and hows[0] in ("zero", "mean"):
+        # a mean ablation's mean is fixed before the first batch: over the whole dataset
+        fixed = ref if ref is not None or hows[0] == "zero" else ds
+        metrics: list[Metric] = []
+
+        def run(rows: Dataset) -> Estimate:
+            est, m = _ablate_on(model, rows, hows, fixed, args)
+            metrics.append(m)
+            return est[hows[0]]
+
+        return in_batches(model, ds, run, analysis="ablate", rate=lambda: metrics[0].effect_rate)
+    out, m = _ablate_on(model, ds, hows, ref, args)
     if isinstance(how, (list, tuple)):
         return Estimates(out, title=f"ablate({what}, {m.name}) by ablation kind")
     return out[hows[0]]
+
+
+@dataclass(frozen=True, slots=True)
+class _AblationArgs:
+    """What :func:`ablate` ablates and measures, whatever the prompts."""
+
+    sites: list[Site]
+    metric: EffectMetric | MetricFn
+    at: Positions | None
+    direction: Any
+    what: str
+    seeds: int
+    mean_over: MeanOver | None
+
+
+def _ablate_on(model: Model, ds: Dataset, hows: list[Ablation], ref: Dataset | None,
+               a: _AblationArgs) -> tuple[dict[str, Estimate], Metric]:
+    """The estimate of each ablation kind on the prompts of ``ds``, and the metric."""
+    __tracebackhide__ = True
+    ds, batch = prepare(model, ds)
+    m = resolve(a.metric, EFFECT_METRICS, "ablate", model, ds, batch, at=a.at)
+    out: dict[str, Estimate] = {}
+    for kind in hows:
+        label = f"ablate({a.what}, {kind}, {m.name})"
+        scope = scope_text(model, batch, kind, ref, a.mean_over, label)
+        per_seed = []
+        for seed in range(a.seeds if kind == "resample" else 1):
+            clean_logits, ablated_logits = run_ablation(
+                model, a.sites, batch, kind, ref, a.direction,
+                label if seed == 0 else f"{label}#seed{seed}", a.mean_over)
+            per_seed.append(m.effect(clean_logits, ablated_logits, "ablated").numpy())
+        out[kind] = estimate_from_seeds(
+            per_seed, label=label, unit_ids=tuple(batch.ids), rate=m.effect_rate,
+            method=f"{kind}-ablation{scope} of {a.what} on {ds.name}: effect on {m.name} per "
+                   "prompt",
+        )
+    return out, m
 
 
 @dataclass(frozen=True, slots=True)

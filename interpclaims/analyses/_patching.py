@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
 
 from interpclaims import _context
-from interpclaims._data import Dataset, DataSpec
+from interpclaims._data import Dataset, DataSpec, load_data
 from interpclaims._errors import DataError, InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples, estimate_ratio
 from interpclaims._estimate_sets import EstimateMatrix
@@ -29,6 +29,7 @@ from interpclaims.analyses._prepare import (
     positions_mask,
     prepare,
 )
+from interpclaims.analyses._sequential import in_batches, sequential_on
 from interpclaims.interventions import fired, patch_edit, run_lenient, run_strict
 
 if TYPE_CHECKING:
@@ -183,6 +184,20 @@ def patch(
     or a callable ``metric(logits, rows)``: the change of that metric caused by the patch, per
     prompt. ``at=``: the decision position (default: each prompt's last real token).
     """
+    __tracebackhide__ = True
+    if not sequential_on() or (isinstance(metric, str) and metric == "normalized"):
+        return _patch_on(model, site, data, direction, positions, metric, corrupt_field, at)
+    checked = check_model(model, "patch")
+    return in_batches(  # the change of a metric per prompt: a mean, decided on growing batches
+        checked, load_data(data), analysis="patch", rate=lambda: False,
+        run=lambda rows: _patch_on(checked, site, rows, direction, positions, metric,
+                                   corrupt_field, at))
+
+
+def _patch_on(model: Model, site: str | Site, data: DataSpec | Dataset, direction: Direction,
+              positions: Positions, metric: PatchMetric | MetricFn, corrupt_field: str,
+              at: Positions | None) -> Estimate:
+    """:func:`patch` on the prompts of ``data``."""
     __tracebackhide__ = True
     model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch", at)
     s = parse_component(model, site, "patch")

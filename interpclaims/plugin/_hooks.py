@@ -177,7 +177,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     settings = item.config.stash[SETTINGS]
     ctx = _context.ClaimContext(
         seed=settings.seed, key=test_id(item), n_resamples=settings.n_resamples,
-        allow_inconclusive=settings.allow_inconclusive,
+        allow_inconclusive=settings.allow_inconclusive, sequential=settings.sequential,
     )
     item.stash[DATA_USED] = ctx.data_used
     if settings.plan:

@@ -37,6 +37,7 @@ class Settings:
     save: Path | None = None  # --claims-save: where to copy this run's claims.json
     csv: Path | None = None  # --claims-csv: where to write the table
     plan: bool = False  # --claims-plan: print the work the run would do, run no model
+    sequential: bool = False  # --claims-sequential: decide per-prompt claims on growing batches
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -81,6 +82,9 @@ def add_options(parser: pytest.Parser) -> None:
                     help="print the forward passes, activation-store bytes and remote requests "
                     "the selected claims would take, per model and backend, without loading any "
                     "weights or running any model (no report is written; plan.json instead)")
+    group.addoption("--claims-sequential", action="store_true", default=False,
+                    help="evaluate the prompts of per-prompt analyses in growing batches and stop "
+                    "each claim as soon as an anytime-valid confidence sequence decides it")
 
 
 def _setting(config: pytest.Config, name: str) -> str:
@@ -174,7 +178,8 @@ def read_settings(config: pytest.Config) -> Settings:
                     n_resamples=n_resamples, report_dir=report_dir, cache_mode=cache_mode,
                     cache_dir=cache_dir, correction=correction, baseline=baseline,
                     fail_on=fail_on, save=save, plan=bool(config.getoption("claims_plan")),
-                    csv=report_dir / csv if csv else None)  # an absolute csv path stays
+                    csv=report_dir / csv if csv else None,  # an absolute csv path stays
+                    sequential=bool(config.getoption("claims_sequential", False)))
 
 
 def _gating(config: pytest.Config) -> tuple[Path | None, FailOn, Path | None]:

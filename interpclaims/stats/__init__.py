@@ -33,6 +33,8 @@ at level ``1 - α``, 95% by default, so each of its tails holds ``α/2`` = 2.5%)
 * several training / sampling seeds (``_multiseed.py``): :func:`bootstrap_multiseed` (seeds and
   prompts resampled) and :func:`table_interval` (a seeds × prompts table, two-way random effects:
   what pooled probe splits and donor draws use);
+* sequential decisions (``_sequential.py``): :func:`confidence_sequence` (an anytime-valid
+  asymptotic confidence sequence of a mean), :func:`look_sizes` (the growing batches of prompts);
 * plumbing: :func:`derive_rng` (``_rng.py``), defaults (``_defaults.py``), input checks and the
   option types (``_validation.py``).
 
@@ -70,6 +72,13 @@ from interpclaims.stats._power import MIN_PROMPTS, sample_size_warnings
 from interpclaims.stats._pvalues import one_sample_p, paired_sign_flip_test, permutation_test, tost_p
 from interpclaims.stats._ratio import RatioInterval, bootstrap_ratio
 from interpclaims.stats._rng import derive_rng
+from interpclaims.stats._sequential import (
+    FIRST_LOOK,
+    GROWTH,
+    ConfidenceSequence,
+    confidence_sequence,
+    look_sizes,
+)
 from interpclaims.stats._similarity import linear_cka
 from interpclaims.stats._validation import Alternative, BootstrapMethod, IntervalMethod
 
@@ -77,10 +86,13 @@ __all__ = [
     "DEFAULT_CI_LEVEL",
     "DEFAULT_PERMUTATIONS",
     "DEFAULT_RESAMPLES",
+    "FIRST_LOOK",
+    "GROWTH",
     "MIN_PROMPTS",
     "SMALL_N",
     "Alternative",
     "BootstrapMethod",
+    "ConfidenceSequence",
     "Interval",
     "IntervalMethod",
     "MeansFunction",
@@ -95,8 +107,10 @@ __all__ = [
     "bootstrap_multiseed",
     "bootstrap_ratio",
     "choose_interval",
+    "confidence_sequence",
     "derive_rng",
     "linear_cka",
+    "look_sizes",
     "mean_interval",
     "null_p_value",
     "one_sample_p",

@@ -45,6 +45,7 @@ from interpclaims.verdicts._comparison import decide, difference, p_value, size_
 from interpclaims.verdicts._families import Family
 from interpclaims.verdicts._permutation import PERMUTATION_RULE, against_null
 from interpclaims.verdicts._result import ClaimResult, Verdict, per_prompt_of
+from interpclaims.verdicts._sequential import Rule, decide_sequentially, sequential_note
 from interpclaims.verdicts._several import combine
 
 __all__ = ["Claim", "Subject"]
@@ -90,10 +91,11 @@ class Subject:
         if self._several is not None:
             return self._each(lambda s: s.is_at_least(v))
         v = _as_number(v, "is_at_least(v)")
+        seq = self._in_batches(lambda lo, hi: (lo >= v, hi < v))
         x = self._x
         verdict = decide(x.ci_low >= v, x.ci_high < v)
         ref = {"kind": "threshold", "value": v, "label": f">= {_fmt(v)}"}
-        p = p_value(x, lambda s, rng: one_sample_p(s, v, "greater", rng))
+        p = None if seq else p_value(x, lambda s, rng: one_sample_p(s, v, "greater", rng))
         return self._finish("is_at_least", f"ci_low >= {_fmt(v)}", verdict, x, ref, p,
                             size_warnings(x, v, "threshold", verdict))
 
@@ -103,10 +105,11 @@ class Subject:
         if self._several is not None:
             return self._each(lambda s: s.is_at_most(v))
         v = _as_number(v, "is_at_most(v)")
+        seq = self._in_batches(lambda lo, hi: (hi <= v, lo > v))
         x = self._x
         verdict = decide(x.ci_high <= v, x.ci_low > v)
         ref = {"kind": "threshold", "value": v, "label": f"<= {_fmt(v)}"}
-        p = p_value(x, lambda s, rng: one_sample_p(s, v, "less", rng))
+        p = None if seq else p_value(x, lambda s, rng: one_sample_p(s, v, "less", rng))
         return self._finish("is_at_most", f"ci_high <= {_fmt(v)}", verdict, x, ref, p,
                             size_warnings(x, v, "threshold", verdict))
 
@@ -120,6 +123,13 @@ class Subject:
         if self._several is not None:
             return self._each(lambda s: s.exceeds(other, by))
         by = _as_number(by, "exceeds(by=)")
+        seq = False
+        if isinstance(other, Estimate):  # a comparison of two estimates uses every prompt
+            self._x = self._x.stream.complete() if self._x.stream is not None else self._x
+            other = other.stream.complete() if other.stream is not None else other
+        else:
+            thr = _as_number(other, "exceeds(other)")
+            seq = self._in_batches(lambda lo, hi: (lo - thr > by, hi - thr <= by))
         x = self._x
         if isinstance(other, Estimate) and other.null is not None:  # a permutation test
             return self._finish("exceeds", PERMUTATION_RULE, *against_null(x, other, by))
@@ -143,7 +153,8 @@ class Subject:
                 method=x.method, label=f"{x.label} - {_fmt(thr)}", ci_level=x.ci_level,
             )
             ref = {"kind": "threshold", "value": thr, "label": f"> {_fmt(thr)}", "by": by}
-            p = p_value(x, lambda s, rng: one_sample_p(s, thr + by, "greater", rng))
+            p = None if seq else p_value(x, lambda s, rng: one_sample_p(s, thr + by, "greater",
+                                                                        rng))
         verdict = decide(diff.ci_low > by, diff.ci_high <= by)
         return self._finish("exceeds", f"ci_low(x - reference) > {_fmt(by)}", verdict, diff, ref,
                             p, size_warnings(diff, by, "threshold", verdict))
@@ -176,14 +187,30 @@ class Subject:
                                  f"-{_fmt(d)} < ci_low, ci_high < {_fmt(d)}")
 
     # -- internals -------------------------------------------------------------------------
+    def _in_batches(self, rule: Rule) -> bool:
+        """An estimate evaluated in batches (``--claims-sequential``): extend it until its
+        confidence sequence decides ``rule`` (True: ``self._x`` is then the estimate at
+        stopping, and has no fixed-n p-value). In a corrected family of several claims, or for
+        an estimate not in batches, every prompt is used as without the flag (False)."""
+        stream = self._x.stream
+        if stream is None:
+            return False
+        family = self._family
+        if family is not None and family.size > 1 and family.correction != "none":
+            self._x = stream.complete()
+            return False
+        self._x = decide_sequentially(self._x, rule)
+        return True
+
     def _equivalence(self, comparator: str, lo: float, hi: float, reference: Mapping[str, Any],
                      rule: str) -> ClaimResult:
         """The interval inside ``(lo, hi)``: two one-sided tests around the midpoint."""
         __tracebackhide__ = True
+        seq = self._in_batches(lambda a, b: (lo < a and b < hi, a >= hi or b <= lo))
         x = self._x
         verdict = decide(lo < x.ci_low and x.ci_high < hi, x.ci_low >= hi or x.ci_high <= lo)
         mid, half = (lo + hi) / 2, (hi - lo) / 2
-        p = p_value(x, lambda s, rng: tost_p(s - mid, half, rng))
+        p = None if seq else p_value(x, lambda s, rng: tost_p(s - mid, half, rng))
         centred = dataclasses.replace(x, value=x.value - mid, ci_low=x.ci_low - mid,
                                       ci_high=x.ci_high - mid)
         return self._finish(comparator, rule, verdict, x, reference, p,
@@ -198,7 +225,9 @@ class Subject:
         what = "x - reference" if comparator == "exceeds" else "x"
         message = (
             f"{verdict}: {name} = {_fmt(self._x.value)}; {what} = {_fmt(tested.value)} "
-            f"[{pct}% CI {_fmt(tested.ci_low)}, {_fmt(tested.ci_high)}], n={tested.n}; "
+            f"[{pct}% {'CS' if tested.context.get('sequential') else 'CI'} "
+            f"{_fmt(tested.ci_low)}, {_fmt(tested.ci_high)}], n={tested.n}"
+            f"{sequential_note(tested)}; "
             f"reference {reference['label']}"
             + (f" (by {_fmt(reference['by'])})" if reference.get("by") else "")
             + f"; rule: {rule}"
