@@ -10,8 +10,10 @@ hundred calls a run).
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import sys
 import time
 from collections import Counter, defaultdict
 from typing import Any
@@ -48,11 +50,14 @@ def pytest_configure(config: Any) -> None:
     from interpclaims.models import Model
     from interpclaims.verdicts import _claim
 
-    # statistics: every function of interpclaims.stats that the estimates and claims call
-    # (bootstrap intervals, t / Wilson intervals, p-values), wherever they are imported
-    for module in (_estimate, _claim):
+    # statistics: every function of interpclaims.stats that the estimates, claims and analyses
+    # call (bootstrap intervals, t / Wilson intervals, p-values, functions of means, similarity),
+    # wherever they are imported
+    users = [m for name, m in list(sys.modules.items())
+             if name.startswith("interpclaims.") and not name.startswith("interpclaims.stats")]
+    for module in {id(m): m for m in (_estimate, _claim, *users)}.values():
         for name, obj in list(vars(module).items()):
-            if callable(obj) and getattr(obj, "__module__", "") .startswith("interpclaims.stats"):
+            if inspect.isfunction(obj) and obj.__module__.startswith("interpclaims.stats"):
                 _wrap(module, name, "stats")
     _wrap(Model, "forward", "forward")
     _wrap(Model, "tokenize", "tokenize")

@@ -55,13 +55,13 @@ Benchmarks (names for ``--only``):
     /proc/stat), and the note gives the Amdahl bound: start-up, collection and the model load
     (wall minus summed test time of the serial run) do not shrink with workers.
 ``bootstrap_vs_scipy``
-    ``benchmarks/calibration.py`` exposes no function returning this timing (its ``timings()``
-    only prints), so: ``interpclaims.stats.bootstrap_mean`` (10,000 resamples, n = 1,000
-    prompts, percentile) against ``scipy.stats.bootstrap`` (same data, n_resamples, percentile,
-    ``vectorized=True``), best of N interleaved; ratio scipy / ours, target >= 10x. (If
-    calibration.py grows a ``bootstrap_vs_scipy()`` returning ``{"ours_s", "scipy_s"}``, it is
-    used instead.) Context rows: the raw cost of drawing the 10,000 x 1,000 resample indices, and
-    many quantities at once (``bootstrap_mean_batch`` vs scipy on a 2-D array).
+    ``benchmarks/bench_bootstrap.py``: ``interpclaims.stats.bootstrap_mean`` against
+    ``scipy.stats.bootstrap`` on the same interval (same data, n = 1,000, level, method, 10,000
+    resamples each side, ``vectorized=True``), percentile (target >= 10x) and BCa (context), best
+    of N interleaved, with the Monte Carlo gap between the two intervals; the floor (drawing the
+    10,000 x 1,000 indices alone); many quantities at once (``bootstrap_mean_batch`` vs scipy on
+    a 2-D array); and the share of statistics in a cold ``pytest claims/`` run's analysis time
+    (``bench_profile``), target <= 15%.
 ``rss_1gb_cache``
     The public API on a 1 GiB store entry (``benchmarks/rss_probe.py``): a child writes the
     ``L0.mlp_post`` activations of 16,384 synthetic 64-token prompts of ``zoo/agreement``
@@ -530,68 +530,16 @@ def bench_xdist(ctx: Ctx) -> None:
 
 # ----------------------------------------------------------------------- 4. bootstrap vs scipy
 def bench_bootstrap_vs_scipy(ctx: Ctx) -> None:
-    import numpy as np
-    from scipy import stats
-
-    from interpclaims.stats import bootstrap_mean, bootstrap_mean_batch
-
     sys.path.insert(0, str(HERE))
     try:
-        import calibration  # type: ignore[import-not-found]
-
-        provided = getattr(calibration, "bootstrap_vs_scipy", None)
-    except Exception:
-        provided = None
+        import bench_bootstrap  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(HERE))
     repeats = 3 if ctx.quick else 7
-    x = np.random.default_rng(0).exponential(size=1000)
-
-    def scipy_boot(data: Any, axis: int = -1) -> Any:
-        kw = dict(n_resamples=10_000, method="percentile", vectorized=True, axis=axis)
-        try:
-            return stats.bootstrap((data,), np.mean, rng=np.random.default_rng(1), **kw)
-        except TypeError:  # scipy < 1.15
-            return stats.bootstrap((data,), np.mean, random_state=np.random.default_rng(1), **kw)
-
-    def timed(fn: Callable[[], Any]) -> float:
-        start = time.perf_counter()
-        fn()
-        return time.perf_counter() - start
-
-    if provided is not None:
-        res = provided()
-        t_ours, t_scipy, source = float(res["ours_s"]), float(res["scipy_s"]), "calibration.py"
-    else:
-        ours_t, scipy_t = [], []
-        for _ in range(repeats):  # interleaved
-            ours_t.append(timed(lambda: bootstrap_mean(x, np.random.default_rng(1),
-                                                       n_resamples=10_000)))
-            scipy_t.append(timed(lambda: scipy_boot(x)))
-        t_ours, t_scipy, source = min(ours_t), min(scipy_t), f"best of {repeats}"
-    _, lo, hi = bootstrap_mean(x, np.random.default_rng(1), n_resamples=10_000)
-    ci = scipy_boot(x).confidence_interval
-    ratio = t_scipy / t_ours
-    ctx.add("bootstrap_vs_scipy", "scipy.stats.bootstrap / bootstrap_mean (n=1000, 10k, pct)",
-            ratio, f"{ratio:.2f}x ({t_scipy * 1e3:.0f}ms / {t_ours * 1e3:.0f}ms)", ">= 10x",
-            ratio >= 10, f"{source}; intervals ours [{lo:.4f}, {hi:.4f}] scipy "
-            f"[{ci.low:.4f}, {ci.high:.4f}]")
-    g = np.random.default_rng(2)
-    t_idx = min(timed(lambda: g.integers(0, 1000, size=(10_000, 1000))) for _ in range(repeats))
-    ctx.add("bootstrap_vs_scipy", "floor: drawing the 10k x 1000 resample indices / ours",
-            t_idx / t_ours, f"{t_idx * 1e3:.0f}ms = {t_idx / t_ours:.0%} of ours", "context", None,
-            "any index bootstrap pays this; scipy pays it too")
-    rows = np.random.default_rng(3).exponential(size=(28, 200))  # e.g. one sweep's cells
-    t_batch = min(timed(lambda: bootstrap_mean_batch(rows, np.random.default_rng(1),
-                                                     n_resamples=10_000))
-                  for _ in range(max(2, repeats // 2)))
-    t_sp2 = min(timed(lambda: scipy_boot(rows)) for _ in range(max(2, repeats // 2)))
-    ctx.add("bootstrap_vs_scipy", "28 quantities x n=200: scipy (2-D, one call) / batch",
-            t_sp2 / t_batch, f"{t_sp2 / t_batch:.2f}x ({t_sp2 * 1e3:.0f}ms / {t_batch * 1e3:.0f}ms)",
-            "context", None, "bootstrap_mean_batch, shared resamples")
-    ctx.details["bootstrap_vs_scipy"] = {"ours_s": t_ours, "scipy_s": t_scipy, "source": source,
-                                         "index_draw_s": t_idx, "batch_s": t_batch,
-                                         "scipy_2d_s": t_sp2}
+    details = bench_bootstrap.same_interval(ctx, repeats)
+    details.update(bench_bootstrap.many_quantities(ctx, repeats))
+    details["cold_claims"] = bench_bootstrap.stats_share(ctx, run_claims)
+    ctx.details["bootstrap_vs_scipy"] = details
 
 
 # --------------------------------------------------------------------------- 5. RSS, 1 GB store

@@ -25,6 +25,9 @@ at level ``1 - α``, 95% by default, so each of its tails holds ``α/2`` = 2.5%)
   :func:`permutation_test`, :func:`one_sample_p` and the equivalence test :func:`tost_p`;
   :func:`null_p_value` (``_nulls.py``) for a statistic against null replicates the caller built
   by retraining (a probe's ``permutation_null``), ties counted against the claim;
+* the one resampling kernel (``_resample.py``): every bootstrap above draws its resampled prompt
+  sets there (exact uniform indices in ``uint16``, gathered or counted), and the sign-flip tests
+  draw their random signs as bits;
 * similarity (``_similarity.py``): :func:`linear_cka` (linear CKA of two activation sets);
 * multiplicity (``_multiplicity.py``): :func:`bonferroni` (one claim, from its family's size:
   what verdicts use), :func:`adjust_pvalues` (Holm for family-wise error, Benjamini–Hochberg for

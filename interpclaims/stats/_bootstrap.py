@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from interpclaims.stats._defaults import _CHUNK_ELEMENTS, DEFAULT_CI_LEVEL, DEFAULT_RESAMPLES
+from interpclaims.stats._defaults import DEFAULT_CI_LEVEL, DEFAULT_RESAMPLES
+from interpclaims.stats._resample import resampled_column_means
 from interpclaims.stats._validation import (
     BootstrapMethod,
     _as_samples,
@@ -32,15 +33,8 @@ __all__ = ["bootstrap_mean", "bootstrap_mean_batch", "bootstrap_mean_diff"]
 def _resampled_means(
     x: NDArray[np.float64], rng: np.random.Generator, n_resamples: int
 ) -> NDArray[np.float64]:
-    """Means of ``n_resamples`` bootstrap resamples of ``x`` (vectorized, chunked)."""
-    n = x.size
-    out = np.empty(n_resamples)
-    chunk = max(1, _CHUNK_ELEMENTS // n)
-    for start in range(0, n_resamples, chunk):
-        stop = min(n_resamples, start + chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        out[start:stop] = x[idx].mean(axis=1)
-    return out
+    """Means of ``n_resamples`` bootstrap resamples of ``x`` (see :mod:`._resample`)."""
+    return resampled_column_means(x[:, None], rng, n_resamples)[:, 0]
 
 
 def _percentile_interval(
@@ -169,19 +163,9 @@ def _resampled_row_means(
     x: NDArray[np.float64], rng: np.random.Generator, n_resamples: int
 ) -> NDArray[np.float64]:
     """Bootstrap means of every row of ``x`` (rows × prompts), all rows sharing the resampled
-    prompt sets: rows × resamples, each row sorted. Draws the same indices as
-    :func:`_resampled_means` of one row, and turns them into counts for one matrix product."""
-    rows, n = x.shape
-    boot = np.empty((rows, n_resamples))
-    chunk = max(1, _CHUNK_ELEMENTS // n)
-    offsets = None
-    for start in range(0, n_resamples, chunk):
-        stop = min(n_resamples, start + chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        if offsets is None or offsets.shape[0] != stop - start:
-            offsets = (np.arange(stop - start) * n)[:, None]
-        counts = np.bincount((idx + offsets).ravel(), minlength=(stop - start) * n)
-        boot[:, start:stop] = x @ counts.reshape(stop - start, n).T.astype(np.float64) / n
+    prompt sets: rows × resamples, each row sorted. Draws the same prompt sets as
+    :func:`_resampled_means` of one row with the same generator state."""
+    boot = np.ascontiguousarray(resampled_column_means(x.T, rng, n_resamples).T)
     boot.sort(axis=1)
     return boot
 

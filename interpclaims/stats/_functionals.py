@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from interpclaims.stats._defaults import DEFAULT_CI_LEVEL, DEFAULT_RESAMPLES
+from interpclaims.stats._resample import resampled_column_means
 
 __all__ = ["MeansFunction", "bootstrap_means_function"]
 
@@ -43,11 +44,8 @@ def bootstrap_means_function(
     t = np.asarray(table, dtype=np.float64)
     if t.ndim != 2 or t.shape[0] < 2:
         raise ValueError(f"table must be [prompts >= 2, k], got shape {t.shape}")
-    n = t.shape[0]
     value = float(fn(t.mean(axis=0)[None, :])[0])
-    # multinomial counts: the same joint resample of prompts for every column
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(np.float64)
-    means = counts @ t / n
+    means = resampled_column_means(t, rng, n_resamples)  # one joint resample for every column
     alpha = (1.0 - level) / 2.0
     if denominator is not None:
         observed = float(denominator(t.mean(axis=0)[None, :])[0])

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from interpclaims.stats._defaults import _CHUNK_ELEMENTS, DEFAULT_PERMUTATIONS
+from interpclaims.stats._resample import random_signs
 from interpclaims.stats._validation import (
     Alternative,
     _as_samples,
@@ -63,7 +64,7 @@ def _sign_flip_pvalues(
     total = d.sum(axis=0)
     for start in range(0, n_permutations, chunk):
         stop = min(n_permutations, start + chunk)
-        plus = rng.integers(0, 2, size=(stop - start, n), dtype=np.int8).astype(np.float64)
+        plus = random_signs(rng, stop - start, n).astype(np.float64)
         # mean(s · d) with s = 2·plus - 1, as one matrix product
         null = (2.0 * (plus @ d) - total) / n
         for j, alt in enumerate(alternatives):

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from interpclaims.stats._bootstrap import _bca_levels
-from interpclaims.stats._defaults import _CHUNK_ELEMENTS, DEFAULT_CI_LEVEL, DEFAULT_RESAMPLES
+from interpclaims.stats._defaults import DEFAULT_CI_LEVEL, DEFAULT_RESAMPLES
+from interpclaims.stats._resample import resampled_column_means
 from interpclaims.stats._validation import _as_samples, _check_count, _check_level
 
 if TYPE_CHECKING:
@@ -36,16 +37,9 @@ class RatioInterval(NamedTuple):
 def _resampled_ratio(num: NDArray[np.float64], den: NDArray[np.float64],
                      rng: np.random.Generator, n_resamples: int
                      ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Resampled ``mean(num)`` and ``mean(den)``, prompts drawn jointly (vectorized, chunked)."""
-    n = num.size
-    boot_num, boot_den = np.empty(n_resamples), np.empty(n_resamples)
-    chunk = max(1, _CHUNK_ELEMENTS // n)
-    for start in range(0, n_resamples, chunk):
-        stop = min(n_resamples, start + chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        boot_num[start:stop] = num[idx].mean(axis=1)
-        boot_den[start:stop] = den[idx].mean(axis=1)
-    return boot_num, boot_den
+    """Resampled ``mean(num)`` and ``mean(den)``, prompts drawn jointly."""
+    means = resampled_column_means(np.column_stack([num, den]), rng, n_resamples)
+    return means[:, 0], means[:, 1]
 
 
 def _jackknife_acceleration(num: NDArray[np.float64], den: NDArray[np.float64]) -> float:
