@@ -11,23 +11,33 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from interpclaims._errors import BackendUnavailable
+from interpclaims._errors import BackendUnavailable, Unsupported
 from interpclaims.backends._circuit import (
     GRAPH_ARCHITECTURES,
     RawGraph,
     Replacement,
     transcoder_decoders,
 )
+from interpclaims.backends._plain import Assign, Direction, PlainEdit, PlainOp, SaeOp
 from interpclaims.backends._protocol import Backend, Edit, ModelSpec
+from interpclaims.backends._remote import REMOTE_MODES, RemoteJobError, RemoteRunner
 
 __all__ = [
     "BACKENDS",
     "GRAPH_ARCHITECTURES",
+    "REMOTE_MODES",
+    "Assign",
     "Backend",
+    "Direction",
     "Edit",
     "ModelSpec",
+    "PlainEdit",
+    "PlainOp",
     "RawGraph",
+    "RemoteJobError",
+    "RemoteRunner",
     "Replacement",
+    "SaeOp",
     "backend_available",
     "install_hint",
     "load_backend",
@@ -57,16 +67,24 @@ def model_spec(hf_config: Any) -> ModelSpec:
     return spec_of(hf_config)
 
 
-def load_backend(name: str, hf_model: Any, tokenizer: Any, spec: ModelSpec) -> Backend:
-    """Wrap a loaded Hugging Face model in backend ``name``."""
+def load_backend(name: str, hf_model: Any, tokenizer: Any, spec: ModelSpec,
+                 remote: str = "off", model_name: str = "") -> Backend:
+    """Wrap a loaded Hugging Face model in backend ``name``; ``remote`` (``local`` / ``ndif``,
+    nnsight only) runs its traces on NDIF or nnsight's local simulation of it."""
     if name not in BACKENDS:
         raise BackendUnavailable(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}")
     if not backend_available(name):
         raise BackendUnavailable(install_hint(name))
+    if remote not in REMOTE_MODES:
+        raise Unsupported(f"remote={remote!r} is not one of {', '.join(map(repr, REMOTE_MODES))}")
+    if name == "tl" and remote != "off":
+        raise Unsupported(f"{model_name}: remote={remote!r} runs the nnsight backend only "
+                          "(TransformerLens has no remote execution); use backends=['nnsight']")
     if name == "tl":
         from interpclaims.backends._tl import TLBackend
 
         return TLBackend(hf_model, tokenizer, spec)
     from interpclaims.backends._nnsight import NNsightBackend
 
-    return NNsightBackend(hf_model, tokenizer, spec)
+    runner = RemoteRunner(remote, model_name) if remote != "off" else None
+    return NNsightBackend(hf_model, tokenizer, spec, remote=runner)

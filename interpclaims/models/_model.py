@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from interpclaims._errors import InterpClaimsError, ModelLoadError
+from interpclaims._errors import InterpClaimsError, ModelLoadError, Unsupported
 from interpclaims._sites import Site, parse_site
 from interpclaims.backends import Backend, Edit, Replacement, load_backend, model_spec
 from interpclaims.models._batch import Batch, prompts_per_pass, token_id, tokenize
@@ -45,10 +45,12 @@ class CleanCache(Protocol):
 class Model:
     """A model loaded on one backend: what the ``model`` fixture gives a claim."""
 
-    def __init__(self, name: str, backend: str, cache: CleanCache | None = None) -> None:
+    def __init__(self, name: str, backend: str, cache: CleanCache | None = None,
+                 remote: str = "off") -> None:
         from interpclaims.models._torch import ensure_torch_settings
 
         ensure_torch_settings()
+        self.remote = remote  # off | local | ndif (nnsight only: where its traces run)
         self._setup(name, backend, load_hf(name), cache)
 
     def _setup(self, name: str, backend: str, loaded: LoadedHF, cache: CleanCache | None) -> None:
@@ -62,7 +64,8 @@ class Model:
         self.tokenizer = tokenizer
         self.weights_hash = loaded.weights_hash
         self._hf_config = hf_model.config
-        self._backend: Backend = load_backend(backend, hf_model, tokenizer, self.spec)
+        self._backend: Backend = load_backend(backend, hf_model, tokenizer, self.spec,
+                                              remote=self.remote, model_name=name)
         self.backend = backend
         if tokenizer.bos_token_id is None:
             raise ModelLoadError(f"the tokenizer of {name!r} has no bos token; interpclaims "
@@ -99,7 +102,12 @@ class Model:
                 source=self.source, hf_model=hf, tokenizer=self.tokenizer,
                 weights_hash=f"{self.weights_hash}:reset-{seed}:torch-{torch.__version__}",
                 tokenizer_hash=self.tokenizer_hash)
+            if self.remote == "ndif":
+                raise Unsupported(f"{self.name}: the reset-network control needs a model with "
+                                  "fresh weights, which NDIF does not host; run this claim with "
+                                  "--claims-remote=off (or local)")
             reset = object.__new__(Model)
+            reset.remote = self.remote
             reset._setup(f"{self.name} (reset network, seed {seed})", self.backend, loaded,
                          self.cache)
             self._resets[seed] = reset
@@ -198,6 +206,11 @@ class Model:
                 parts[b].append(acts[b].detach())
         return torch.cat(logits_parts), {b: torch.cat(v) for b, v in parts.items()}
 
+    def remote_counters(self) -> dict[str, int]:
+        """Requests, bytes sent and returned, retries of its remote traces (empty when local)."""
+        runner = getattr(self._backend, "remote", None)
+        return runner.counters() if runner is not None else {}
+
     def unembedding(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
         """``(W_U [d_model, d_vocab], final-norm gain [d_model], "rms" | "ln", eps)``."""
         return self._backend.unembed()
@@ -225,6 +238,11 @@ class Model:
         """circuit-tracer's replacement model of this model on its backend, with the transcoder
         set in the folder ``transcoders``. Built once per folder from a *fresh* load (circuit-tracer
         mutates the model it wraps, so never this model's own) and kept until :meth:`close`."""
+        if self.remote != "off":
+            raise Unsupported(
+                f"attribution graphs of {self.name}: circuit-tracer runs its own replacement "
+                f"model locally and cannot run remotely (remote={self.remote!r}); run graph "
+                "claims with --claims-remote=off")
         if ":reset-" in self.weights_hash or self.edited_parameters():
             raise InterpClaimsError(
                 f"attribution graphs of {self.name}: circuit-tracer builds its replacement model "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -19,12 +20,15 @@ class ModelRegistry:
     """
 
     def __init__(self, cache: CleanCache | None = None,
-                 cache_factory: Callable[[], CleanCache] | None = None) -> None:
+                 cache_factory: Callable[[], CleanCache] | None = None,
+                 remote: str = "off") -> None:
         self.cache = cache
+        self.remote = remote  # where nnsight models run their traces: off | local | ndif
         self._cache_factory = cache_factory
         self._models: dict[tuple[str, str], Model] = {}
         self._seen: dict[tuple[str, str], int] = {}
         self._seen_cache: dict[str, int] = {}
+        self._seen_remote: Counter[str] = Counter()
         self._errors: dict[tuple[str, str], ModelLoadError] = {}
 
     def get(self, name: str, backend: str) -> Model:
@@ -36,7 +40,8 @@ class ModelRegistry:
             if self.cache is None and self._cache_factory is not None:
                 self.cache = self._cache_factory()
             try:
-                self._models[key] = Model(name, backend, cache=self.cache)
+                self._models[key] = Model(name, backend, cache=self.cache,
+                                          remote=self.remote if backend == "nnsight" else "off")
             except ModelLoadError as e:
                 self._errors[key] = e
                 raise
@@ -50,6 +55,7 @@ class ModelRegistry:
         if self._models.get(key) is model:
             del self._models[key]
             self._seen[key] = self._seen.get(key, 0) - model.forward_passes
+            self._seen_remote.subtract(model.remote_counters())
 
     def close(self) -> None:
         """Release every loaded model's companions (circuit-tracer replacement models), at the end
@@ -69,6 +75,13 @@ class ModelRegistry:
         out: dict[str, Any] = {}
         if passes:
             out["forward_passes"] = passes
+        remote: Counter[str] = Counter()
+        for m in self._models.values():
+            remote.update(m.remote_counters())
+        delta = {k: v - self._seen_remote[k] for k, v in remote.items() if v != self._seen_remote[k]}
+        self._seen_remote = remote
+        if delta:
+            out["remote"] = delta
         if self.cache is not None:
             now = self.cache.counters()
             delta = {k: v - self._seen_cache.get(k, 0) for k, v in now.items()}

@@ -93,7 +93,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("claims_cache_clear") and not hasattr(config, "workerinput"):
         open_store().clear()
     config.stash[REGISTRY] = ModelRegistry(
-        cache_factory=open_cache if settings.cache_mode != "off" else None)
+        cache_factory=open_cache if settings.cache_mode != "off" else None,
+        remote=settings.remote)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "interpclaims-xdist")
     if not hasattr(config, "workerinput"):

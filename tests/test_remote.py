@@ -1,0 +1,193 @@
+"""Remote nnsight traces (``remote="local"``: nnsight's local simulation of NDIF, made strict):
+reads and every edit kind give numbers bit-identical to local nnsight; what cannot run remotely
+says so; failed jobs are retried, then reported with their job id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from interpclaims._errors import InterpClaimsError, Unsupported
+from interpclaims._sites import Site
+
+NAME = "zoo/agreement"
+
+
+@pytest.fixture(scope="module")
+def remote_model():
+    from interpclaims.models import Model
+
+    return Model(NAME, "nnsight", remote="local")
+
+
+@pytest.fixture(scope="module")
+def local_model(zoo_models):
+    return zoo_models[(NAME, "nnsight")]
+
+
+@pytest.fixture(scope="module")
+def batch(local_model):
+    texts = ["the dog runs", "the cats run", "the dog near the cats runs",
+             "the cats near the dog run"]
+    return local_model.tokenize(texts, [f"p{i}" for i in range(len(texts))])
+
+
+READS = [Site("resid_pre", 0), Site("z", 1), Site("attn_out", 0), Site("attn_out", 1),
+         Site("pattern", 1), Site("resid_mid", 1), Site("mlp_post", 0), Site("mlp_out", 1),
+         Site("resid_post", 1), Site("ln_final")]
+
+
+def _same(local_model, remote_model, tokens, edits, batch_size=None):
+    """Run both models; every logit and activation must be equal bit for bit."""
+    import torch
+
+    la, xa = local_model.forward(tokens, READS, edits, batch_size)
+    lb, xb = remote_model.forward(tokens, READS, edits, batch_size)
+    assert torch.equal(la, lb), float((la - lb).abs().max())
+    for s in READS:
+        assert torch.equal(xa[s], xb[s]), (s, float((xa[s] - xb[s]).abs().max()))
+    return la
+
+
+def _edits(model, batch):
+    """One edit of every kind interpclaims builds, on several sites."""
+    import torch
+
+    from interpclaims._data import fixtures_dir
+    from interpclaims.interventions import ablation_edit, patch_edit, steering_edit
+    from interpclaims.interventions._sae import sae_feature_edit
+    from interpclaims.models import load_sae
+
+    g = torch.Generator().manual_seed(0)
+    _, clean = model.forward(batch.tokens, READS, {})
+    _, other = model.forward(batch.tokens.flip(0), READS, {})
+    head, neuron = Site("z", 1, head=2), Site("mlp_post", 0, neuron=7)
+    sae = load_sae(fixtures_dir() / "models" / "agreement" / "sae")
+    real = batch.mask.clone()
+    real[:, 0] = False
+    kinds = {
+        "zero head": {Site("z", 1): ablation_edit(model, head, "zero", clean[Site("z", 1)],
+                                                  batch, None, None, "t")},
+        "mean neuron": {Site("mlp_post", 0): ablation_edit(
+            model, neuron, "mean", clean[Site("mlp_post", 0)], batch, None, None, "t")},
+        "mean per position": {Site("attn_out", 1): ablation_edit(
+            model, Site("attn_out", 1), "mean", clean[Site("attn_out", 1)], batch, None, None,
+            "t", mean_over="position")},
+        "resample head": {Site("z", 1): ablation_edit(model, head, "resample",
+                                                      clean[Site("z", 1)], batch, None, None, "t")},
+        "direction": {Site("resid_post", 0): ablation_edit(
+            model, Site("resid_post", 0), "mean", clean[Site("resid_pre", 0)], batch, None,
+            torch.randn(64, generator=g), "t")},
+        "patch": {Site("resid_mid", 1): patch_edit(Site("resid_mid", 1),
+                                                   other[Site("resid_mid", 1)], real)},
+        "steer": {Site("resid_pre", 0): steering_edit(Site("resid_pre", 0),
+                                                      torch.randn(64, generator=g), 3.0, real)},
+        "sae set": {sae.site: sae_feature_edit(sae, [1, 5], "set", 4.0, real)},
+        "sae add": {sae.site: sae_feature_edit(sae, [3], "add", 2.5, real)},
+    }
+    from interpclaims.analyses._sae_quality import _replace
+
+    kinds["sae splice"] = {sae.site: _replace(sae, real)}
+    kinds["zero splice"] = {sae.site: _replace(None, real)}
+    return kinds
+
+
+def test_reads_equal_local_bit_for_bit(local_model, remote_model, batch) -> None:
+    _same(local_model, remote_model, batch.tokens, {})
+
+
+def test_every_edit_kind_equals_local_bit_for_bit(local_model, remote_model, batch) -> None:
+    import torch
+
+    clean, _ = local_model.forward(batch.tokens, [], {})
+    kinds = _edits(local_model, batch)
+    for kind, edits in kinds.items():
+        logits = _same(local_model, remote_model, batch.tokens, edits, batch_size=3)
+        assert not torch.equal(logits, clean), f"{kind}: the edit changed nothing"
+    # several sites at once, and two edits of one site composed (an open intervene context)
+    multi = {**kinds["zero head"], **kinds["steer"], **kinds["sae add"]}
+    with local_model.intervene(kinds["patch"]), remote_model.intervene(kinds["patch"]):
+        la, _ = local_model.run(batch.tokens, edits={**multi, **kinds["direction"]})
+        lb, _ = remote_model.run(batch.tokens, edits={**multi, **kinds["direction"]})
+    assert torch.equal(la, lb)
+    with local_model.intervene(kinds["sae set"]), remote_model.intervene(kinds["sae set"]):
+        la, _ = local_model.run(batch.tokens, edits=kinds["sae add"])
+        lb, _ = remote_model.run(batch.tokens, edits=kinds["sae add"])
+    assert torch.equal(la, lb)
+
+
+def test_requests_and_bytes_are_counted(remote_model, batch) -> None:
+    before = remote_model.remote_counters()
+    logits, acts = remote_model.forward(batch.tokens, [Site("resid_post", 0)], {}, batch_size=2)
+    after = remote_model.remote_counters()
+    assert after["requests"] - before["requests"] == 2  # one trace per batch of two prompts
+    returned = logits.nelement() * 4 + acts[Site("resid_post", 0)].nelement() * 4
+    assert after["bytes_returned"] - before["bytes_returned"] == returned
+    assert after["bytes_sent"] > before["bytes_sent"]
+
+
+def test_a_python_function_edit_is_refused(remote_model, batch) -> None:
+    def my_edit(act, rows):
+        return act * 0
+
+    with pytest.raises(InterpClaimsError, match=r"L0\.resid_post is a Python function.*"
+                       r"my_edit.*--claims-remote=off"):
+        remote_model.forward(batch.tokens, [], {Site("resid_post", 0): my_edit})
+
+
+def test_a_trace_needing_interpclaims_names_the_module(remote_model, batch) -> None:
+    """The strict simulation refuses interpclaims on the 'server', also when it is installed in
+    editable mode (nnsight's own simulation would import it through the editable finder)."""
+    from interpclaims.interventions import steering_edit
+
+    runner = remote_model._backend.remote
+    lm = remote_model.native
+    steps = [{"mod": lm.model.layers[0], "attr": "output", "tuple": False, "z": None,
+              "key": "x", "read": False, "ops": [], "pattern": None, "helper": steering_edit}]
+    with pytest.raises(InterpClaimsError, match="needs the module 'interpclaims', which the NDIF "
+                       "server does not have"):
+        runner.run(lm, batch.tokens, steps, None, lm.lm_head)
+
+
+def test_a_failed_job_is_retried_then_reported_with_its_id(remote_model, batch, monkeypatch
+                                                            ) -> None:
+    import torch
+
+    from interpclaims.backends import RemoteJobError, _remote
+
+    real = _remote.remote_trace
+    calls = []
+
+    def flaky(*args, **kw):
+        calls.append(1)
+        if len(calls) <= 2:
+            raise RuntimeError("job expired")
+        return real(*args, **kw)
+
+    runner = remote_model._backend.remote
+    monkeypatch.setattr(runner, "backoff_s", 0.0)
+    monkeypatch.setattr(_remote, "remote_trace", flaky)
+    retries = runner.failures
+    logits, _ = remote_model.forward(batch.tokens, [], {})
+    assert runner.failures - retries == 2 and len(calls) == 3
+    monkeypatch.setattr(_remote, "remote_trace", real)
+    assert torch.equal(logits, remote_model.forward(batch.tokens, [], {})[0])
+
+    def down(*args, **kw):
+        raise ConnectionError("NDIF unreachable")
+
+    monkeypatch.setattr(_remote, "remote_trace", down)
+    with pytest.raises(RemoteJobError, match=r"remote job local-\d+ of zoo/agreement on 'local' "
+                       r"failed 4 times \(ConnectionError: NDIF unreachable\)") as info:
+        remote_model.forward(batch.tokens, [], {})
+    assert info.value.job_id.startswith("local-")
+
+
+def test_graphs_and_tl_cannot_run_remotely(remote_model) -> None:
+    from interpclaims.backends import load_backend
+
+    with pytest.raises(Unsupported, match=r"circuit-tracer .* cannot run remotely"):
+        remote_model.replacement(Path("transcoders"))
+    with pytest.raises(Unsupported, match="runs the nnsight backend only"):
+        load_backend("tl", None, None, remote_model.spec, remote="local", model_name=NAME)
