@@ -191,3 +191,82 @@ def test_graphs_and_tl_cannot_run_remotely(remote_model) -> None:
         remote_model.replacement(Path("transcoders"))
     with pytest.raises(Unsupported, match="runs the nnsight backend only"):
         load_backend("tl", None, None, remote_model.spec, remote="local", model_name=NAME)
+
+
+# -- end to end: the plugin with --claims-remote=local -------------------------------------------
+E2E = '''
+import interpclaims as ic
+
+pytestmark = ic.model("zoo/agreement", backends=["nnsight"])
+
+
+def test_patching_the_subject(model, claim):
+    effect = ic.patch(model, "L0.resid_post", data="agreement", direction="denoising",
+                      positions="subject_pos", metric="normalized")
+    claim.that(effect).is_at_least(0.8)
+
+
+def test_job_expires(model, claim):
+    effect = ic.patch(model, "L0.resid_post", data="agreement", direction="noising",
+                      positions="subject_pos", metric="normalized")
+    claim.that(effect).is_at_most(0.2)
+'''
+
+# the second test's remote jobs all fail (as an expired NDIF job would), without waiting
+E2E_CONFTEST = '''
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _ndif_down_for_one_test(request, monkeypatch):
+    from interpclaims.backends import _remote
+
+    monkeypatch.setattr(_remote.time, "sleep", lambda s: None)
+    if request.node.originalname == "test_job_expires":
+        def expired(*args, **kw):
+            raise RuntimeError("job expired on the server")
+        monkeypatch.setattr(_remote, "remote_trace", expired)
+'''
+
+
+def test_a_failed_job_is_an_error_row_and_the_report_is_written(pytester: pytest.Pytester,
+                                                                 monkeypatch) -> None:
+    import json
+
+    import nnsight
+
+    secret = "ndif-key-that-must-not-leak-1234"
+    monkeypatch.setenv("NDIF_API_KEY", secret)
+    monkeypatch.setattr(nnsight.CONFIG.API, "APIKEY", secret)
+    pytester.makepyfile(test_remote_claims=E2E)
+    pytester.makeconftest(E2E_CONFTEST)
+    result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider",
+                                "--claims-remote=local", "--claims-backends=nnsight",
+                                "--claims-cache=off")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*remote (local): * requests, * bytes sent, * bytes returned,"
+                                 " 3 retries*"])
+    report = pytester.path / "reports" / "claims.json"
+    data = json.loads(report.read_text())
+    assert [c["nodeid"].split("::")[1] for c in data["claims"]] == ["test_patching_the_subject[nnsight]"]
+    assert data["claims"][0]["verdict"] == "SUPPORTED"
+    (error,) = data["errors"]
+    assert error["nodeid"].endswith("test_job_expires[nnsight]")
+    assert "remote job local-" in error["message"] and "failed 4 times" in error["message"]
+    remote = data["manifest"]["remote"]
+    assert remote["mode"] == "local" and remote["requests"] > 0 and remote["retries"] == 3
+    for path in (pytester.path / "reports").iterdir():
+        assert secret not in path.read_text(encoding="utf-8"), path.name
+        assert nnsight.CONFIG.API.HOST not in path.read_text(encoding="utf-8"), path.name
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--claims-remote=ndfi"], "*--claims-remote: expected off, local, ndif, got 'ndfi'; did you "
+                               "mean ndif?*"),
+    (["--claims-remote=local"], "*--claims-remote=local runs the nnsight backend remotely*"
+                                "--claims-backends=nnsight*"),
+])
+def test_remote_option_mistakes(pytester: pytest.Pytester, args, message) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider", *args)
+    result.stderr.fnmatch_lines([message])
