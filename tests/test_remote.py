@@ -270,3 +270,31 @@ def test_remote_option_mistakes(pytester: pytest.Pytester, args, message) -> Non
     pytester.makepyfile("def test_nothing():\n    pass\n")
     result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider", *args)
     result.stderr.fnmatch_lines([message])
+
+
+def test_the_model_marker_runs_one_module_remotely(pytester: pytest.Pytester) -> None:
+    """``ic.model(..., remote="local")`` without --claims-remote: that module's nnsight traces run
+    in the simulation (counted in the manifest), as their own registry entry."""
+    import json
+
+    pytester.makepyfile(test_marker=E2E.replace('backends=["nnsight"])',
+                                                'backends=["nnsight"], remote="local")'))
+    result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider", "--claims-cache=off",
+                                "-k", "patching")
+    result.assert_outcomes(passed=1)
+    data = json.loads((pytester.path / "reports" / "claims.json").read_text())
+    assert data["manifest"]["remote"]["requests"] == sum(data["manifest"]["forward_passes"].values())
+    assert list(data["manifest"]["forward_passes"]) == ["zoo/agreement [nnsight, remote=local]"]
+
+
+def test_model_marker_remote_mistakes() -> None:
+    import interpclaims as ic
+    from interpclaims.plugin._markers import MarkerError
+
+    with pytest.raises(MarkerError, match=r"remote= runs the nnsight backend remotely .* add "
+                       r"backends=\['nnsight'\]"):
+        ic.model("zoo/agreement", remote=True)
+    with pytest.raises(MarkerError, match="remote= takes True, False, 'ndif', 'local' or 'off', "
+                       "got 'nidf'"):
+        ic.model("zoo/agreement", backends=["nnsight"], remote="nidf")
+    assert ic.model("zoo/agreement", backends=["nnsight"], remote=True).mark.kwargs["remote"]

@@ -31,26 +31,33 @@ class ModelRegistry:
         self._seen_remote: Counter[str] = Counter()
         self._errors: dict[tuple[str, str], ModelLoadError] = {}
 
-    def get(self, name: str, backend: str) -> Model:
+    def get(self, name: str, backend: str, remote: str | None = None) -> Model:
+        """``name`` on ``backend``; ``remote`` (nnsight only; ``None``: the registry's default)
+        says where its traces run. A model run elsewhere than the default is its own entry."""
         __tracebackhide__ = True
-        key = (name, backend)
+        default = self.remote if backend == "nnsight" else "off"
+        mode = default if remote is None else remote
+        key = self._key(name, backend, mode)
         if key in self._errors:
             raise self._errors[key]
         if key not in self._models:
             if self.cache is None and self._cache_factory is not None:
                 self.cache = self._cache_factory()
             try:
-                self._models[key] = Model(name, backend, cache=self.cache,
-                                          remote=self.remote if backend == "nnsight" else "off")
+                self._models[key] = Model(name, backend, cache=self.cache, remote=mode)
             except ModelLoadError as e:
                 self._errors[key] = e
                 raise
         return self._models[key]
 
+    def _key(self, name: str, backend: str, mode: str) -> tuple[str, str]:
+        default = self.remote if backend == "nnsight" else "off"
+        return (name, backend if mode == default else f"{backend}, remote={mode}")
+
     def discard(self, model: Model) -> None:
         """Forget ``model`` (its weights were edited in place): the next :meth:`get` reloads it
         from disk. Its forward passes still count."""
-        key = (model.name, model.backend)
+        key = self._key(model.name, model.backend, model.remote)
         model.close()
         if self._models.get(key) is model:
             del self._models[key]

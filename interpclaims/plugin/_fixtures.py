@@ -33,7 +33,7 @@ def model(request: pytest.FixtureRequest) -> Iterator[Any]:
         )
     error: ModelLoadError | None = None
     try:
-        loaded = request.config.stash[REGISTRY].get(param.name, param.backend)
+        loaded = request.config.stash[REGISTRY].get(param.name, param.backend, param.remote)
     except ModelLoadError as e:
         error = e
     if error is not None:  # outside the except block: the message once, without a chain

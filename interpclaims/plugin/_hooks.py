@@ -28,6 +28,7 @@ from interpclaims.plugin._markers import (
     MODEL_MARKER_SIGNATURE,
     ModelParam,
     read_model_marker,
+    read_model_remote,
 )
 from interpclaims.plugin._options import WORKER_SEED_KEY, add_options, read_settings
 from interpclaims.plugin._stash import (
@@ -151,11 +152,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if mark is None:
         return  # the fixture explains what is missing
     name, marker_backends = read_model_marker(mark, metafunc.definition.nodeid)
+    remote = read_model_remote(mark, metafunc.definition.nodeid)
     selected = metafunc.config.stash[SETTINGS].backends
     params = []
     for backend in (b for b in selected if b in marker_backends):
         marks = () if backend_available(backend) else (pytest.mark.skip(reason=install_hint(backend)),)
-        params.append(pytest.param(ModelParam(name, backend), id=backend, marks=marks))
+        params.append(pytest.param(ModelParam(name, backend, remote), id=backend, marks=marks))
     metafunc.parametrize("model", params, indirect=True)
 
 

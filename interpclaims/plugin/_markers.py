@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from interpclaims._errors import InterpClaimsError
-from interpclaims.backends import BACKENDS
+from interpclaims.backends import BACKENDS, REMOTE_MODES
 
 __all__ = [
     "FAMILY_MARKER",
@@ -19,6 +19,7 @@ __all__ = [
     "family",
     "model",
     "read_model_marker",
+    "read_model_remote",
 ]
 
 
@@ -28,9 +29,10 @@ class MarkerError(InterpClaimsError, pytest.Collector.CollectError):
 
 MODEL_MARKER = "interpclaims_model"
 MODEL_MARKER_SIGNATURE = (
-    f"{MODEL_MARKER}(name, *, backends=None): load the `model` fixture from `name` (zoo/<name>, a "
-    "local Hugging Face folder or a hub name) on each backend (default: all selected by "
-    "--claims-backends). Usually written `pytestmark = ic.model(\"zoo/agreement\")`."
+    f"{MODEL_MARKER}(name, *, backends=None, remote=None): load the `model` fixture from `name` "
+    "(zoo/<name>, a local Hugging Face folder or a hub name) on each backend (default: all "
+    "selected by --claims-backends); remote=True|'ndif'|'local'|False runs its nnsight traces on "
+    "NDIF (default: --claims-remote). Usually written `pytestmark = ic.model(\"zoo/agreement\")`."
 )
 
 
@@ -57,15 +59,24 @@ def read_family_marker(mark: pytest.Mark | None, default: str, where: str) -> st
     return mark.args[0]
 
 
-def model(name: str, *, backends: Sequence[str] | None = None) -> pytest.MarkDecorator:
+def model(name: str, *, backends: Sequence[str] | None = None,
+          remote: bool | str | None = None) -> pytest.MarkDecorator:
     """Mark a test, class or module: its ``model`` fixture loads ``name`` on every backend.
+
+    ``remote``: where the nnsight backend runs its traces — ``True`` / ``"ndif"`` (NDIF),
+    ``"local"`` (nnsight's local simulation of NDIF), ``False`` / ``"off"`` (here); ``None``
+    (default): as ``--claims-remote`` says. A remote model needs ``backends=["nnsight"]``.
 
     >>> pytestmark = model("zoo/agreement")              # ids [tl] and [nnsight]
     >>> pytestmark = model("zoo/agreement", backends=["tl"])
+    >>> pytestmark = model("meta-llama/Llama-3.1-70B", backends=["nnsight"], remote=True)
     """
     __tracebackhide__ = True
     chosen = tuple(backends) if isinstance(backends, (list, tuple)) else backends
-    mark = pytest.mark.interpclaims_model(name, backends=chosen)
+    kwargs: dict[str, Any] = {"backends": chosen}
+    if remote is not None:
+        kwargs["remote"] = remote
+    mark = pytest.mark.interpclaims_model(name, **kwargs)
     _validate(mark.mark.args, mark.mark.kwargs, "ic.model()")
     return mark
 
@@ -76,6 +87,7 @@ class ModelParam:
 
     name: str
     backend: str
+    remote: str | None = None  # off | local | ndif; None: --claims-remote
 
 
 def _validate(args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str
@@ -85,11 +97,32 @@ def _validate(args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str
             f"{where}: the model marker takes exactly one model name (e.g. 'zoo/agreement'), "
             f"got args {args!r}"
         )
-    unknown = set(kwargs) - {"backends"}
+    unknown = set(kwargs) - {"backends", "remote"}
     if unknown:
         raise MarkerError(f"{where}: unknown marker argument(s) {sorted(unknown)}; "
-                                "the only keyword is backends=")
-    return args[0], _backends(kwargs.get("backends"), where)
+                                "the keywords are backends= and remote=")
+    backends = _backends(kwargs.get("backends"), where)
+    if _remote(kwargs.get("remote"), where) not in (None, "off") and backends != ("nnsight",):
+        raise MarkerError(f"{where}: remote= runs the nnsight backend remotely (TransformerLens "
+                          "has no remote execution); add backends=['nnsight']")
+    return args[0], backends
+
+
+def _remote(value: Any, where: str) -> str | None:
+    """The ``remote=`` of a model marker as a mode (``off``, ``local``, ``ndif``) or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "ndif" if value else "off"
+    if value not in REMOTE_MODES:
+        raise MarkerError(f"{where}: remote= takes True, False, 'ndif', 'local' or 'off', got "
+                          f"{value!r}")
+    return str(value)
+
+
+def read_model_remote(mark: pytest.Mark, where: str) -> str | None:
+    """The ``remote=`` mode of a model marker (``None``: as ``--claims-remote`` says)."""
+    return _remote(mark.kwargs.get("remote"), where)
 
 
 def _backends(value: Any, where: str) -> tuple[str, ...]:
