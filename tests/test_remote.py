@@ -298,3 +298,72 @@ def test_model_marker_remote_mistakes() -> None:
                        "got 'nidf'"):
         ic.model("zoo/agreement", backends=["nnsight"], remote="nidf")
     assert ic.model("zoo/agreement", backends=["nnsight"], remote=True).mark.kwargs["remote"]
+
+
+# every kind of analysis on small data: the same claims.json rows off and in the simulation
+SUBSET = '''
+import numpy as np
+import interpclaims as ic
+
+pytestmark = ic.model("zoo/agreement", backends=["nnsight"])
+
+ROWS = [dict(r) for r in ic.load_data("agreement").rows if len(r["text"].split()) == 5]
+SING = [r for r in ROWS if r["number"] == "singular"][:12]
+PLUR = [r for r in ROWS if r["number"] == "plural"][:12]
+DATA = SING + PLUR
+
+
+def test_ablations(model, claim):
+    claim.that(ic.ablate(model, "L1H3", DATA, how=["zero", "mean", "resample"],
+                         metric="logit_diff")).is_at_least(-100.0)
+    u = np.random.default_rng(0).standard_normal(model.spec.d_model)
+    claim.that(ic.ablate(model, "L0.resid_post", DATA, how="mean", direction=u,
+                         metric="logit_diff"), id="direction").is_at_least(-100.0)
+
+
+def test_patching(model, claim):
+    sweep = ic.patch_sweep(model, data=DATA, kind="resid_pre", direction="denoising")
+    claim.that(sweep["L1", "pos2"]).is_at_least(-100.0)
+    heads = ic.patch_heads(model, data=DATA, direction="noising", positions=-1)
+    claim.that(heads["L1", "H3"], id="heads").is_at_least(-100.0)
+
+
+def test_steering(model, claim):
+    number = ic.mean_difference(model, "L0.resid_post", DATA, field="number", a="plural",
+                                b="singular", position="subject_pos")
+    result = ic.steer(model, "L0.resid_post", number, data=SING, strengths=[1.0],
+                      metric="flip_rate", positions="subject_pos", side_data=PLUR)
+    claim.that(result.effect(1.0)).is_at_least(-100.0)
+
+
+def test_sae(model, claim):
+    claim.that(ic.sae_ablate(model, "L0.resid_post/sae:80", SING, "logit_diff",
+                             positions="subject_pos").effect).is_at_least(-100.0)
+    claim.that(ic.sae_steer(model, "L0.resid_post/sae:69", SING, 8.0, "flip_rate",
+                            positions="subject_pos").effect, id="steer").is_at_least(-100.0)
+    claim.that(ic.sae_quality(model, DATA).ce_recovered, id="quality").is_at_least(-100.0)
+
+
+def test_probe(model, claim):
+    probe = ic.probe(model, ic.resid_post(0), "number", data=DATA, position=-1, controls=[])
+    claim.that(probe.accuracy).is_at_least(0.0)
+'''
+
+
+def test_every_analysis_kind_gives_the_same_rows_remotely(pytester: pytest.Pytester) -> None:
+    """A subset of claims/ covering every edit kind (the whole nnsight side of claims/ was
+    compared the same way by hand: see README, "On NDIF")."""
+    import json
+
+    pytester.makepyfile(test_subset=SUBSET)
+    rows = {}
+    for mode in ("off", "local"):
+        result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider",
+                                    "--claims-cache=off", "--claims-backends=nnsight",
+                                    f"--claims-remote={mode}", f"--claims-report-dir=r-{mode}")
+        result.assert_outcomes(passed=5)
+        data = json.loads((pytester.path / f"r-{mode}" / "claims.json").read_text())
+        rows[mode] = data["claims"]
+    assert len(rows["off"]) == 9
+    assert rows["off"] == rows["local"]
+    assert data["manifest"]["remote"]["requests"] == sum(data["manifest"]["forward_passes"].values())
