@@ -103,7 +103,7 @@ MARKERS = [
     ("test_raw_unknown_keyword",
      'pytestmark = pytest.mark.interpclaims_model("zoo/agreement", backend="tl")',
      [r"test_raw_unknown_keyword\.py::test_x: unknown marker argument\(s\) \['backend'\]",
-      r"the keywords are backends=, device_map= and dtype="]),
+      r"the keywords are backends=, device_map=, dtype= and remote="]),
     ("test_raw_backends_string",
      'pytestmark = pytest.mark.interpclaims_model("zoo/agreement", backends="tl,nnsight")',
      [r"test_raw_backends_string\.py::test_x: backends= takes a list",

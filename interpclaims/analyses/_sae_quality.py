@@ -24,6 +24,7 @@ import numpy as np
 from interpclaims._data import Dataset, DataSpec
 from interpclaims._estimate import Estimate, estimate_from_samples, estimate_ratio
 from interpclaims.analyses._prepare import check_model, prepare
+from interpclaims.backends import Assign, PlainEdit, SaeOp
 from interpclaims.models import resolve_sae, sae_for
 
 if TYPE_CHECKING:
@@ -53,14 +54,18 @@ def _token_nll(logits: torch.Tensor, tokens: torch.Tensor, real: torch.Tensor) -
     return (nll * real[:, 1:]).sum(1).numpy()
 
 
-def _replace(value: Any, where: torch.Tensor) -> Any:
+def _replace(sae: Any, where: torch.Tensor) -> Any:
+    """The edit that writes, at ``where``, ``sae``'s reconstruction (``None``: zeros)."""
     import torch
 
     def edit_replace(act: torch.Tensor, rows: slice) -> torch.Tensor:
-        new = value(act) if callable(value) else torch.zeros_like(act)
+        new = sae.decode(sae.encode(act)) if sae is not None else torch.zeros_like(act)
         return torch.where(where[rows][..., None], new.to(act.dtype), act)
 
-    return edit_replace
+    if sae is None:
+        return PlainEdit(edit_replace, (Assign(torch.zeros(()), where=where),))
+    return PlainEdit(edit_replace, (SaeOp("splice", sae.W_enc, sae.b_enc, sae.b_dec, sae.W_dec,
+                                          sae.threshold, sae.apply_b_dec_to_input, where),))
 
 
 def sae_quality(model: Any, data: DataSpec | Dataset, site: str | Site | None = None, *,
@@ -84,8 +89,7 @@ def sae_quality(model: Any, data: DataSpec | Dataset, site: str | Site | None = 
     dev = ((x - x[real].mean(0)) ** 2).sum(-1)
     ntok = real.sum(1).double()
     l0 = ((feats > 0).sum(-1) * real).sum(1) / ntok
-    sae_logits, _ = model.run(batch.tokens, edits={s: _replace(
-        lambda a: enc.decode(enc.encode(a)), real)})
+    sae_logits, _ = model.run(batch.tokens, edits={s: _replace(enc, real)})
     zero_logits, _ = model.run(batch.tokens, edits={s: _replace(None, real)})
     ce = {k: _token_nll(v, batch.tokens, real) for k, v in
           (("clean", clean_logits), ("sae", sae_logits), ("zero", zero_logits))}

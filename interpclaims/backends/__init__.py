@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from interpclaims._errors import BackendUnavailable
+from interpclaims._errors import BackendUnavailable, Unsupported
 from interpclaims.backends._circuit import (
     GRAPH_ARCHITECTURES,
     RawGraph,
@@ -19,17 +19,27 @@ from interpclaims.backends._circuit import (
     transcoder_decoders,
 )
 from interpclaims.backends._plan import PlanBackend
+from interpclaims.backends._plain import Assign, Direction, PlainEdit, PlainOp, SaeOp
 from interpclaims.backends._protocol import Backend, Edit, ModelSpec
+from interpclaims.backends._remote import REMOTE_MODES, RemoteJobError, RemoteRunner
 
 __all__ = [
     "BACKENDS",
     "GRAPH_ARCHITECTURES",
+    "REMOTE_MODES",
+    "Assign",
     "Backend",
+    "Direction",
     "Edit",
     "ModelSpec",
+    "PlainEdit",
+    "PlainOp",
     "PlanBackend",
     "RawGraph",
+    "RemoteJobError",
+    "RemoteRunner",
     "Replacement",
+    "SaeOp",
     "backend_available",
     "install_hint",
     "load_backend",
@@ -60,17 +70,25 @@ def model_spec(hf_config: Any) -> ModelSpec:
 
 
 def load_backend(name: str, hf_model: Any, tokenizer: Any, spec: ModelSpec,
-                 offload_folder: str | None = None) -> Backend:
+                 offload_folder: str | None = None, remote: str = "off", model_name: str = ""
+                 ) -> Backend:
     """Wrap a loaded Hugging Face model in backend ``name`` (placed on its devices as the model
-    is; ``offload_folder``: where TransformerLens keeps weights of "disk" entries)."""
+    is; ``offload_folder``: where TransformerLens keeps weights of "disk" entries); ``remote``
+    (``local`` / ``ndif``, nnsight only) runs its traces on NDIF or nnsight's local simulation."""
     if name not in BACKENDS:
         raise BackendUnavailable(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}")
     if not backend_available(name):
         raise BackendUnavailable(install_hint(name))
+    if remote not in REMOTE_MODES:
+        raise Unsupported(f"remote={remote!r} is not one of {', '.join(map(repr, REMOTE_MODES))}")
+    if name == "tl" and remote != "off":
+        raise Unsupported(f"{model_name}: remote={remote!r} runs the nnsight backend only "
+                          "(TransformerLens has no remote execution); use backends=['nnsight']")
     if name == "tl":
         from interpclaims.backends._tl import TLBackend
 
         return TLBackend(hf_model, tokenizer, spec, offload_folder)
     from interpclaims.backends._nnsight import NNsightBackend
 
-    return NNsightBackend(hf_model, tokenizer, spec)
+    runner = RemoteRunner(remote, model_name) if remote != "off" else None
+    return NNsightBackend(hf_model, tokenizer, spec, remote=runner)

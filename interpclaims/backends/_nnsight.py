@@ -22,12 +22,15 @@ from typing import Any
 
 import torch
 
+from interpclaims._errors import InterpClaimsError
 from interpclaims._sites import Site
 from interpclaims.backends._arch import arch, module_at
 from interpclaims.backends._devices import input_device, offloaded_on_cpu, on_cpu
 from interpclaims.backends._grad import ForwardModes
 from interpclaims.backends._hooks import ModuleHooks
+from interpclaims.backends._plain import PlainEdit
 from interpclaims.backends._protocol import Edit, ModelSpec
+from interpclaims.backends._remote import RemoteRunner
 
 __all__ = ["NNsightBackend"]
 
@@ -56,15 +59,85 @@ class _Pass:
         return value
 
 
+@dataclass(slots=True)
+class _RemoteSteps:
+    """The steps of a remote trace (see :func:`interpclaims.backends._remote.remote_trace`): the
+    access points of :meth:`NNsightBackend._visit_layer`, in the same order, as plain data."""
+
+    backend: NNsightBackend
+    reads: set[Site]
+    edits: Mapping[Site, Edit]
+    rows: slice
+    n_pos: int
+
+    def ops(self, site: Site) -> list[dict[str, Any]]:
+        edit = self.edits.get(site)
+        if edit is None:
+            return []
+        if not isinstance(edit, PlainEdit):
+            raise InterpClaimsError(
+                f"the edit of {site} is a Python function ({getattr(edit, '__qualname__', edit)}"
+                "), which a remote trace cannot run: an NDIF server has torch but not your code "
+                "or interpclaims. Use interpclaims' built-in interventions (ablate, patch, steer, "
+                "SAE feature edits), or run with --claims-remote=off")
+        return edit.operations(self.rows, self.n_pos)
+
+    def step(self, site: Site, mod: Any, attr: str, *, tuple_: bool = False,
+             z: tuple[int, int] | None = None, ops: list[dict[str, Any]] | None = None,
+             pattern: str | None = None) -> dict[str, Any]:
+        return {"mod": mod, "attr": attr, "tuple": tuple_, "z": z, "key": str(site),
+                "read": site in self.reads, "ops": self.ops(site) if ops is None else ops,
+                "pattern": pattern}
+
+    def build(self) -> list[dict[str, Any]]:
+        sites = self.reads | set(self.edits)
+        steps: list[dict[str, Any]] = []
+        for L in sorted({s.layer for s in sites if s.layer is not None}):
+            steps += self.layer(L, lambda kind, L=L: Site(kind, L) in sites)
+        return steps
+
+    def layer(self, L: int, want: Any) -> list[dict[str, Any]]:
+        a, s = self.backend._arch, self.backend.spec
+        layer = module_at(self.backend.native, a.layers)[L]
+        steps = []
+        if want("resid_pre") or want("resid_mid"):
+            steps.append(self.step(Site("resid_pre", L), layer, "input"))
+        if want("z"):
+            steps.append(self.step(Site("z", L), module_at(layer, a.z_proj), "input",
+                                   z=(s.n_heads, s.d_head)))
+        if want("attn_out") or want("pattern") or want("resid_mid"):
+            mid, pattern = Site("resid_mid", L), Site("pattern", L)
+            ops = self.ops(Site("attn_out", L))
+            if mid in self.edits:  # attn_out' = edit(resid_pre + attn_out) - resid_pre
+                pre = str(Site("resid_pre", L))
+                ops += [{"kind": "shift", "key": pre, "sign": 1}, *self.ops(mid),
+                        {"kind": "shift", "key": pre, "sign": -1}]
+            steps.append(self.step(Site("attn_out", L), module_at(layer, a.attn), "output",
+                                   tuple_=True, ops=ops,
+                                   pattern=str(pattern) if pattern in self.reads else None))
+            if mid in self.reads:
+                steps.append(self.step(mid, module_at(layer, a.ln2), "input", ops=[]))
+        if want("mlp_post"):
+            steps.append(self.step(Site("mlp_post", L), module_at(layer, a.mlp_in), "input"))
+        if want("mlp_out"):
+            steps.append(self.step(Site("mlp_out", L), module_at(layer, a.mlp), "output"))
+        if want("resid_post"):
+            steps.append(self.step(Site("resid_post", L), layer, "output",
+                                   tuple_=a.layer_output_tuple))
+        return steps
+
+
 class NNsightBackend(ForwardModes):
     """Backend ``nnsight``."""
 
     name = "nnsight"
 
-    def __init__(self, hf_model: Any, tokenizer: Any, spec: ModelSpec) -> None:
+    def __init__(self, hf_model: Any, tokenizer: Any, spec: ModelSpec,
+                 remote: RemoteRunner | None = None) -> None:
         from nnsight import LanguageModel
 
         self.spec = spec
+        self.remote = remote  # None: traces run here; else on NDIF or its local simulation
         self._arch = arch(spec.architecture)
         # a model placed by Accelerate (device_map) stays as placed: dispatch=True wraps it as is
         self.native = LanguageModel(hf_model, tokenizer=tokenizer, dispatch=True)
@@ -99,6 +172,13 @@ class NNsightBackend(ForwardModes):
         self, tokens: torch.Tensor, rows: slice, read: Sequence[Site], edits: Mapping[Site, Edit],
         grad: bool,
     ) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
+        if self.remote is not None:
+            if grad:
+                raise InterpClaimsError(
+                    "a gradient pass (attribution patching, method='atp') cannot run remotely: "
+                    "remote traces return saved values, not gradients; use method='exact' or "
+                    "--claims-remote=off")
+            return self._forward_remote(self.remote, tokens, rows, read, edits)
         lm = self.native
         p = _Pass(reads=set(read), edits=edits, rows=rows, out={})
         layers = sorted({s.layer for s in p.reads | set(edits) if s.layer is not None})
@@ -114,6 +194,22 @@ class NNsightBackend(ForwardModes):
         if final in p.reads:
             p.out[final] = self._normalized(p.out[final])
         return logits, {site: p.out[site] for site in p.reads}
+
+    def _forward_remote(
+        self, runner: RemoteRunner, tokens: torch.Tensor, rows: slice, read: Sequence[Site],
+        edits: Mapping[Site, Edit]
+    ) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
+        """:meth:`forward` as one remote trace (edits in their declarative form)."""
+        reads = set(read)
+        final = Site("ln_final")
+        steps = _RemoteSteps(self, reads, edits, rows, tokens.shape[1]).build()
+        out = runner.run(self.native, tokens, steps,
+                         module_at(self.native, self._arch.final_norm) if final in reads else None,
+                         module_at(self.native, self._arch.unembed))
+        acts = {site: out[str(site)] for site in reads if site != final}
+        if final in reads:
+            acts[final] = self._normalized(out["ln_final"])
+        return out["logits"], acts
 
     def _normalized(self, x: torch.Tensor) -> torch.Tensor:
         """``ln_final.hook_normalized``: the final norm without its gain and bias."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from interpclaims import _context
 from interpclaims._errors import DataError, InterpClaimsError
+from interpclaims.backends import Assign, Direction, PlainEdit
 
 if TYPE_CHECKING:
     import torch
@@ -165,7 +166,7 @@ def _constant(site: Site, value: torch.Tensor) -> Edit:
     def edit_const(act: torch.Tensor, rows: slice) -> torch.Tensor:
         return assign(act, site, value)
 
-    return edit_const
+    return PlainEdit(edit_const, (Assign(value, site.head, site.neuron),))
 
 
 def _direction_ablation(site: Site, how: Ablation, part: torch.Tensor, ref_part: torch.Tensor,
@@ -193,7 +194,7 @@ def _direction_ablation(site: Site, how: Ablation, part: torch.Tensor, ref_part:
         coef = act @ u
         return act + ((fill - coef)[..., None] * u)
 
-    return edit_dir
+    return PlainEdit(edit_dir, (Direction(u, fill),))
 
 
 def _resample_donors(batch: Batch, ref_lengths: torch.Tensor, own: bool, label: str
@@ -236,7 +237,7 @@ def _resample(site: Site, part: torch.Tensor, ref_part: torch.Tensor, source: to
     def edit_resample(act: torch.Tensor, rows: slice) -> torch.Tensor:
         return assign(act, site, donor[rows][:, : act.shape[1]])
 
-    return edit_resample
+    return PlainEdit(edit_resample, (Assign(donor, site.head, site.neuron, per_row=True),))
 
 
 # -- patching and steering -----------------------------------------------------------------------
@@ -247,7 +248,8 @@ def patch_edit(site: Site, source: torch.Tensor, where: torch.Tensor) -> Edit:
     def edit_patch(act: torch.Tensor, rows: slice) -> torch.Tensor:
         return assign(act, site, site.select(source[rows]), where[rows])
 
-    return edit_patch
+    value = site.select(source)
+    return PlainEdit(edit_patch, (Assign(value, site.head, site.neuron, where=where, per_row=True),))
 
 
 def steering_edit(site: Site, vector: torch.Tensor, strength: float, where: torch.Tensor) -> Edit:
@@ -256,4 +258,5 @@ def steering_edit(site: Site, vector: torch.Tensor, strength: float, where: torc
     def edit_steer(act: torch.Tensor, rows: slice) -> torch.Tensor:
         return assign(act, site, site.select(act) + strength * vector, where[rows])
 
-    return edit_steer
+    return PlainEdit(edit_steer, (Assign(strength * vector, site.head, site.neuron, add=True,
+                                         where=where),))

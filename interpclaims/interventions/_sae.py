@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
+from interpclaims.backends import PlainEdit, SaeOp
+
 if TYPE_CHECKING:
     import torch
 
@@ -42,4 +44,6 @@ def sae_feature_edit(sae: SparseAutoencoder, features: Sequence[int], mode: Feat
         moved = where[rows][..., None] & (new != f).any(-1, keepdim=True)
         return torch.where(moved, act + delta, act)
 
-    return edit_sae
+    op = SaeOp(mode, sae.W_enc, sae.b_enc, sae.b_dec, w_dec, sae.threshold,
+               sae.apply_b_dec_to_input, where, feats=feats, value=value)
+    return PlainEdit(edit_sae, (op,))

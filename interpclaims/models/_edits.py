@@ -7,7 +7,7 @@ from typing import Any
 
 from interpclaims._errors import SiteError
 from interpclaims._sites import Site
-from interpclaims.backends import Edit
+from interpclaims.backends import Edit, PlainEdit
 
 __all__ = ["ActiveEdits", "compose", "editable"]
 
@@ -34,7 +34,10 @@ def compose(layers: Sequence[Mapping[Site, Edit]]) -> dict[Site, Edit]:
                 def both(act: Any, rows: slice, first: Edit = first, fn: Edit = fn) -> Any:
                     return fn(first(act, rows), rows)
 
-                out[site] = both
+                if isinstance(first, PlainEdit) and isinstance(fn, PlainEdit):
+                    out[site] = PlainEdit(both, first.ops + fn.ops)  # remotely: in turn
+                else:
+                    out[site] = both
             else:
                 out[site] = fn
     return out

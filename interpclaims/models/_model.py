@@ -61,10 +61,11 @@ class Model:
     """A model loaded on one backend: what the ``model`` fixture gives a claim."""
 
     def __init__(self, name: str, backend: str, cache: CleanCache | None = None,
-                 placement: Placement | None = None) -> None:
+                 placement: Placement | None = None, remote: str = "off") -> None:
         from interpclaims.models._torch import ensure_torch_settings
 
         ensure_torch_settings()
+        self.remote = remote  # off | local | ndif (nnsight only: where its traces run)
         loaded = load_hf(name, placement)
         try:
             self._setup(name, backend, loaded, cache)
@@ -85,6 +86,7 @@ class Model:
 
         ensure_torch_settings()
         model = object.__new__(cls)
+        model.remote = "off"
         model._setup(name, backend, load_hf(name, weights=False), cache)
         return model
 
@@ -104,7 +106,8 @@ class Model:
             for p in hf_model.parameters():
                 p.requires_grad_(False)
             self._backend = load_backend(backend, hf_model, tokenizer, self.spec,
-                                         loaded.offload_folder)
+                                         loaded.offload_folder, remote=self.remote,
+                                         model_name=name)
         self.name = name
         self.source = loaded.source
         self.tokenizer = tokenizer
@@ -140,6 +143,7 @@ class Model:
         """
         if seed not in self._resets and self.planning:
             reset = object.__new__(Model)
+            reset.remote = "off"
             reset._setup(f"{self.name} (reset network, seed {seed})", self.backend, LoadedHF(
                 source=self.source, hf_model=None, tokenizer=self.tokenizer,
                 weights_hash=f"{self.weights_hash}:reset-{seed}:plan",
@@ -159,7 +163,12 @@ class Model:
                 weights_hash=f"{self.weights_hash}:reset-{seed}:torch-{torch.__version__}",
                 tokenizer_hash=self.tokenizer_hash,
                 placement=Placement(dtype=self.placement_spec.dtype))
+            if self.remote == "ndif":
+                raise Unsupported(f"{self.name}: the reset-network control needs a model with "
+                                  "fresh weights, which NDIF does not host; run this claim with "
+                                  "--claims-remote=off (or local)")
             reset = object.__new__(Model)
+            reset.remote = self.remote
             reset._setup(f"{self.name} (reset network, seed {seed})", self.backend, loaded,
                          self.cache)
             self._resets[seed] = reset
@@ -349,6 +358,11 @@ class Model:
                 {b: torch.cat([p[1][b] for p in parts]) for b in bases},
                 {b: torch.cat([p[2][b] for p in parts]) for b in bases})
 
+    def remote_counters(self) -> dict[str, int]:
+        """Requests, bytes sent and returned, retries of its remote traces (empty when local)."""
+        runner = getattr(self._backend, "remote", None)
+        return runner.counters() if runner is not None else {}
+
     def unembedding(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
         """``(W_U [d_model, d_vocab], final-norm gain [d_model], "rms" | "ln", eps)``."""
         return self._backend.unembed()
@@ -384,6 +398,11 @@ class Model:
                 "circuit-tracer builds its own replacement model from the weights, which a plan "
                 "does not load; its forward passes are not counted by a real run either, but the "
                 "test's later steps are not planned")
+        if self.remote != "off":
+            raise Unsupported(
+                f"attribution graphs of {self.name}: circuit-tracer runs its own replacement "
+                f"model locally and cannot run remotely (remote={self.remote!r}); run graph "
+                "claims with --claims-remote=off")
         if ":reset-" in self.weights_hash or self.edited_parameters():
             raise InterpClaimsError(
                 f"attribution graphs of {self.name}: circuit-tracer builds its replacement model "

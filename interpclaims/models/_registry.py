@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -21,43 +22,57 @@ class ModelRegistry:
 
     def __init__(self, cache: CleanCache | None = None,
                  cache_factory: Callable[[], CleanCache] | None = None, *,
-                 planning: bool = False) -> None:
+                 planning: bool = False, remote: str = "off") -> None:
         self.cache = cache
         self.planning = planning  # --claims-plan: planning stand-ins (Model.planned), no weights
+        self.remote = remote  # where nnsight models run their traces: off | local | ndif
         self._cache_factory = cache_factory
         self._models: dict[tuple[str, str, Placement], Model] = {}
         self._seen: dict[tuple[str, str, Placement], int] = {}
         self._seen_edited: dict[tuple[str, str, Placement], int] = {}
         self._seen_cache: dict[str, int] = {}
+        self._seen_remote: Counter[str] = Counter()
         self._errors: dict[tuple[str, str, Placement], ModelLoadError] = {}
 
-    def get(self, name: str, backend: str, placement: Placement | None = None) -> Model:
+    def get(self, name: str, backend: str, placement: Placement | None = None,
+            remote: str | None = None) -> Model:
+        """``name`` on ``backend`` in ``placement``; ``remote`` (nnsight only; ``None``: the
+        registry's default) says where its traces run. A model run elsewhere than the default is
+        its own entry."""
         __tracebackhide__ = True
-        key = (name, backend, placement or Placement())
+        default = self.remote if backend == "nnsight" else "off"
+        mode = default if remote is None else remote
+        key = self._key(name, backend, placement or Placement(), mode)
         if key in self._errors:
             raise self._errors[key]
         if key not in self._models:
             if self.cache is None and self._cache_factory is not None:
                 self.cache = self._cache_factory()
             try:
-                self._models[key] = (Model.planned(name, backend, self.cache) if self.planning
-                                     else Model(name, backend, cache=self.cache,
-                                                placement=key[2]))
+                self._models[key] = (
+                    Model.planned(name, backend, self.cache) if self.planning
+                    else Model(name, backend, cache=self.cache, placement=key[2], remote=mode))
             except ModelLoadError as e:
                 self._errors[key] = e
                 raise
         return self._models[key]
 
+    def _key(self, name: str, backend: str, placement: Placement, mode: str
+             ) -> tuple[str, str, Placement]:
+        default = self.remote if backend == "nnsight" else "off"
+        return (name, backend if mode == default else f"{backend}, remote={mode}", placement)
+
     def discard(self, model: Model) -> None:
         """Forget ``model`` (its weights were edited in place): the next :meth:`get` reloads it
         from disk. Its forward passes still count."""
-        key = (model.name, model.backend, model.placement_spec)
+        key = self._key(model.name, model.backend, model.placement_spec, model.remote)
         model.close()
         if self._models.get(key) is model:
             del self._models[key]
             self._seen[key] = self._seen.get(key, 0) - model.forward_passes
             self._seen_edited[key] = (self._seen_edited.get(key, 0)
                                       - model.intervention_passes)
+            self._seen_remote.subtract(model.remote_counters())
 
     def close(self) -> None:
         """Release every loaded model's companions (circuit-tracer replacement models), at the end
@@ -86,6 +101,13 @@ class ModelRegistry:
             out["forward_passes"] = passes
         if edited:
             out["intervention_passes"] = edited
+        remote: Counter[str] = Counter()
+        for m in self._models.values():
+            remote.update(m.remote_counters())
+        delta = {k: v - self._seen_remote[k] for k, v in remote.items() if v != self._seen_remote[k]}
+        self._seen_remote = remote
+        if delta:
+            out["remote"] = delta
         if self.cache is not None:
             now = self.cache.counters()
             delta = {k: v - self._seen_cache.get(k, 0) for k, v in now.items()}

@@ -40,7 +40,8 @@ def model(request: pytest.FixtureRequest) -> Iterator[Any]:
         )
     error: ModelLoadError | None = None
     try:
-        loaded = request.config.stash[REGISTRY].get(param.name, param.backend, param.placement)
+        loaded = request.config.stash[REGISTRY].get(param.name, param.backend, param.placement,
+                                                    param.remote)
     except ModelLoadError as e:
         error = e
     if error is not None:  # outside the except block: the message once, without a chain

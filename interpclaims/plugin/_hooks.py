@@ -29,6 +29,7 @@ from interpclaims.plugin._markers import (
     ModelParam,
     read_model_marker,
     read_model_placement,
+    read_model_remote,
 )
 from interpclaims.plugin._options import WORKER_SEED_KEY, add_options, read_settings
 from interpclaims.plugin._stash import (
@@ -101,7 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
         open_store().clear()
     config.stash[REGISTRY] = ModelRegistry(
         cache_factory=open_cache if settings.cache_mode != "off" else None,
-        planning=settings.plan)
+        planning=settings.plan, remote=settings.remote)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "interpclaims-xdist")
     if not hasattr(config, "workerinput"):
@@ -162,11 +163,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return  # the fixture explains what is missing
     name, marker_backends = read_model_marker(mark, metafunc.definition.nodeid)
     placement = read_model_placement(mark, metafunc.definition.nodeid)
+    remote = read_model_remote(mark, metafunc.definition.nodeid)
     selected = metafunc.config.stash[SETTINGS].backends
     params = []
     for backend in (b for b in selected if b in marker_backends):
         marks = () if backend_available(backend) else (pytest.mark.skip(reason=install_hint(backend)),)
-        params.append(pytest.param(ModelParam(name, backend, placement), id=backend,
+        params.append(pytest.param(ModelParam(name, backend, placement, remote), id=backend,
                                    marks=marks))
     metafunc.parametrize("model", params, indirect=True)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from interpclaims._errors import InterpClaimsError
-from interpclaims.backends import BACKENDS
+from interpclaims.backends import BACKENDS, REMOTE_MODES
 
 if TYPE_CHECKING:
     from interpclaims.models import Placement
@@ -23,6 +23,7 @@ __all__ = [
     "model",
     "read_model_marker",
     "read_model_placement",
+    "read_model_remote",
 ]
 
 
@@ -32,11 +33,12 @@ class MarkerError(InterpClaimsError, pytest.Collector.CollectError):
 
 MODEL_MARKER = "interpclaims_model"
 MODEL_MARKER_SIGNATURE = (
-    f"{MODEL_MARKER}(name, *, backends=None, device_map=None, dtype=None): load the `model` "
-    "fixture from `name` (zoo/<name>, a local Hugging Face folder or a hub name) on each backend "
-    "(default: all selected by --claims-backends), placed by Accelerate's `device_map` ('auto' or "
-    "{module: device}) in `dtype` ('float32', 'bfloat16', 'float16'). Usually written "
-    "`pytestmark = ic.model(\"zoo/agreement\")`."
+    f"{MODEL_MARKER}(name, *, backends=None, device_map=None, dtype=None, remote=None): load "
+    "the `model` fixture from `name` (zoo/<name>, a local Hugging Face folder or a hub name) on "
+    "each backend (default: all selected by --claims-backends), placed by Accelerate's "
+    "`device_map` ('auto' or {module: device}) in `dtype` ('float32', 'bfloat16', 'float16'); "
+    "remote=True|'ndif'|'local'|False runs its nnsight traces on NDIF (default: "
+    "--claims-remote). Usually written `pytestmark = ic.model(\"zoo/agreement\")`."
 )
 
 
@@ -65,19 +67,24 @@ def read_family_marker(mark: pytest.Mark | None, default: str, where: str) -> st
 
 def model(name: str, *, backends: Sequence[str] | None = None,
           device_map: str | Mapping[str, str | int] | None = None,
-          dtype: Any = None) -> pytest.MarkDecorator:
+          dtype: Any = None, remote: bool | str | None = None) -> pytest.MarkDecorator:
     """Mark a test, class or module: its ``model`` fixture loads ``name`` on every backend.
 
     ``device_map`` (``"auto"`` or ``{module name: device}``) and ``dtype`` (``"float32"``,
     ``"bfloat16"``, ``"float16"`` or a torch dtype) load it through Hugging Face Accelerate.
+    ``remote``: where the nnsight backend runs its traces — ``True`` / ``"ndif"`` (NDIF),
+    ``"local"`` (nnsight's local simulation of NDIF), ``False`` / ``"off"`` (here); ``None``
+    (default): as ``--claims-remote`` says. A remote model needs ``backends=["nnsight"]``.
 
     >>> pytestmark = model("zoo/agreement")              # ids [tl] and [nnsight]
     >>> pytestmark = model("zoo/agreement", backends=["tl"])
     >>> pytestmark = model("org/big-model", device_map="auto", dtype="bfloat16")
+    >>> pytestmark = model("meta-llama/Llama-3.1-70B", backends=["nnsight"], remote=True)
     """
     __tracebackhide__ = True
     chosen = tuple(backends) if isinstance(backends, (list, tuple)) else backends
-    placed = {k: v for k, v in (("device_map", device_map), ("dtype", dtype)) if v is not None}
+    placed = {k: v for k, v in (("device_map", device_map), ("dtype", dtype), ("remote", remote))
+              if v is not None}
     mark = pytest.mark.interpclaims_model(name, backends=chosen, **placed)
     _validate(mark.mark.args, mark.mark.kwargs, "ic.model()")
     read_model_placement(mark.mark, "ic.model()")
@@ -91,6 +98,7 @@ class ModelParam:
     name: str
     backend: str
     placement: Placement | None = None  # None: float32 on the CPU
+    remote: str | None = None  # off | local | ndif; None: --claims-remote
 
 
 def _validate(args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str
@@ -100,11 +108,33 @@ def _validate(args: tuple[Any, ...], kwargs: Mapping[str, Any], where: str
             f"{where}: the model marker takes exactly one model name (e.g. 'zoo/agreement'), "
             f"got args {args!r}"
         )
-    unknown = set(kwargs) - {"backends", "device_map", "dtype"}
+    unknown = set(kwargs) - {"backends", "device_map", "dtype", "remote"}
     if unknown:
         raise MarkerError(f"{where}: unknown marker argument(s) {sorted(unknown)}; "
-                                "the keywords are backends=, device_map= and dtype=")
-    return args[0], _backends(kwargs.get("backends"), where)
+                                "the keywords are backends=, device_map=, dtype= and "
+                                "remote=")
+    backends = _backends(kwargs.get("backends"), where)
+    if _remote(kwargs.get("remote"), where) not in (None, "off") and backends != ("nnsight",):
+        raise MarkerError(f"{where}: remote= runs the nnsight backend remotely (TransformerLens "
+                          "has no remote execution); add backends=['nnsight']")
+    return args[0], backends
+
+
+def _remote(value: Any, where: str) -> str | None:
+    """The ``remote=`` of a model marker as a mode (``off``, ``local``, ``ndif``) or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "ndif" if value else "off"
+    if value not in REMOTE_MODES:
+        raise MarkerError(f"{where}: remote= takes True, False, 'ndif', 'local' or 'off', got "
+                          f"{value!r}")
+    return str(value)
+
+
+def read_model_remote(mark: pytest.Mark, where: str) -> str | None:
+    """The ``remote=`` mode of a model marker (``None``: as ``--claims-remote`` says)."""
+    return _remote(mark.kwargs.get("remote"), where)
 
 
 def _backends(value: Any, where: str) -> tuple[str, ...]:

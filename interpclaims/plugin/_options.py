@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from interpclaims.backends import BACKENDS
+from interpclaims.backends import BACKENDS, REMOTE_MODES
 from interpclaims.report import FailOn, parse_fail_on
 from interpclaims.verdicts import CORRECTIONS, Correction
 
@@ -38,6 +38,7 @@ class Settings:
     csv: Path | None = None  # --claims-csv: where to write the table
     plan: bool = False  # --claims-plan: print the work the run would do, run no model
     sequential: bool = False  # --claims-sequential: decide per-prompt claims on growing batches
+    remote: str = "off"  # --claims-remote: off | local | ndif
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -56,6 +57,9 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="N|random")
     add("inconclusive", "outcome of an INCONCLUSIVE claim: fail (default) or pass", "fail",
         metavar="fail|pass")
+    add("remote", "where the nnsight backend runs its traces: off (here; the default), ndif (the "
+        "NDIF service; host and API key from nnsight's configuration) or local (nnsight's local "
+        "simulation of NDIF)", "off", metavar="off|local|ndif")
     add("report-dir", "folder for claims.json and claims.html", "reports", metavar="DIR")
     add("resamples", "bootstrap resamples per interval", "10000", metavar="N")
     add("correction", "multiple-comparison correction within each declared family, applied when "
@@ -109,6 +113,19 @@ def _backends(raw: str) -> tuple[str, ...]:
             f"--claims-backends: {raw!r} names {', '.join(twice)} more than once, which would run "
             "every claim twice there; list each backend once")
     return backends
+
+
+def _remote(raw: str, backends: tuple[str, ...]) -> str:
+    """``--claims-remote``: a known mode; remote runs need the nnsight backend alone."""
+    if raw not in REMOTE_MODES:
+        near = difflib.get_close_matches(raw, REMOTE_MODES, n=1)
+        raise pytest.UsageError(f"--claims-remote: expected {', '.join(REMOTE_MODES)}, got "
+                                f"{raw!r}" + (f"; did you mean {near[0]}?" if near else ""))
+    if raw != "off" and backends != ("nnsight",):
+        raise pytest.UsageError(
+            f"--claims-remote={raw} runs the nnsight backend remotely; TransformerLens has no "
+            "remote execution, so add --claims-backends=nnsight")
+    return raw
 
 
 def _folder(path: Path, option: str, what: str) -> None:
@@ -174,12 +191,13 @@ def read_settings(config: pytest.Config) -> Settings:
             f"--claims-correction: expected {' or '.join(CORRECTIONS)}, got {correction!r}{later}")
     baseline, fail_on, save = _gating(config)
     csv = _setting(config, "claims_csv")
+    remote = _remote(_setting(config, "claims_remote"), backends)
     return Settings(backends=backends, seed=seed, allow_inconclusive=policy == "pass",
                     n_resamples=n_resamples, report_dir=report_dir, cache_mode=cache_mode,
                     cache_dir=cache_dir, correction=correction, baseline=baseline,
                     fail_on=fail_on, save=save, plan=bool(config.getoption("claims_plan")),
                     csv=report_dir / csv if csv else None,  # an absolute csv path stays
-                    sequential=bool(config.getoption("claims_sequential", False)))
+                    sequential=bool(config.getoption("claims_sequential", False)), remote=remote)
 
 
 def _gating(config: pytest.Config) -> tuple[Path | None, FailOn, Path | None]:

@@ -92,7 +92,7 @@ def build_report(
     settings: RunSettings, started: str, exitstatus: int, interrupted: bool, argv: list[str],
     forward_passes: dict[str, int] | None = None, cache: dict[str, Any] | None = None,
     analysis_seconds: float = 0.0, partial: list[str] | None = None,
-    git: dict[str, Any] | None = None,
+    git: dict[str, Any] | None = None, remote: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``claims.json`` document. ``partial``: why the run did not decide every claim it
     collected (a selection, a stop, an interruption); empty for a complete run."""
@@ -138,6 +138,8 @@ def build_report(
         "forward_passes": forward_passes or {},
         "analysis_seconds": analysis_seconds,
         "cache": cache or {},
+        # where nnsight traces ran (off: here) and what remote runs cost; never the host or key
+        "remote": remote or {"mode": "off"},
     }
     return {"schema_version": SCHEMA_VERSION, "manifest": manifest, "summary": summary_out,
             "claims": claims, "errors": errors}

@@ -49,6 +49,7 @@ class Reporter:
         self.forward_passes: Counter[str] = Counter()
         self.analysis_seconds = 0.0  # call phases of claim tests (no start-up, no model loads)
         self.cache: Counter[str] = Counter()
+        self.remote: Counter[str] = Counter()  # remote requests, bytes sent and returned
         self.written: list[Path] = []
         # claim tests collected before / after selection (-k, --lf, node ids), from this process
         # or, under xdist, from the workers
@@ -74,6 +75,7 @@ class Reporter:
         if counters:
             self.forward_passes.update(counters.get("forward_passes", {}))
             self.cache.update(counters.get("cache", {}))
+            self.remote.update(counters.get("remote", {}))
         rows = [ClaimResult.from_json(row) for row in getattr(report, "interpclaims", [])]
         self.results.extend(rows)
         info = getattr(report, "interpclaims_model", None)
@@ -142,6 +144,7 @@ class Reporter:
             cache={"mode": self.settings.cache_mode, "dir": str(self.settings.cache_dir),
                    **dict(self.cache)},
             partial=self._partial(session, int(exitstatus)),
+            remote={"mode": getattr(self.settings, "remote", "off"), **dict(self.remote)},
             git=git_state(self.config.rootpath),
         )
         data, replaced = json_safe(data)
@@ -185,6 +188,11 @@ class Reporter:
         if self.forward_passes:
             tr.write_line("forward passes: " + ", ".join(
                 f"{k}: {v}" for k, v in sorted(self.forward_passes.items())))
+        if self.remote:
+            r = self.remote
+            tr.write_line(f"remote ({getattr(self.settings, 'remote', 'off')}): "
+                          f"{r['requests']} requests, {r['bytes_sent']} bytes sent, "
+                          f"{r['bytes_returned']} bytes returned, {r['retries']} retries")
         if self.cache:
             tr.write_line("activation store: " + ", ".join(
                 f"{k} {v}" for k, v in sorted(self.cache.items()) if v))

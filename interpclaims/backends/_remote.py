@@ -1,0 +1,233 @@
+"""Remote execution of the nnsight backend: on NDIF, or nnsight's local simulation of it.
+
+An NDIF server runs a serialized trace with torch, numpy, transformers, accelerate, einops and the
+standard library — not interpclaims. So a remote trace (:func:`remote_forward`) references only
+the model's modules, tensors, numbers, strings and the dict/list containers around them, and
+applies edits with torch code written inline in its body, from their declarative form
+(:class:`interpclaims.backends.PlainEdit`). Only values passed to ``nnsight.save`` come back.
+
+:class:`RemoteRunner` counts requests and bytes (sent: the serialized request; returned: the saved
+tensors), retries a failed job with exponential backoff, and then raises :class:`RemoteJobError`
+naming the job. The NDIF host and API key come from nnsight's own configuration
+(``nnsight.CONFIG.API``) or ``NDIF_API_KEY``; interpclaims never reads or records them.
+
+The local simulation (``remote="local"``) is nnsight's ``LocalSimulationBackend``, made stricter:
+nnsight blocks local modules by emptying ``sys.path``, but a package installed in editable mode
+(as interpclaims is in development) would still import through its finder, so the simulation here
+also refuses, while the request is deserialized, any import of interpclaims or of a module
+outside site-packages and the standard library.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from interpclaims._errors import InterpClaimsError
+
+__all__ = ["REMOTE_MODES", "RemoteJobError", "RemoteRunner", "remote_trace"]
+
+# off: local nnsight; local: nnsight's local simulation of NDIF; ndif: the NDIF service
+REMOTE_MODES = ("off", "local", "ndif")
+SERVER_HAS = "torch, numpy, transformers, accelerate, einops and the Python standard library"
+
+
+class RemoteJobError(InterpClaimsError):
+    """A remote (NDIF) job failed after its retries; ``job_id`` names it."""
+
+    def __init__(self, message: str, job_id: str | None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
+@dataclass(slots=True)
+class RemoteRunner:
+    """Runs remote traces for one model: the mode, the retry policy and the counters."""
+
+    mode: str  # local | ndif
+    model: str  # the model's name, for errors
+    retries: int = 3  # attempts after the first
+    backoff_s: float = 2.0  # wait before retry k: backoff_s * 2**k
+    requests: int = 0
+    bytes_sent: int = 0
+    bytes_returned: int = 0
+    failures: int = 0
+
+    def counters(self) -> dict[str, int]:
+        return {"requests": self.requests, "bytes_sent": self.bytes_sent,
+                "bytes_returned": self.bytes_returned, "retries": self.failures}
+
+    def backend(self, lm: Any) -> Any:
+        """A fresh nnsight backend object for one request, counting the bytes it sends."""
+        runner = self
+        if self.mode == "local":
+            from nnsight.intervention.backends.local_simulation import LocalSimulationBackend
+            from nnsight.schema.request import RequestModel
+
+            class Strict(LocalSimulationBackend):  # type: ignore[misc]
+                job_id = f"local-{runner.requests + 1}"
+
+                def __call__(self, tracer: Any) -> Any:
+                    serialize = RequestModel.serialize
+
+                    def counted(request: Any, compress: bool = False) -> bytes:
+                        data: bytes = serialize(request, compress)
+                        runner.bytes_sent += len(data)
+                        return data
+
+                    RequestModel.serialize = counted
+                    try:
+                        return super().__call__(tracer)
+                    finally:
+                        RequestModel.serialize = serialize
+
+                def _block_user_modules(self) -> Any:
+                    blocked = super()._block_user_modules()
+                    blocked["finder"] = _ImportBlocker(blocked["modules"])
+                    sys.meta_path.insert(0, blocked["finder"])
+                    return blocked
+
+                def _restore_modules(self, blocked: Any) -> None:
+                    sys.meta_path.remove(blocked["finder"])
+                    super()._restore_modules(blocked)
+
+            return Strict(lm)
+        from nnsight.intervention.backends.remote import RemoteBackend
+
+        class Counted(RemoteBackend):  # type: ignore[misc]
+            def request(self, tracer: Any) -> Any:
+                data, headers = super().request(tracer)
+                runner.bytes_sent += len(data)
+                return data, headers
+
+        return Counted(lm.to_model_key())
+
+    def run(self, lm: Any, tokens: Any, steps: list[dict[str, Any]], final: Any, unembed: Any
+            ) -> dict[str, Any]:
+        """One remote trace (retried): the saved values by key."""
+        __tracebackhide__ = True
+        last: Exception | None = None
+        job: str | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.failures += 1
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            backend = self.backend(lm)
+            try:
+                out = remote_trace(lm, backend, tokens, steps, final, unembed)
+            except ModuleNotFoundError as e:  # deterministic: the server lacks the module
+                raise InterpClaimsError(
+                    f"a remote trace of {self.model} needs the module {e.name!r}, which the NDIF "
+                    f"server does not have (it has {SERVER_HAS}); edits given as Python functions "
+                    "cannot run remotely: use interpclaims' built-in interventions, or run with "
+                    "--claims-remote=off") from e
+            except InterpClaimsError:
+                raise
+            except Exception as e:  # a failed or expired job: try again
+                last, job = e, getattr(backend, "job_id", None)
+                continue
+            self.requests += 1
+            self.bytes_returned += sum(v.element_size() * v.nelement() for v in out.values())
+            return out
+        raise RemoteJobError(
+            f"remote job {job or '(no id)'} of {self.model} on {self.mode!r} failed "
+            f"{self.retries + 1} times ({type(last).__name__}: {last}); no number was computed "
+            "from it. Check the NDIF status page and your API key (nnsight's CONFIG.API or "
+            "NDIF_API_KEY), then rerun: the activation store keeps what earlier runs computed",
+            job) from last
+
+
+class _ImportBlocker:
+    """A ``sys.meta_path`` finder refusing interpclaims and every module that is neither in
+    site-packages nor in the standard library (what an NDIF server would not have)."""
+
+    def __init__(self, popped: Mapping[str, Any]) -> None:
+        self.roots = {"interpclaims"} | {
+            name.split(".")[0] for name, mod in popped.items()
+            if not _installed(getattr(mod, "__file__", None) or "")}
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.split(".")[0] in self.roots:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name.split(".")[0])
+
+
+def _installed(path: str) -> bool:
+    return not path or "site-packages" in path or "/lib/python" in path
+
+
+def remote_trace(lm: Any, backend: Any, tokens: Any, steps: Sequence[dict[str, Any]],
+                 final: Any, unembed: Any) -> dict[str, Any]:
+    """One trace whose body uses only torch and the model's modules (see the module docstring).
+
+    ``steps``, in forward order: ``{"mod", "attr", "tuple", "z", "key", "read", "ops",
+    "pattern"}`` — read ``mod.<attr>`` (the first element when ``tuple``; reshaped to heads
+    ``z = (n_heads, d_head)``), apply the operations ``ops``, write it back when there were
+    any, keep it under ``key`` (saved when ``read``); ``pattern``: also save the tuple's second
+    element under that key. ``final``: the final norm (its input saved as ``"ln_final"``, or
+    ``None``); ``unembed``: saved as ``"logits"``.
+    """
+    import nnsight
+    import torch
+
+    with torch.no_grad(), lm.trace(tokens, backend=backend):
+        vals: dict[str, Any] = {}
+        out: dict[str, Any] = {}
+        for st in steps:
+            whole = getattr(st["mod"], st["attr"])
+            x = whole[0] if st["tuple"] else whole
+            flat = x
+            if st["z"] is not None:
+                x = x.reshape(x.shape[0], x.shape[1], st["z"][0], st["z"][1])
+            for op in st["ops"]:
+                if op["kind"] == "shift":  # resid_mid edits go through attn_out: ± resid_pre
+                    x = x + vals[op["key"]] if op["sign"] > 0 else x - vals[op["key"]]
+                elif op["kind"] == "direction":
+                    x = x + ((op["fill"] - x @ op["u"])[..., None] * op["u"])
+                elif op["kind"] == "sae":
+                    inp = x - op["b_dec"] if op["b_dec_in"] else x
+                    pre = inp.to(op["w_enc"].dtype) @ op["w_enc"] + op["b_enc"]
+                    if op["threshold"] is not None:
+                        f = torch.where(pre > op["threshold"], pre, torch.zeros_like(pre))
+                    else:
+                        f = torch.relu(pre)
+                    if op["mode"] == "splice":
+                        rec = f @ op["w_dec"] + op["b_dec"]
+                        x = torch.where(op["where"][..., None], rec.to(x.dtype), x)
+                    else:
+                        f = f[..., op["feats"]]
+                        new = torch.full_like(f, op["value"]) if op["mode"] == "set" else f + op["value"]
+                        delta = ((new - f) @ op["w_dec"]).to(x.dtype)
+                        moved = op["where"][..., None] & (new != f).any(-1, keepdim=True)
+                        x = torch.where(moved, x + delta, x)
+                else:  # assign
+                    o = x.clone()
+                    h, n = op["head"], op["neuron"]
+                    part = o[:, :, h] if h is not None else (o[..., n] if n is not None else o)
+                    new = part + op["value"] if op["add"] else op["value"]
+                    new = torch.broadcast_to(new, part.shape).to(part.dtype)
+                    if op["where"] is not None:
+                        w = op["where"].reshape(*op["where"].shape, *([1] * (part.dim() - 2)))
+                        new = torch.where(w, new, part)
+                    if h is not None:
+                        o[:, :, h] = new
+                    elif n is not None:
+                        o[..., n] = new
+                    else:
+                        o[:] = new
+                    x = o
+            if st["ops"]:
+                back = x.reshape(flat.shape) if st["z"] is not None else x
+                setattr(st["mod"], st["attr"], (back, *whole[1:]) if st["tuple"] else back)
+            vals[st["key"]] = x
+            if st["read"]:
+                out[st["key"]] = x
+            if st["pattern"] is not None:
+                out[st["pattern"]] = whole[1]
+        if final is not None:
+            out["ln_final"] = final.input
+        out["logits"] = unembed.output
+        out = nnsight.save(out)
+    return out

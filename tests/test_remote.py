@@ -1,0 +1,369 @@
+"""Remote nnsight traces (``remote="local"``: nnsight's local simulation of NDIF, made strict):
+reads and every edit kind give numbers bit-identical to local nnsight; what cannot run remotely
+says so; failed jobs are retried, then reported with their job id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from interpclaims._errors import InterpClaimsError, Unsupported
+from interpclaims._sites import Site
+
+NAME = "zoo/agreement"
+
+
+@pytest.fixture(scope="module")
+def remote_model():
+    from interpclaims.models import Model
+
+    return Model(NAME, "nnsight", remote="local")
+
+
+@pytest.fixture(scope="module")
+def local_model(zoo_models):
+    return zoo_models[(NAME, "nnsight")]
+
+
+@pytest.fixture(scope="module")
+def batch(local_model):
+    texts = ["the dog runs", "the cats run", "the dog near the cats runs",
+             "the cats near the dog run"]
+    return local_model.tokenize(texts, [f"p{i}" for i in range(len(texts))])
+
+
+READS = [Site("resid_pre", 0), Site("z", 1), Site("attn_out", 0), Site("attn_out", 1),
+         Site("pattern", 1), Site("resid_mid", 1), Site("mlp_post", 0), Site("mlp_out", 1),
+         Site("resid_post", 1), Site("ln_final")]
+
+
+def _same(local_model, remote_model, tokens, edits, batch_size=None):
+    """Run both models; every logit and activation must be equal bit for bit."""
+    import torch
+
+    la, xa = local_model.forward(tokens, READS, edits, batch_size)
+    lb, xb = remote_model.forward(tokens, READS, edits, batch_size)
+    assert torch.equal(la, lb), float((la - lb).abs().max())
+    for s in READS:
+        assert torch.equal(xa[s], xb[s]), (s, float((xa[s] - xb[s]).abs().max()))
+    return la
+
+
+def _edits(model, batch):
+    """One edit of every kind interpclaims builds, on several sites."""
+    import torch
+
+    from interpclaims._data import fixtures_dir
+    from interpclaims.interventions import ablation_edit, patch_edit, steering_edit
+    from interpclaims.interventions._sae import sae_feature_edit
+    from interpclaims.models import load_sae
+
+    g = torch.Generator().manual_seed(0)
+    _, clean = model.forward(batch.tokens, READS, {})
+    _, other = model.forward(batch.tokens.flip(0), READS, {})
+    head, neuron = Site("z", 1, head=2), Site("mlp_post", 0, neuron=7)
+    sae = load_sae(fixtures_dir() / "models" / "agreement" / "sae")
+    real = batch.mask.clone()
+    real[:, 0] = False
+    kinds = {
+        "zero head": {Site("z", 1): ablation_edit(model, head, "zero", clean[Site("z", 1)],
+                                                  batch, None, None, "t")},
+        "mean neuron": {Site("mlp_post", 0): ablation_edit(
+            model, neuron, "mean", clean[Site("mlp_post", 0)], batch, None, None, "t")},
+        "mean per position": {Site("attn_out", 1): ablation_edit(
+            model, Site("attn_out", 1), "mean", clean[Site("attn_out", 1)], batch, None, None,
+            "t", mean_over="position")},
+        "resample head": {Site("z", 1): ablation_edit(model, head, "resample",
+                                                      clean[Site("z", 1)], batch, None, None, "t")},
+        "direction": {Site("resid_post", 0): ablation_edit(
+            model, Site("resid_post", 0), "mean", clean[Site("resid_pre", 0)], batch, None,
+            torch.randn(64, generator=g), "t")},
+        "patch": {Site("resid_mid", 1): patch_edit(Site("resid_mid", 1),
+                                                   other[Site("resid_mid", 1)], real)},
+        "steer": {Site("resid_pre", 0): steering_edit(Site("resid_pre", 0),
+                                                      torch.randn(64, generator=g), 3.0, real)},
+        "sae set": {sae.site: sae_feature_edit(sae, [1, 5], "set", 4.0, real)},
+        "sae add": {sae.site: sae_feature_edit(sae, [3], "add", 2.5, real)},
+    }
+    from interpclaims.analyses._sae_quality import _replace
+
+    kinds["sae splice"] = {sae.site: _replace(sae, real)}
+    kinds["zero splice"] = {sae.site: _replace(None, real)}
+    return kinds
+
+
+def test_reads_equal_local_bit_for_bit(local_model, remote_model, batch) -> None:
+    _same(local_model, remote_model, batch.tokens, {})
+
+
+def test_every_edit_kind_equals_local_bit_for_bit(local_model, remote_model, batch) -> None:
+    import torch
+
+    clean, _ = local_model.forward(batch.tokens, [], {})
+    kinds = _edits(local_model, batch)
+    for kind, edits in kinds.items():
+        logits = _same(local_model, remote_model, batch.tokens, edits, batch_size=3)
+        assert not torch.equal(logits, clean), f"{kind}: the edit changed nothing"
+    # several sites at once, and two edits of one site composed (an open intervene context)
+    multi = {**kinds["zero head"], **kinds["steer"], **kinds["sae add"]}
+    with local_model.intervene(kinds["patch"]), remote_model.intervene(kinds["patch"]):
+        la, _ = local_model.run(batch.tokens, edits={**multi, **kinds["direction"]})
+        lb, _ = remote_model.run(batch.tokens, edits={**multi, **kinds["direction"]})
+    assert torch.equal(la, lb)
+    with local_model.intervene(kinds["sae set"]), remote_model.intervene(kinds["sae set"]):
+        la, _ = local_model.run(batch.tokens, edits=kinds["sae add"])
+        lb, _ = remote_model.run(batch.tokens, edits=kinds["sae add"])
+    assert torch.equal(la, lb)
+
+
+def test_requests_and_bytes_are_counted(remote_model, batch) -> None:
+    before = remote_model.remote_counters()
+    logits, acts = remote_model.forward(batch.tokens, [Site("resid_post", 0)], {}, batch_size=2)
+    after = remote_model.remote_counters()
+    assert after["requests"] - before["requests"] == 2  # one trace per batch of two prompts
+    returned = logits.nelement() * 4 + acts[Site("resid_post", 0)].nelement() * 4
+    assert after["bytes_returned"] - before["bytes_returned"] == returned
+    assert after["bytes_sent"] > before["bytes_sent"]
+
+
+def test_a_python_function_edit_is_refused(remote_model, batch) -> None:
+    def my_edit(act, rows):
+        return act * 0
+
+    with pytest.raises(InterpClaimsError, match=r"L0\.resid_post is a Python function.*"
+                       r"my_edit.*--claims-remote=off"):
+        remote_model.forward(batch.tokens, [], {Site("resid_post", 0): my_edit})
+
+
+def test_a_trace_needing_interpclaims_names_the_module(remote_model, batch) -> None:
+    """The strict simulation refuses interpclaims on the 'server', also when it is installed in
+    editable mode (nnsight's own simulation would import it through the editable finder)."""
+    from interpclaims.interventions import steering_edit
+
+    runner = remote_model._backend.remote
+    lm = remote_model.native
+    steps = [{"mod": lm.model.layers[0], "attr": "output", "tuple": False, "z": None,
+              "key": "x", "read": False, "ops": [], "pattern": None, "helper": steering_edit}]
+    with pytest.raises(InterpClaimsError, match="needs the module 'interpclaims', which the NDIF "
+                       "server does not have"):
+        runner.run(lm, batch.tokens, steps, None, lm.lm_head)
+
+
+def test_a_failed_job_is_retried_then_reported_with_its_id(remote_model, batch, monkeypatch
+                                                            ) -> None:
+    import torch
+
+    from interpclaims.backends import RemoteJobError, _remote
+
+    real = _remote.remote_trace
+    calls = []
+
+    def flaky(*args, **kw):
+        calls.append(1)
+        if len(calls) <= 2:
+            raise RuntimeError("job expired")
+        return real(*args, **kw)
+
+    runner = remote_model._backend.remote
+    monkeypatch.setattr(runner, "backoff_s", 0.0)
+    monkeypatch.setattr(_remote, "remote_trace", flaky)
+    retries = runner.failures
+    logits, _ = remote_model.forward(batch.tokens, [], {})
+    assert runner.failures - retries == 2 and len(calls) == 3
+    monkeypatch.setattr(_remote, "remote_trace", real)
+    assert torch.equal(logits, remote_model.forward(batch.tokens, [], {})[0])
+
+    def down(*args, **kw):
+        raise ConnectionError("NDIF unreachable")
+
+    monkeypatch.setattr(_remote, "remote_trace", down)
+    with pytest.raises(RemoteJobError, match=r"remote job local-\d+ of zoo/agreement on 'local' "
+                       r"failed 4 times \(ConnectionError: NDIF unreachable\)") as info:
+        remote_model.forward(batch.tokens, [], {})
+    assert info.value.job_id.startswith("local-")
+
+
+def test_graphs_and_tl_cannot_run_remotely(remote_model) -> None:
+    from interpclaims.backends import load_backend
+
+    with pytest.raises(Unsupported, match=r"circuit-tracer .* cannot run remotely"):
+        remote_model.replacement(Path("transcoders"))
+    with pytest.raises(Unsupported, match="runs the nnsight backend only"):
+        load_backend("tl", None, None, remote_model.spec, remote="local", model_name=NAME)
+
+
+# -- end to end: the plugin with --claims-remote=local -------------------------------------------
+E2E = '''
+import interpclaims as ic
+
+pytestmark = ic.model("zoo/agreement", backends=["nnsight"])
+
+
+def test_patching_the_subject(model, claim):
+    effect = ic.patch(model, "L0.resid_post", data="agreement", direction="denoising",
+                      positions="subject_pos", metric="normalized")
+    claim.that(effect).is_at_least(0.8)
+
+
+def test_job_expires(model, claim):
+    effect = ic.patch(model, "L0.resid_post", data="agreement", direction="noising",
+                      positions="subject_pos", metric="normalized")
+    claim.that(effect).is_at_most(0.2)
+'''
+
+# the second test's remote jobs all fail (as an expired NDIF job would), without waiting
+E2E_CONFTEST = '''
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _ndif_down_for_one_test(request, monkeypatch):
+    from interpclaims.backends import _remote
+
+    monkeypatch.setattr(_remote.time, "sleep", lambda s: None)
+    if request.node.originalname == "test_job_expires":
+        def expired(*args, **kw):
+            raise RuntimeError("job expired on the server")
+        monkeypatch.setattr(_remote, "remote_trace", expired)
+'''
+
+
+def test_a_failed_job_is_an_error_row_and_the_report_is_written(pytester: pytest.Pytester,
+                                                                 monkeypatch) -> None:
+    import json
+
+    import nnsight
+
+    secret = "ndif-key-that-must-not-leak-1234"
+    monkeypatch.setenv("NDIF_API_KEY", secret)
+    monkeypatch.setattr(nnsight.CONFIG.API, "APIKEY", secret)
+    pytester.makepyfile(test_remote_claims=E2E)
+    pytester.makeconftest(E2E_CONFTEST)
+    result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider",
+                                "--claims-remote=local", "--claims-backends=nnsight",
+                                "--claims-cache=off")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*remote (local): * requests, * bytes sent, * bytes returned,"
+                                 " 3 retries*"])
+    report = pytester.path / "reports" / "claims.json"
+    data = json.loads(report.read_text())
+    assert [c["nodeid"].split("::")[1] for c in data["claims"]] == ["test_patching_the_subject[nnsight]"]
+    assert data["claims"][0]["verdict"] == "SUPPORTED"
+    (error,) = data["errors"]
+    assert error["nodeid"].endswith("test_job_expires[nnsight]")
+    assert "remote job local-" in error["message"] and "failed 4 times" in error["message"]
+    remote = data["manifest"]["remote"]
+    assert remote["mode"] == "local" and remote["requests"] > 0 and remote["retries"] == 3
+    for path in (pytester.path / "reports").iterdir():
+        assert secret not in path.read_text(encoding="utf-8"), path.name
+        assert nnsight.CONFIG.API.HOST not in path.read_text(encoding="utf-8"), path.name
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--claims-remote=ndfi"], "*--claims-remote: expected off, local, ndif, got 'ndfi'; did you "
+                               "mean ndif?*"),
+    (["--claims-remote=local"], "*--claims-remote=local runs the nnsight backend remotely*"
+                                "--claims-backends=nnsight*"),
+])
+def test_remote_option_mistakes(pytester: pytest.Pytester, args, message) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider", *args)
+    result.stderr.fnmatch_lines([message])
+
+
+def test_the_model_marker_runs_one_module_remotely(pytester: pytest.Pytester) -> None:
+    """``ic.model(..., remote="local")`` without --claims-remote: that module's nnsight traces run
+    in the simulation (counted in the manifest), as their own registry entry."""
+    import json
+
+    pytester.makepyfile(test_marker=E2E.replace('backends=["nnsight"])',
+                                                'backends=["nnsight"], remote="local")'))
+    result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider", "--claims-cache=off",
+                                "-k", "patching")
+    result.assert_outcomes(passed=1)
+    data = json.loads((pytester.path / "reports" / "claims.json").read_text())
+    assert data["manifest"]["remote"]["requests"] == sum(data["manifest"]["forward_passes"].values())
+    assert list(data["manifest"]["forward_passes"]) == ["zoo/agreement [nnsight, remote=local]"]
+
+
+def test_model_marker_remote_mistakes() -> None:
+    import interpclaims as ic
+    from interpclaims.plugin._markers import MarkerError
+
+    with pytest.raises(MarkerError, match=r"remote= runs the nnsight backend remotely .* add "
+                       r"backends=\['nnsight'\]"):
+        ic.model("zoo/agreement", remote=True)
+    with pytest.raises(MarkerError, match="remote= takes True, False, 'ndif', 'local' or 'off', "
+                       "got 'nidf'"):
+        ic.model("zoo/agreement", backends=["nnsight"], remote="nidf")
+    assert ic.model("zoo/agreement", backends=["nnsight"], remote=True).mark.kwargs["remote"]
+
+
+# every kind of analysis on small data: the same claims.json rows off and in the simulation
+SUBSET = '''
+import numpy as np
+import interpclaims as ic
+
+pytestmark = ic.model("zoo/agreement", backends=["nnsight"])
+
+ROWS = [dict(r) for r in ic.load_data("agreement").rows if len(r["text"].split()) == 5]
+SING = [r for r in ROWS if r["number"] == "singular"][:12]
+PLUR = [r for r in ROWS if r["number"] == "plural"][:12]
+DATA = SING + PLUR
+
+
+def test_ablations(model, claim):
+    claim.that(ic.ablate(model, "L1H3", DATA, how=["zero", "mean", "resample"],
+                         metric="logit_diff")).is_at_least(-100.0)
+    u = np.random.default_rng(0).standard_normal(model.spec.d_model)
+    claim.that(ic.ablate(model, "L0.resid_post", DATA, how="mean", direction=u,
+                         metric="logit_diff"), id="direction").is_at_least(-100.0)
+
+
+def test_patching(model, claim):
+    sweep = ic.patch_sweep(model, data=DATA, kind="resid_pre", direction="denoising")
+    claim.that(sweep["L1", "pos2"]).is_at_least(-100.0)
+    heads = ic.patch_heads(model, data=DATA, direction="noising", positions=-1)
+    claim.that(heads["L1", "H3"], id="heads").is_at_least(-100.0)
+
+
+def test_steering(model, claim):
+    number = ic.mean_difference(model, "L0.resid_post", DATA, field="number", a="plural",
+                                b="singular", position="subject_pos")
+    result = ic.steer(model, "L0.resid_post", number, data=SING, strengths=[1.0],
+                      metric="flip_rate", positions="subject_pos", side_data=PLUR)
+    claim.that(result.effect(1.0)).is_at_least(-100.0)
+
+
+def test_sae(model, claim):
+    claim.that(ic.sae_ablate(model, "L0.resid_post/sae:80", SING, "logit_diff",
+                             positions="subject_pos").effect).is_at_least(-100.0)
+    claim.that(ic.sae_steer(model, "L0.resid_post/sae:69", SING, 8.0, "flip_rate",
+                            positions="subject_pos").effect, id="steer").is_at_least(-100.0)
+    claim.that(ic.sae_quality(model, DATA).ce_recovered, id="quality").is_at_least(-100.0)
+
+
+def test_probe(model, claim):
+    probe = ic.probe(model, ic.resid_post(0), "number", data=DATA, position=-1, controls=[])
+    claim.that(probe.accuracy).is_at_least(0.0)
+'''
+
+
+def test_every_analysis_kind_gives_the_same_rows_remotely(pytester: pytest.Pytester) -> None:
+    """A subset of claims/ covering every edit kind (the whole nnsight side of claims/ was
+    compared the same way by hand: see README, "On NDIF")."""
+    import json
+
+    pytester.makepyfile(test_subset=SUBSET)
+    rows = {}
+    for mode in ("off", "local"):
+        result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider",
+                                    "--claims-cache=off", "--claims-backends=nnsight",
+                                    f"--claims-remote={mode}", f"--claims-report-dir=r-{mode}")
+        result.assert_outcomes(passed=5)
+        data = json.loads((pytester.path / f"r-{mode}" / "claims.json").read_text())
+        rows[mode] = data["claims"]
+    assert len(rows["off"]) == 9
+    assert rows["off"] == rows["local"]
+    assert data["manifest"]["remote"]["requests"] == sum(data["manifest"]["forward_passes"].values())
