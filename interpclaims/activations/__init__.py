@@ -5,12 +5,16 @@ from __future__ import annotations
 from interpclaims._errors import StoreWarning
 from interpclaims.activations._cache import PREFETCH_MAX, StoreCache, prefetch_sites
 from interpclaims.activations._key import FORMAT_VERSION, StoreKey, StoreStats, tokens_digest
+from interpclaims.activations._results import RESULTS_FORMAT, ResultStats, ResultStore
 from interpclaims.activations._store import ActivationStore
 
 __all__ = [
     "FORMAT_VERSION",
     "PREFETCH_MAX",
+    "RESULTS_FORMAT",
     "ActivationStore",
+    "ResultStats",
+    "ResultStore",
     "StoreCache",
     "StoreKey",
     "StoreStats",

@@ -69,7 +69,7 @@ from interpclaims.stats._nulls import null_p_value
 from interpclaims.stats._power import MIN_PROMPTS, sample_size_warnings
 from interpclaims.stats._pvalues import one_sample_p, paired_sign_flip_test, permutation_test, tost_p
 from interpclaims.stats._ratio import RatioInterval, bootstrap_ratio
-from interpclaims.stats._rng import derive_rng
+from interpclaims.stats._rng import derive_rng, generators_derived
 from interpclaims.stats._similarity import linear_cka
 from interpclaims.stats._validation import Alternative, BootstrapMethod, IntervalMethod
 
@@ -96,6 +96,7 @@ __all__ = [
     "bootstrap_ratio",
     "choose_interval",
     "derive_rng",
+    "generators_derived",
     "linear_cka",
     "mean_interval",
     "null_p_value",
