@@ -328,5 +328,6 @@ def test_one_forward_pass_per_batch_then_none_when_warm(pytester: pytest.Pyteste
     assert a["manifest"]["forward_passes"] == {"zoo/agreement [tl]": 8}
     assert b["manifest"]["forward_passes"] == {}
     assert b["manifest"]["cache"]["misses"] == 0 and b["manifest"]["cache"]["hits"] >= 4
+    assert "results" not in a["manifest"]["cache"]  # --claims-cache=activations: no result cache
     assert c["manifest"]["forward_passes"]["zoo/agreement [tl]"] > 8  # no sharing without store
     assert _numbers(a) == _numbers(b) == _numbers(c)

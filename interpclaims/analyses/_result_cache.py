@@ -29,6 +29,7 @@ from interpclaims import _context
 from interpclaims._errors import StoreWarning
 from interpclaims.analyses._result_codec import Unencodable, decode, encode
 from interpclaims.analyses._result_key import NotClean, Uncacheable, call_digest
+from interpclaims.models import Model
 
 __all__ = ["ResultCache", "cached", "use_result_cache"]
 
@@ -77,7 +78,7 @@ class ResultCache:
         found = self.store.get(digest)
         if found is not None:
             try:
-                value = decode(found[0]["result"], found[1])
+                value = decode(found[0]["result"], found[1], _models(args, kwargs))
             except (ValueError, KeyError, TypeError, AttributeError, ImportError):
                 found = None  # written by another version of a class: computed again below
             else:
@@ -100,7 +101,7 @@ class ResultCache:
             said = [_warning(w) for w in caught]
             _reemit(said)
         try:
-            tree, arrays = encode(value)
+            tree, arrays = encode(value, _models(args, kwargs))
         except Unencodable as e:
             self._say(fn, f"its result holds {e}")
             return value
@@ -108,6 +109,11 @@ class ResultCache:
                                 "function": f"{fn.__module__}.{fn.__qualname__}"}, arrays)
         self.misses += 1
         return value
+
+
+def _models(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """The models a call was given (a result may keep a reference to one)."""
+    return tuple(a for a in (*args, *kwargs.values()) if isinstance(a, Model))
 
 
 def _warning(w: warnings.WarningMessage) -> dict[str, Any]:

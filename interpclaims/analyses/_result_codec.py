@@ -29,8 +29,13 @@ def _float(x: float) -> Any:
     return x if math.isfinite(x) else {"float": repr(x)}
 
 
-def encode(value: Any) -> tuple[Any, dict[str, Any]]:
-    """``(tree, arrays)``: ``tree`` JSON-safe, ``arrays`` named numpy arrays it refers to."""
+def encode(value: Any, models: tuple[Any, ...] = ()) -> tuple[Any, dict[str, Any]]:
+    """``(tree, arrays)``: ``tree`` JSON-safe, ``arrays`` named numpy arrays it refers to.
+
+    A reference to one of ``models`` (the models the call was given, e.g. kept by attribution
+    graphs for later ablations) is written as its position, and :func:`decode` links it to the
+    model of the call that reads the entry (the same model: the key holds its weights hash).
+    """
     arrays: dict[str, Any] = {}
 
     def enc(x: Any) -> Any:
@@ -53,6 +58,9 @@ def encode(value: Any) -> tuple[Any, dict[str, Any]]:
         if mod.startswith("interpclaims") and _is_instance(x):
             fields = {f.name: enc(getattr(x, f.name)) for f in dataclasses.fields(x)}
             return {"dataclass": _name(type(x)), "fields": fields}
+        for i, m in enumerate(models):
+            if x is m:
+                return {"modelref": i}
         raise Unencodable(f"a {mod}.{type(x).__qualname__}")
 
     def _array(x: Any) -> str:
@@ -99,8 +107,14 @@ _KINDS = ("float", "list", "tuple", "dict", "mappingproxy", "ndarray", "npscalar
           "dataclass")
 
 
-def decode(tree: Any, arrays: dict[str, Any]) -> Any:
+def decode(tree: Any, arrays: dict[str, Any], models: tuple[Any, ...] = ()) -> Any:
     """The value :func:`encode` was given; ``ValueError`` (or ``KeyError``) on a malformed tree."""
+    if isinstance(tree, dict) and "modelref" in tree:
+        return models[tree["modelref"]]
+    return _decode(tree, arrays, models)
+
+
+def _decode(tree: Any, arrays: dict[str, Any], models: tuple[Any, ...]) -> Any:
     if tree is None or type(tree) in (bool, int, str, float):
         return tree
     kinds = [k for k in _KINDS if isinstance(tree, dict) and k in tree]
@@ -111,10 +125,10 @@ def decode(tree: Any, arrays: dict[str, Any]) -> Any:
     if kind == "float":
         return float(body)
     if kind in ("list", "tuple"):
-        items = [decode(v, arrays) for v in body]
+        items = [decode(v, arrays, models) for v in body]
         return items if kind == "list" else tuple(items)
     if kind in ("dict", "mappingproxy"):
-        d = {_hashable(decode(k, arrays)): decode(v, arrays) for k, v in body}
+        d = {_hashable(decode(k, arrays, models)): decode(v, arrays, models) for k, v in body}
         return d if kind == "dict" else types.MappingProxyType(d)
     if kind == "ndarray":
         return arrays[body]
@@ -125,14 +139,14 @@ def decode(tree: Any, arrays: dict[str, Any]) -> Any:
 
         return torch.from_numpy(arrays[body["array"]].copy())
     if kind == "enum":
-        return _class(body)(decode(tree["value"], arrays))
+        return _class(body)(decode(tree["value"], arrays, models))
     if kind == "dataclass":
         cls = _class(body)
         if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
             raise ValueError(f"{body!r} is not a dataclass")
         obj = object.__new__(cls)  # as it was: __post_init__ already ran when it was made
         for name, value in tree["fields"].items():
-            object.__setattr__(obj, name, decode(value, arrays))
+            object.__setattr__(obj, name, decode(value, arrays, models))
         return obj
     raise ValueError(f"unknown kind {kind!r} in a result tree")
 
