@@ -127,6 +127,14 @@ def test_codec_round_trip_is_exact() -> None:
     assert back["pair"][1] == 2.5 and isinstance(back["pair"], tuple)
 
 
+def test_a_reference_to_the_calls_model_is_linked_to_the_reading_calls_model() -> None:
+    writer, reader = FakeModel(), FakeModel()
+    tree, arrays = encode((writer, 1.0), models=(writer,))
+    assert decode(tree, arrays, models=(reader,))[0] is reader
+    with pytest.raises(Exception, match="Model"):
+        encode(FakeModel(), models=(writer,))  # another model: not cached
+
+
 def _counting(calls: list[int]):  # type: ignore[no-untyped-def]
     @cached
     def measured(model: Model, data: str) -> Estimate:
