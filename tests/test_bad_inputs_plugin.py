@@ -50,7 +50,7 @@ OPTIONS = [
     ("correction-unknown", ["--claims-correction=bogus"], None,
      [r"--claims-correction: expected", r"got 'bogus'"]),
     ("cache-mode", ["--claims-cache=yes"], None,
-     [r"--claims-cache: expected rw, read or off", r"got 'yes'"]),
+     [r"--claims-cache: expected rw, read, off or activations", r"got 'yes'"]),
     ("report-dir-is-a-file", ["--claims-report-dir=taken"], None,
      [r"--claims-report-dir: .*taken is a file, not a folder", r"give a folder path"]),
     ("cache-dir-is-a-file", ["--claims-cache-dir=taken"], None,

@@ -315,9 +315,11 @@ CLEAN_READS = textwrap.dedent(
 
 def test_one_forward_pass_per_batch_then_none_when_warm(pytester: pytest.Pytester) -> None:
     """Four claims over two datasets of 200 prompts (batches of 64): the cold run needs 4 passes
-    per dataset, shared by every claim; the warm run needs none; numbers are identical."""
+    per dataset, shared by every claim; the warm run needs none; numbers are identical. (The
+    activation store alone: the result cache would answer the warm run without reading it.)"""
     pytester.makepyfile(test_reads=CLEAN_READS)
-    args = ("-p", "no:xdist", "-p", "no:cacheprovider", "--claims-cache-dir=store")
+    args = ("-p", "no:xdist", "-p", "no:cacheprovider", "--claims-cache-dir=store",
+            "--claims-cache=activations")
     cold = pytester.runpytest_subprocess(*args, "--claims-report-dir=cold")
     warm = pytester.runpytest_subprocess(*args, "--claims-report-dir=warm")
     off = pytester.runpytest_subprocess(*args, "--claims-report-dir=off", "--claims-cache=off")
@@ -326,5 +328,6 @@ def test_one_forward_pass_per_batch_then_none_when_warm(pytester: pytest.Pyteste
     assert a["manifest"]["forward_passes"] == {"zoo/agreement [tl]": 8}
     assert b["manifest"]["forward_passes"] == {}
     assert b["manifest"]["cache"]["misses"] == 0 and b["manifest"]["cache"]["hits"] >= 4
+    assert "results" not in a["manifest"]["cache"]  # --claims-cache=activations: no result cache
     assert c["manifest"]["forward_passes"]["zoo/agreement [tl]"] > 8  # no sharing without store
     assert _numbers(a) == _numbers(b) == _numbers(c)

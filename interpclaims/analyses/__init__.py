@@ -24,6 +24,7 @@ from interpclaims.analyses._localize import Localization, localize
 from interpclaims.analyses._patching import patch, patch_heads, patch_sweep
 from interpclaims.analyses._polysemanticity import Polysemanticity, polysemanticity
 from interpclaims.analyses._probe import ProbeResult, probe
+from interpclaims.analyses._result_cache import ResultCache, cached, use_result_cache
 from interpclaims.analyses._sae import (
     FeatureEdit,
     Selectivity,
@@ -34,6 +35,29 @@ from interpclaims.analyses._sae import (
 )
 from interpclaims.analyses._sae_quality import SAEQuality, sae_quality
 from interpclaims.analyses._steering import SteeringResult, mean_difference, steer
+
+# every public analysis answers from the active result cache (see _result_cache)
+ablate = cached(ablate)
+ablate_pair = cached(ablate_pair)
+attention_score = cached(attention_score)
+attribution_graph = cached(attribution_graph)
+circuit = cached(circuit)
+compare_features = cached(compare_features)
+localize = cached(localize)
+mean_difference = cached(mean_difference)
+measure = cached(measure)
+patch = cached(patch)
+patch_heads = cached(patch_heads)
+patch_sweep = cached(patch_sweep)
+polysemanticity = cached(polysemanticity)
+probe = cached(probe)
+representation_collapse = cached(representation_collapse)
+sae_ablate = cached(sae_ablate)
+sae_activation = cached(sae_activation)
+sae_quality = cached(sae_quality)
+sae_selectivity = cached(sae_selectivity)
+sae_steer = cached(sae_steer)
+steer = cached(steer)
 
 __all__ = [
     "AttributionGraph",
@@ -47,6 +71,7 @@ __all__ = [
     "PairwiseAblation",
     "Polysemanticity",
     "ProbeResult",
+    "ResultCache",
     "SAEQuality",
     "Selectivity",
     "SteeringResult",
@@ -54,6 +79,7 @@ __all__ = [
     "ablate_pair",
     "attention_score",
     "attribution_graph",
+    "cached",
     "circuit",
     "compare_features",
     "localize",
@@ -71,4 +97,5 @@ __all__ = [
     "sae_selectivity",
     "sae_steer",
     "steer",
+    "use_result_cache",
 ]

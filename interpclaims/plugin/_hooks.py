@@ -32,6 +32,7 @@ from interpclaims.plugin._markers import (
     read_model_remote,
 )
 from interpclaims.plugin._options import WORKER_SEED_KEY, add_options, read_settings
+from interpclaims.plugin._results import clear_results, result_cache_of, take_result_counters
 from interpclaims.plugin._stash import (
     CLAIM,
     DATA_USED,
@@ -87,7 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
     def open_store() -> Any:  # numpy and the store load only when a model does
         from interpclaims.activations import ActivationStore
 
-        return ActivationStore(settings.cache_dir, mode=settings.cache_mode)
+        return ActivationStore(settings.cache_dir, mode=settings.store_mode)
 
     def open_cache() -> Any:
         from interpclaims.activations import ActivationStore, StoreCache, plan_cache
@@ -100,8 +101,9 @@ def pytest_configure(config: pytest.Config) -> None:
     clear = config.getoption("claims_cache_clear") and not settings.plan
     if clear and not hasattr(config, "workerinput"):
         open_store().clear()
+        clear_results(config)
     config.stash[REGISTRY] = ModelRegistry(
-        cache_factory=open_cache if settings.cache_mode != "off" else None,
+        cache_factory=open_cache if settings.store_mode != "off" else None,
         planning=settings.plan, remote=settings.remote)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "interpclaims-xdist")
@@ -185,7 +187,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     if settings.plan:
         return (yield from _planned_call(item, ctx))
     stream = terminal_stream(item.config)
-    with _context.use(ctx), _progress_to(stream):
+    with _context.use(ctx), _progress_to(stream), result_cache_of(item):
         try:
             result = yield
         except Unsupported as e:  # an analysis this backend or architecture cannot run
@@ -229,6 +231,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
         report.interpclaims_test = True  # type: ignore[attr-defined]
     if report.when == "teardown":
         counters = item.config.stash[REGISTRY].take_counters()
+        results = take_result_counters(item.config)
+        if results:
+            counters["results"] = results
         if counters:
             report.interpclaims_counters = counters  # type: ignore[attr-defined]
         if item.config.stash[SETTINGS].plan and is_claim_test(item):

@@ -29,7 +29,7 @@ class Settings:
     allow_inconclusive: bool
     n_resamples: int
     report_dir: Path
-    cache_mode: str  # rw | read | off
+    cache_mode: str  # rw | read | off | activations (the activation store rw, no result cache)
     cache_dir: Path
     correction: Correction = "bonferroni"  # within each declared family
     baseline: Path | None = None  # --claims-baseline: the claims.json to compare with
@@ -39,6 +39,16 @@ class Settings:
     plan: bool = False  # --claims-plan: print the work the run would do, run no model
     sequential: bool = False  # --claims-sequential: decide per-prompt claims on growing batches
     remote: str = "off"  # --claims-remote: off | local | ndif
+
+    @property
+    def store_mode(self) -> str:
+        """The activation store's mode (rw, read or off)."""
+        return "rw" if self.cache_mode == "activations" else self.cache_mode
+
+    @property
+    def results_mode(self) -> str:
+        """The result cache's mode: as the store's, off under ``--claims-cache=activations``."""
+        return "off" if self.cache_mode == "activations" else self.cache_mode
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -64,8 +74,9 @@ def add_options(parser: pytest.Parser) -> None:
     add("resamples", "bootstrap resamples per interval", "10000", metavar="N")
     add("correction", "multiple-comparison correction within each declared family, applied when "
         "each claim is decided: bonferroni or none", "bonferroni", metavar="bonferroni|none")
-    add("cache", "activation store: rw (default), read (never write) or off", "rw",
-        metavar="rw|read|off")
+    add("cache", "activation store and result cache: rw (default), read (never write), off, or "
+        "activations (the activation store only, every result computed)", "rw",
+        metavar="rw|read|off|activations")
     add("cache-dir", "activation store folder (default: in pytest's cache dir)", "", metavar="DIR")
     add("baseline", "compare with an earlier claims.json: a PATH, or a NAME saved with "
         f"--claims-save (read from {BASELINES}/NAME.json)", "", metavar="PATH|NAME")
@@ -81,7 +92,7 @@ def add_options(parser: pytest.Parser) -> None:
                     "(default: claims.csv there) (ini: claims_csv)")
     parser.addini("claims_csv", "write the claims as CSV to this path (empty: do not)", default="")
     group.addoption("--claims-cache-clear", action="store_true", default=False,
-                    help="empty the activation store before the run")
+                    help="empty the activation store and the result cache before the run")
     group.addoption("--claims-plan", action="store_true", default=False,
                     help="print the forward passes, activation-store bytes and remote requests "
                     "the selected claims would take, per model and backend, without loading any "
@@ -172,8 +183,9 @@ def read_settings(config: pytest.Config) -> Settings:
         report_dir = config.invocation_params.dir / report_dir
     _folder(report_dir, "--claims-report-dir", "claims.json and claims.html")
     cache_mode = _setting(config, "claims_cache")
-    if cache_mode not in ("rw", "read", "off"):
-        raise pytest.UsageError(f"--claims-cache: expected rw, read or off, got {cache_mode!r}")
+    if cache_mode not in ("rw", "read", "off", "activations"):
+        raise pytest.UsageError("--claims-cache: expected rw, read, off or activations, got "
+                                f"{cache_mode!r}")
     raw_dir = _setting(config, "claims_cache_dir")
     if raw_dir:
         cache_dir = Path(raw_dir)

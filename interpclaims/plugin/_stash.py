@@ -9,18 +9,22 @@ import pytest
 if TYPE_CHECKING:
     from collections import Counter
 
+    from interpclaims.analyses import ResultCache
     from interpclaims.models import Model, ModelRegistry
     from interpclaims.plugin._options import Settings
     from interpclaims.report import Reporter
     from interpclaims.verdicts import Claim, ClaimResult
 
-__all__ = ["CLAIM", "CLAIM_IDS", "DATA_USED", "FAMILY_KEY", "FAMILY_SIZES", "MODEL", "PLAN_FIRST_CLAIM",
-           "PLAN_NOTES",
-           "REGISTRY", "REPORTER", "RESULTS", "SETTINGS", "TEST_ID"]
+__all__ = ["CLAIM", "CLAIM_IDS", "DATA_USED", "FAMILY_KEY", "FAMILY_SIZES", "MODEL",
+           "PLAN_FIRST_CLAIM", "PLAN_NOTES", "REGISTRY", "REPORTER", "RESULTS", "RESULT_CACHE",
+           "SETTINGS", "TEST_ID"]
 
 SETTINGS: pytest.StashKey[Settings] = pytest.StashKey()
 REGISTRY: pytest.StashKey[ModelRegistry] = pytest.StashKey()
 REPORTER: pytest.StashKey[Reporter] = pytest.StashKey()
+# the result cache of this process (opened by the first test that runs on a model), and the
+# counters already sent to the controller
+RESULT_CACHE: pytest.StashKey[tuple[ResultCache, dict[str, int]]] = pytest.StashKey()
 # per item: the claims decided by the test, the model it ran on, the datasets it read
 RESULTS: pytest.StashKey[list[ClaimResult]] = pytest.StashKey()
 MODEL: pytest.StashKey[Model] = pytest.StashKey()

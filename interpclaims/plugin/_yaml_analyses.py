@@ -26,7 +26,8 @@ def analysis_names() -> dict[str, tuple[Any, type]]:
             continue
         # the return annotation, e.g. "Estimate" or "ProbeResult" ("A | B": the first usable)
         parts = str(inspect.signature(fn).return_annotation).split("|")
-        usable = [t for t in (fn.__globals__.get(p.strip()) for p in parts) if isinstance(t, type)
+        defined_in = inspect.unwrap(fn).__globals__  # past the result cache's wrapper
+        usable = [t for t in (defined_in.get(p.strip()) for p in parts) if isinstance(t, type)
                   and (t is Estimate or estimate_fields(t))]
         if usable:
             out[name] = (fn, Estimate if Estimate in usable else usable[0])
@@ -99,7 +100,7 @@ def _bad_value(value: Any, annotation: Any, fn: Any) -> str:
             return str(e)
         return ""
     try:  # the analyses' own string annotations, e.g. "Ablation" -> Literal["zero", ...]
-        hint = eval(str(annotation), fn.__globals__)
+        hint = eval(str(annotation), inspect.unwrap(fn).__globals__)
     except Exception:  # a name known only to type checkers: nothing to check here
         return ""
     # a Literal, or a union holding one (e.g. ``StateMetric | MetricFn``: YAML gives only names)

@@ -50,6 +50,7 @@ class Reporter:
         self.analysis_seconds = 0.0  # call phases of claim tests (no start-up, no model loads)
         self.cache: Counter[str] = Counter()
         self.remote: Counter[str] = Counter()  # remote requests, bytes sent and returned
+        self.result_cache: Counter[str] = Counter()  # hits, misses, uncacheable, ...
         self.written: list[Path] = []
         # claim tests collected before / after selection (-k, --lf, node ids), from this process
         # or, under xdist, from the workers
@@ -76,6 +77,7 @@ class Reporter:
             self.forward_passes.update(counters.get("forward_passes", {}))
             self.cache.update(counters.get("cache", {}))
             self.remote.update(counters.get("remote", {}))
+            self.result_cache.update(counters.get("results", {}))
         rows = [ClaimResult.from_json(row) for row in getattr(report, "interpclaims", [])]
         self.results.extend(rows)
         info = getattr(report, "interpclaims_model", None)
@@ -142,7 +144,8 @@ class Reporter:
             forward_passes=dict(sorted(self.forward_passes.items())),
             analysis_seconds=round(self.analysis_seconds, 4),
             cache={"mode": self.settings.cache_mode, "dir": str(self.settings.cache_dir),
-                   **dict(self.cache)},
+                   **dict(self.cache),
+                   **({"results": dict(self.result_cache)} if self.result_cache else {})},
             partial=self._partial(session, int(exitstatus)),
             remote={"mode": getattr(self.settings, "remote", "off"), **dict(self.remote)},
             git=git_state(self.config.rootpath),
@@ -196,6 +199,9 @@ class Reporter:
         if self.cache:
             tr.write_line("activation store: " + ", ".join(
                 f"{k} {v}" for k, v in sorted(self.cache.items()) if v))
+        if self.result_cache:
+            tr.write_line("result cache: " + ", ".join(
+                f"{k} {v}" for k, v in sorted(self.result_cache.items()) if v))
         if self.comparison is not None and self.settings.baseline is not None:
             write_baseline(tr, self.comparison, self.settings.baseline, width)
         for path in self.written:

@@ -74,7 +74,7 @@ from interpclaims.stats._nulls import null_p_value
 from interpclaims.stats._power import MIN_PROMPTS, sample_size_warnings
 from interpclaims.stats._pvalues import one_sample_p, paired_sign_flip_test, permutation_test, tost_p
 from interpclaims.stats._ratio import RatioInterval, bootstrap_ratio
-from interpclaims.stats._rng import derive_rng
+from interpclaims.stats._rng import derive_rng, generators_derived
 from interpclaims.stats._sequential import (
     FIRST_LOOK,
     GROWTH,
@@ -112,6 +112,7 @@ __all__ = [
     "choose_interval",
     "confidence_sequence",
     "derive_rng",
+    "generators_derived",
     "linear_cka",
     "look_sizes",
     "mean_interval",

@@ -11,12 +11,14 @@ from typing import Any
 from interpclaims import _context
 from interpclaims._errors import InterpClaimsError
 from interpclaims._estimate import Estimate, estimate_from_samples
+from interpclaims.analyses import cached
 from interpclaims.stats import bootstrap_mean_diff, sample_size_warnings
 from interpclaims.verdicts._result import Verdict
 
 __all__ = ["decide", "difference", "p_value", "size_warnings"]
 
 
+@cached  # answered from the result cache, like the analyses
 def p_value(est: Estimate, test: Callable[[Any, Any], float]) -> float | None:
     """The p-value of ``test`` on the per-prompt samples of ``est`` (None without samples)."""
     if est.samples is None or est.samples.size < 2:
@@ -43,6 +45,7 @@ def decide(supported: bool, refuted: bool) -> Verdict:
     return Verdict.INCONCLUSIVE
 
 
+@cached
 def difference(x: Estimate, other: Estimate) -> Estimate:
     """``x - other`` with a bootstrap interval; paired when both were measured on the same prompts."""
     if x.samples is None or other.samples is None:
