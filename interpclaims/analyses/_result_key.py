@@ -286,7 +286,8 @@ def call_digest(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
         "arguments": {name: _string(v) if type(v) is str else canon(v)
                       for name, v in bound.arguments.items()},
         "context": {"seed": ctx.seed, "key": ctx.key, "n_resamples": ctx.n_resamples,
-                    "ci_level": repr(ctx.ci_level), "allow_inconclusive": ctx.allow_inconclusive},
+                    "ci_level": repr(ctx.ci_level), "allow_inconclusive": ctx.allow_inconclusive,
+                    "sequential": ctx.sequential},
         "harness": harness_hash(),
         "versions": _versions(),
         "environment": sorted((k, v) for k, v in os.environ.items()

@@ -18,8 +18,8 @@ from interpclaims.backends._circuit import (
     Replacement,
     transcoder_decoders,
 )
-from interpclaims.backends._plan import PlanBackend
 from interpclaims.backends._plain import Assign, Direction, PlainEdit, PlainOp, SaeOp
+from interpclaims.backends._plan import PlanBackend
 from interpclaims.backends._protocol import Backend, Edit, ModelSpec
 from interpclaims.backends._remote import REMOTE_MODES, RemoteJobError, RemoteRunner
 

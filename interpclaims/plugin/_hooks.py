@@ -95,7 +95,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         if settings.plan:  # the store is only read (its mode says what a run would write)
             return plan_cache(ActivationStore(settings.cache_dir, mode="read"),
-                              settings.cache_mode)
+                              settings.store_mode)
         return StoreCache(open_store())
 
     clear = config.getoption("claims_cache_clear") and not settings.plan

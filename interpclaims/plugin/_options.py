@@ -48,6 +48,8 @@ class Settings:
     @property
     def results_mode(self) -> str:
         """The result cache's mode: as the store's, off under ``--claims-cache=activations``."""
+        if self.plan:  # a plan computes placeholders: never read or written as results
+            return "off"
         return "off" if self.cache_mode == "activations" else self.cache_mode
 
 
