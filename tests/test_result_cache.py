@@ -20,7 +20,7 @@ from interpclaims.activations import ResultStore
 from interpclaims.analyses import ResultCache, cached, use_result_cache
 from interpclaims.analyses._result_codec import decode, encode
 from interpclaims.analyses._result_key import NotClean, Uncacheable, call_digest
-from interpclaims.models import Model
+from interpclaims.models import Model, Placement
 from interpclaims.stats import generators_derived
 
 THRESHOLD = 0.5  # read by `_reads_global`
@@ -33,6 +33,7 @@ class FakeModel(Model):
                  ) -> None:
         self.name, self.backend, self.weights_hash = "zoo/fake", backend, weights
         self.tokenizer_hash, self.source, self._leaked = "tok", "/nonexistent/model", leaked
+        self.placement_spec = Placement()
 
     def leaks(self) -> list[str]:
         return list(self._leaked)

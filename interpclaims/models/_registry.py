@@ -30,6 +30,7 @@ class ModelRegistry:
         self._models: dict[tuple[str, str, Placement], Model] = {}
         self._seen: dict[tuple[str, str, Placement], int] = {}
         self._seen_edited: dict[tuple[str, str, Placement], int] = {}
+        self._seen_backward: dict[tuple[str, str, Placement], int] = {}
         self._seen_cache: dict[str, int] = {}
         self._seen_remote: Counter[str] = Counter()
         self._errors: dict[tuple[str, str, Placement], ModelLoadError] = {}
@@ -72,6 +73,8 @@ class ModelRegistry:
             self._seen[key] = self._seen.get(key, 0) - model.forward_passes
             self._seen_edited[key] = (self._seen_edited.get(key, 0)
                                       - model.intervention_passes)
+            self._seen_backward[key] = (self._seen_backward.get(key, 0)
+                                        - model.backward_passes)
             self._seen_remote.subtract(model.remote_counters())
 
     def close(self) -> None:
@@ -81,13 +84,17 @@ class ModelRegistry:
             m.close()
 
     def take_counters(self) -> dict[str, Any]:
-        """Forward passes per model and backend (all, and those run with edits:
-        ``intervention_passes``), and cache hits/misses, since the last call."""
-        passes, edited = {}, {}
+        """Forward passes per model and backend (all; those run with edits:
+        ``intervention_passes``; those of gradient passes: ``backward_passes``), and cache
+        hits/misses, since the last call."""
+        passes, edited, backward = {}, {}, {}
         for key in sorted(self._models.keys() | self._seen.keys(), key=_order):
             model = self._models.get(key)
             done = model.forward_passes if model else 0
             done_edited = model.intervention_passes if model else 0
+            done_backward = model.backward_passes if model else 0
+            b = done_backward - self._seen_backward.get(key, 0)
+            self._seen_backward[key] = done_backward
             n, k = done - self._seen.get(key, 0), done_edited - self._seen_edited.get(key, 0)
             self._seen[key], self._seen_edited[key] = done, done_edited
             label = key[2].label()
@@ -96,11 +103,15 @@ class ModelRegistry:
                 passes[name] = n
             if k:
                 edited[name] = k
+            if b:
+                backward[name] = b
         out: dict[str, Any] = {}
         if passes:
             out["forward_passes"] = passes
         if edited:
             out["intervention_passes"] = edited
+        if backward:
+            out["backward_passes"] = backward
         remote: Counter[str] = Counter()
         for m in self._models.values():
             remote.update(m.remote_counters())

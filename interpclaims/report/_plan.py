@@ -29,19 +29,24 @@ __all__ = ["PlanReporter", "plan_document"]
 
 def plan_document(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The plan of the test rows ``{"nodeid", "counters", "notes"}``: per ``"model [backend]"``
-    the forward passes (``clean`` and ``intervention``), the store's writes, bytes and hits, the
+    the forward passes (``clean``, ``intervention``, and ``gradient``: forward + backward passes
+    of attribution patching), the store's writes, bytes and hits, the
     remote requests; the totals per backend; the passes of each test; and the tests whose counts
     are estimates."""
     passes: Counter[str] = Counter()
     edited: Counter[str] = Counter()
+    gradient: Counter[str] = Counter()
     store: Counter[str] = Counter()
     for row in rows:
         counters = row.get("counters") or {}
         passes.update(counters.get("forward_passes", {}))
         edited.update(counters.get("intervention_passes", {}))
+        gradient.update(counters.get("backward_passes", {}))
         store.update(counters.get("cache", {}))
-    models = {key: {"forward_passes": passes[key], "clean": passes[key] - edited[key],
-                    "intervention": edited[key], "remote": "local", "remote_requests": 0}
+    models = {key: {"forward_passes": passes[key],
+                    "clean": passes[key] - edited[key] - gradient[key],
+                    "intervention": edited[key], "gradient": gradient[key],
+                    "remote": "local", "remote_requests": 0}
               for key in sorted(passes)}
     backends: Counter[str] = Counter()
     for key, n in passes.items():
@@ -86,7 +91,8 @@ class PlanReporter:
         tr.section("interpclaims plan (no model was run, no claim was decided)")
         for key, m in doc["models"].items():
             tr.write_line(f"{key}: {m['forward_passes']} forward passes ({m['clean']} clean, "
-                          f"{m['intervention']} intervention); remote: {m['remote']}, "
+                          f"{m['intervention']} intervention, {m['gradient']} with a gradient); "
+                          f"remote: {m['remote']}, "
                           f"{m['remote_requests']} requests")
         if not doc["models"]:
             tr.write_line("no forward pass: the selected tests run no model")
