@@ -322,9 +322,12 @@ def test_ablations(model, claim):
 
 
 def test_patching(model, claim):
-    sweep = ic.patch_sweep(model, data=DATA, kind="resid_pre", direction="denoising")
+    # exact sweeps: with method="atp" a remote model (no gradients) ranks by exact patching, so
+    # its heatmap scores differ from local AtP scores (the claimed cells are equal either way)
+    sweep = ic.patch_sweep(model, data=DATA, kind="resid_pre", direction="denoising",
+                           method="exact")
     claim.that(sweep["L1", "pos2"]).is_at_least(-100.0)
-    heads = ic.patch_heads(model, data=DATA, direction="noising", positions=-1)
+    heads = ic.patch_heads(model, data=DATA, direction="noising", positions=-1, method="exact")
     claim.that(heads["L1", "H3"], id="heads").is_at_least(-100.0)
 
 
@@ -367,3 +370,26 @@ def test_every_analysis_kind_gives_the_same_rows_remotely(pytester: pytest.Pytes
     assert len(rows["off"]) == 9
     assert rows["off"] == rows["local"]
     assert data["manifest"]["remote"]["requests"] == sum(data["manifest"]["forward_passes"].values())
+
+
+def test_an_atp_sweep_of_a_remote_model_is_ranked_by_exact_patching(local_model, remote_model
+                                                                     ) -> None:
+    """Remote traces return no gradients: method='atp' patches every cell instead, so the
+    sweep's scores are the exact values and its cells equal local exact patching's."""
+    import interpclaims as ic
+    from interpclaims._data import load_data
+
+    data = load_data([dict(r) for r in load_data("agreement").rows[:12]])
+    sweep = ic.patch_heads(remote_model, data, direction="denoising", positions=-1)
+    exact = ic.patch_heads(local_model, data, direction="denoising", positions=-1, method="exact")
+    assert isinstance(sweep, ic.AttributionSweep)
+    for i, row in enumerate(exact.cells):
+        for j, cell in enumerate(row):
+            assert sweep.scores[i][j] == cell.value
+            assert sweep[exact.rows[i], exact.cols[j]].value == cell.value
+    import torch
+
+    tokens = local_model.tokenize(["the dog runs"], ["p"]).tokens
+    with pytest.raises(ic.InterpClaimsError, match="cannot run remotely"):
+        remote_model.forward_grad(tokens, [Site("resid_post", 0)],
+                                  torch.zeros(*tokens.shape, remote_model.spec.d_vocab))

@@ -291,6 +291,8 @@ def _attribution_sweep(model: Model, setup: _PatchSetup, grid: _Grid, direction:
     """AtP scores of every cell from one forward and one backward pass per batch of the
     receiver run; exact patching of a cell when it is read."""
     __tracebackhide__ = True
+    if model.remote != "off":  # remote traces return no gradients: ranked by exact patching
+        return _ranked_exactly(model, setup, grid, direction)
     receiver_logits = setup.logits_corrupt if direction == "denoising" else setup.logits_clean
     cotangent = setup.metric.logit_gradient(receiver_logits)
     if cotangent is None:
@@ -318,6 +320,18 @@ def _attribution_sweep(model: Model, setup: _PatchSetup, grid: _Grid, direction:
         confirm=confirm, noop=tuple(noop), col_tokens=grid.col_tokens)
 
 
+def _ranked_exactly(model: Model, setup: _PatchSetup, grid: _Grid, direction: Direction
+                    ) -> AttributionSweep:
+    """An :class:`AttributionSweep` whose scores are the exact cells' values (every cell
+    patched): what ``method="atp"`` gives on a remote model, whose traces return no gradients."""
+    exact = _sweep(model, setup, grid, direction, "exact")
+    assert isinstance(exact, EstimateMatrix)
+    return AttributionSweep(
+        title=grid.title, rows=exact.rows, cols=exact.cols,
+        scores=tuple(tuple(c.value for c in row) for row in exact.cells),
+        confirm=lambda i, j: exact.cells[i][j], noop=exact.noop, col_tokens=exact.col_tokens)
+
+
 def patch_sweep(
     model: Model,
     data: DataSpec | Dataset,
@@ -336,8 +350,9 @@ def patch_sweep(
     ``method="atp"`` (default): an :class:`AttributionSweep` — every cell ranked by attribution
     patching (one forward and one backward pass per batch), and each cell a claim reads
     (``sweep[row, col]``, ``top``, ``argmax``) patched for real, so its estimate equals
-    ``method="exact"``'s. ``method="exact"``: an :class:`EstimateMatrix`, one forward pass per
-    cell."""
+    ``method="exact"``'s (on a remote model, whose traces return no gradients, every cell is
+    patched and ranks the cells). ``method="exact"``: an :class:`EstimateMatrix`, one forward
+    pass per cell."""
     __tracebackhide__ = True
     choice(kind, SWEEP_KINDS, "site kind", "patch_sweep", "kind")
     choice(method, SWEEP_METHODS, "sweep method", "patch_sweep", "method")
