@@ -141,3 +141,16 @@ def test_probe_from_a_large_store_entry_does_not_hold_it_in_memory(tmp_path):
     # materializing the entry (a mask on the whole memory map) adds its 128 MiB; the chunked
     # read adds one 8 MiB chunk and the probe's [2048, 256] features
     assert added < written["bytes"] / 3, f"the probe added {added / 2**20:.0f} MiB of RSS"
+
+
+def test_gather_rows_of_an_array_owned_by_a_tensor() -> None:
+    """An array made from a tensor (a plan's computed entry) is gathered as any array (its
+    owner, the tensor, is not a numpy array to walk through)."""
+    import torch
+
+    from interpclaims.activations import gather_rows
+
+    arr = torch.arange(24, dtype=torch.float32).reshape(4, 3, 2).numpy()
+    mask = np.zeros((4, 3), dtype=bool)
+    mask[1, 2] = mask[3, 0] = True
+    np.testing.assert_array_equal(gather_rows(arr, mask), arr[mask])

@@ -298,8 +298,8 @@ def _stream(array: np.ndarray, chunk_bytes: int = 32 << 20) -> Iterator[tuple[in
     import mmap as _mmap
 
     base: Any = array
-    while base is not None and not hasattr(base, "_mmap"):
-        base = base.base
+    while isinstance(base, np.ndarray) and not hasattr(base, "_mmap"):
+        base = base.base  # a view's owner; an array made from a tensor is owned by the tensor
     mm = getattr(base, "_mmap", None)
     row_bytes = max(1, array[:1].nbytes) if array.ndim else array.nbytes
     rows = max(1, chunk_bytes // row_bytes)
