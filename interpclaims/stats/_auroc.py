@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats as st
 
 from interpclaims.stats._defaults import DEFAULT_CI_LEVEL
 
@@ -42,6 +41,8 @@ def auroc_interval(positives: ArrayLike, negatives: ArrayLike, level: float = DE
         q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
         var = (a * (1 - a) + (pos.size - 1) * (q1 - a * a) + (neg.size - 1) * (q2 - a * a)) / (
             pos.size * neg.size)
+    from scipy import stats as st  # imported when used: the plugin loads without scipy
+
     z = float(st.norm.ppf(0.5 + level / 2))
     half = z * var ** 0.5
     return auc, max(0.0, auc - half), min(1.0, auc + half)
