@@ -21,7 +21,7 @@ from interpclaims.analyses._collapse import Collapse, representation_collapse
 from interpclaims.analyses._feature_comparison import FeatureComparison, compare_features
 from interpclaims.analyses._graphs import AttributionGraph, AttributionGraphs, attribution_graph
 from interpclaims.analyses._localize import Localization, localize
-from interpclaims.analyses._patching import patch, patch_heads, patch_sweep
+from interpclaims.analyses._patching import patch
 from interpclaims.analyses._polysemanticity import Polysemanticity, polysemanticity
 from interpclaims.analyses._probe import ProbeResult, probe
 from interpclaims.analyses._result_cache import ResultCache, cached, use_result_cache
@@ -35,6 +35,7 @@ from interpclaims.analyses._sae import (
 )
 from interpclaims.analyses._sae_quality import SAEQuality, sae_quality
 from interpclaims.analyses._steering import SteeringResult, mean_difference, steer
+from interpclaims.analyses._sweeps import patch_heads, patch_sweep
 
 # every public analysis answers from the active result cache (see _result_cache)
 ablate = cached(ablate)

@@ -12,13 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
 
-from interpclaims import _context
 from interpclaims._data import Dataset, DataSpec, load_data
-from interpclaims._errors import DataError, InterpClaimsError
+from interpclaims._errors import DataError
 from interpclaims._estimate import Estimate, estimate_from_samples, estimate_ratio
-from interpclaims._estimate_sets import EstimateMatrix
 from interpclaims._sites import LAYER_KINDS, Site
-from interpclaims.analyses._atp import AttributionSweep, attribution_deltas
 from interpclaims.analyses._metrics import Metric, MetricFn, resolve
 from interpclaims.analyses._prepare import (
     Positions,
@@ -30,14 +27,14 @@ from interpclaims.analyses._prepare import (
     prepare,
 )
 from interpclaims.analyses._sequential import in_batches, sequential_on
-from interpclaims.interventions import fired, patch_edit, run_lenient, run_strict
+from interpclaims.interventions import patch_edit, run_strict
 
 if TYPE_CHECKING:
     import torch
 
     from interpclaims.models import Batch, Model
 
-__all__ = ["Direction", "PatchMetric", "SweepMethod", "patch", "patch_heads", "patch_sweep"]
+__all__ = ["SWEEP_KINDS", "SWEEP_METHODS", "Direction", "PatchMetric", "SweepMethod", "patch"]
 
 # denoising: clean activation into the corrupt run; noising: corrupt activation into the clean run
 Direction = Literal["denoising", "noising"]
@@ -216,185 +213,3 @@ def _patch_on(model: Model, site: str | Site, data: DataSpec | Dataset, directio
                f"{setup.name}",
         label=f"patch({s}, {direction}, {positions}, {setup.name})",
     )
-
-
-def _position_tokens(model: Model, setup: _PatchSetup) -> tuple[str, ...]:
-    """What each position of a one-template dataset reads, for the report's heatmap: the first
-    prompt's clean token, ``clean/corrupt`` where its corrupted twin differs, and ``…`` after it
-    where other prompts read another token there."""
-    tok = model.tokenizer
-    clean, corrupt = setup.clean.tokens, setup.corrupt.tokens
-    out = []
-    for p in range(int(setup.clean.lengths[0])):
-        words = [tok.decode([int(t[0, p])]).strip() or "␣" for t in (clean, corrupt)]
-        label = words[0] if words[0] == words[1] else "/".join(words)
-        varies = bool((clean[:, p] != clean[0, p]).any() or (corrupt[:, p] != corrupt[0, p]).any())
-        out.append(label + "…" * varies)
-    return tuple(out)
-
-
-@dataclass(frozen=True, slots=True)
-class _Grid:
-    """A sweep's cells: each row's sites, each column's positions, and the labels."""
-
-    sites: list[list[Site]]
-    where_by_col: list[torch.Tensor]  # [batch, pos] bool per column
-    title: str
-    row_labels: list[str]
-    col_labels: list[str]
-    col_tokens: tuple[str, ...] = ()
-
-    @property
-    def bases(self) -> list[Site]:
-        return sorted({s.base for row in self.sites for s in row}, key=lambda s: s.order)
-
-
-def _patch_cell(model: Model, setup: _PatchSetup, grid: _Grid, i: int, j: int,
-                source: dict[Site, torch.Tensor], receiver: dict[Site, torch.Tensor],
-                direction: Direction) -> tuple[Estimate, bool]:
-    """Patch cell ``(i, j)`` for real: its estimate, and whether the patch moved nothing."""
-    s, where = grid.sites[i][j], grid.where_by_col[j]
-    logits, silent = run_lenient(
-        model, setup.receiver(direction).tokens, [(s, patch_edit(s, source[s.base], where))],
-        read=[s.base], baseline=receiver, where=where, name=f"patch {s}",
-    )
-    return setup.estimate(
-        logits, direction, method=f"{direction} patch, {setup.name} on {setup.ds.name}",
-        label=f"{grid.title}[{grid.row_labels[i]}, {grid.col_labels[j]}]",
-    ), bool(silent)
-
-
-def _sweep(model: Model, setup: _PatchSetup, grid: _Grid, direction: Direction,
-           method: SweepMethod) -> EstimateMatrix | AttributionSweep:
-    """Every cell patched (``"exact"``: a matrix of estimates, the cells whose patch changed
-    nothing listed as ``noop``), or ranked by attribution patching (``"atp"``)."""
-    if method == "atp":
-        return _attribution_sweep(model, setup, grid, direction)
-    source, receiver = setup.source_and_receiver(model, grid.bases, direction)
-    cells = []
-    noop: list[tuple[str, str]] = []
-    for i, row in enumerate(grid.sites):
-        out = []
-        for j in range(len(row)):
-            est, silent = _patch_cell(model, setup, grid, i, j, source, receiver, direction)
-            if silent:
-                noop.append((grid.row_labels[i], grid.col_labels[j]))
-            out.append(est)
-        cells.append(tuple(out))
-    return EstimateMatrix(title=grid.title, rows=tuple(grid.row_labels),
-                          cols=tuple(grid.col_labels), cells=tuple(cells), noop=tuple(noop),
-                          col_tokens=grid.col_tokens)
-
-
-def _attribution_sweep(model: Model, setup: _PatchSetup, grid: _Grid, direction: Direction
-                       ) -> AttributionSweep:
-    """AtP scores of every cell from one forward and one backward pass per batch of the
-    receiver run; exact patching of a cell when it is read."""
-    __tracebackhide__ = True
-    if model.remote != "off":  # remote traces return no gradients: ranked by exact patching
-        return _ranked_exactly(model, setup, grid, direction)
-    receiver_logits = setup.logits_corrupt if direction == "denoising" else setup.logits_clean
-    cotangent = setup.metric.logit_gradient(receiver_logits)
-    if cotangent is None:
-        raise InterpClaimsError(
-            f"{grid.title}: method='atp' needs the gradient of the metric {setup.name!r}, and it "
-            "has none (a callable returning numpy or a detached tensor); return a torch tensor "
-            "computed from the logits it is given, or pass method='exact'")
-    bases = grid.bases
-    source = model.run(setup.source(direction).tokens, read=bases)[1]
-    deltas, receiver = attribution_deltas(model, setup.receiver(direction).tokens, grid.sites,
-                                          grid.where_by_col, source, cotangent, bases)
-    noop = [(grid.row_labels[i], grid.col_labels[j])
-            for i, row in enumerate(grid.sites) for j, s in enumerate(row)
-            if not fired(s, receiver[s.base], source[s.base], grid.where_by_col[j])]
-
-    claim = _context.current()  # a cell read later draws its interval as if patched now
-
-    def confirm(i: int, j: int) -> Estimate:
-        with _context.use(claim):
-            return _patch_cell(model, setup, grid, i, j, source, receiver, direction)[0]
-
-    return AttributionSweep(
-        title=grid.title, rows=tuple(grid.row_labels), cols=tuple(grid.col_labels),
-        scores=tuple(tuple(setup.atp_score(d, direction) for d in row) for row in deltas),
-        confirm=confirm, noop=tuple(noop), col_tokens=grid.col_tokens)
-
-
-def _ranked_exactly(model: Model, setup: _PatchSetup, grid: _Grid, direction: Direction
-                    ) -> AttributionSweep:
-    """An :class:`AttributionSweep` whose scores are the exact cells' values (every cell
-    patched): what ``method="atp"`` gives on a remote model, whose traces return no gradients."""
-    exact = _sweep(model, setup, grid, direction, "exact")
-    assert isinstance(exact, EstimateMatrix)
-    return AttributionSweep(
-        title=grid.title, rows=exact.rows, cols=exact.cols,
-        scores=tuple(tuple(c.value for c in row) for row in exact.cells),
-        confirm=lambda i, j: exact.cells[i][j], noop=exact.noop, col_tokens=exact.col_tokens)
-
-
-def patch_sweep(
-    model: Model,
-    data: DataSpec | Dataset,
-    kind: str = "resid_pre",
-    direction: Direction = "denoising",
-    metric: PatchMetric | MetricFn = "normalized",
-    *,
-    corrupt_field: str = "corrupt_text",
-    at: Positions | None = None,
-    method: SweepMethod = "atp",
-) -> AttributionSweep | EstimateMatrix:
-    """Patch ``kind`` at every layer × every position (rows ``L0``…, columns ``pos0``…). All
-    prompts must have the same token length (a template). ``metric`` and ``at=`` as for
-    :func:`patch`.
-
-    ``method="atp"`` (default): an :class:`AttributionSweep` — every cell ranked by attribution
-    patching (one forward and one backward pass per batch), and each cell a claim reads
-    (``sweep[row, col]``, ``top``, ``argmax``) patched for real, so its estimate equals
-    ``method="exact"``'s (on a remote model, whose traces return no gradients, every cell is
-    patched and ranks the cells). ``method="exact"``: an :class:`EstimateMatrix`, one forward
-    pass per cell."""
-    __tracebackhide__ = True
-    choice(kind, SWEEP_KINDS, "site kind", "patch_sweep", "kind")
-    choice(method, SWEEP_METHODS, "sweep method", "patch_sweep", "method")
-    model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch_sweep",
-                                 at)
-    lengths = setup.clean.lengths
-    if int(lengths.min()) != int(lengths.max()):
-        raise DataError(
-            "patch_sweep: prompts have different token lengths "
-            f"({int(lengths.min())}..{int(lengths.max())}); a position sweep needs one template "
-            "length — filter the dataset, or patch a named position field with patch()"
-        )
-    n_pos = int(lengths[0])
-    layers = range(model.spec.n_layers)
-    sites = [[model.site(Site(kind, ly)) for _ in range(n_pos)] for ly in layers]
-    where = [positions_mask(setup.clean, setup.ds, p, "patch_sweep") for p in range(n_pos)]
-    grid = _Grid(sites, where, f"patch_sweep({kind}, {direction}, {setup.name})",
-                 [f"L{ly}" for ly in layers], [f"pos{p}" for p in range(n_pos)],
-                 _position_tokens(model, setup))
-    return _sweep(model, setup, grid, direction, method)
-
-
-def patch_heads(
-    model: Model,
-    data: DataSpec | Dataset,
-    direction: Direction = "denoising",
-    positions: Positions = "all",
-    metric: PatchMetric | MetricFn = "normalized",
-    *,
-    corrupt_field: str = "corrupt_text",
-    at: Positions | None = None,
-    method: SweepMethod = "atp",
-) -> AttributionSweep | EstimateMatrix:
-    """Patch every head's output (``z``): a layer × head grid (``metric`` and ``at=`` as for
-    :func:`patch`; ``method`` as for :func:`patch_sweep`)."""
-    __tracebackhide__ = True
-    choice(method, SWEEP_METHODS, "sweep method", "patch_heads", "method")
-    model, setup = _patch_start(model, data, direction, metric, corrupt_field, "patch_heads",
-                                 at)
-    where = positions_mask(setup.clean, setup.ds, positions, "patch_heads")
-    s = model.spec
-    sites = [[Site("z", ly, head=h) for h in range(s.n_heads)] for ly in range(s.n_layers)]
-    grid = _Grid(sites, [where] * s.n_heads, f"patch_heads({direction}, {positions}, {setup.name})",
-                 [f"L{ly}" for ly in range(s.n_layers)], [f"H{h}" for h in range(s.n_heads)])
-    return _sweep(model, setup, grid, direction, method)
