@@ -25,7 +25,7 @@ Benchmarks (names for ``--only``):
     numbers by hand with a plain HookedTransformer and hooks, one set of forward passes per
     claim quantity. Ratios: analysis time (pytest ``manifest.analysis_seconds``, the summed
     call-phase time of the claim tests; the script's own timed section, without imports and
-    model load) — target pytest <= 1.1x the script; and forward passes (pytest
+    model load) — target pytest <= 0.8x the script (issue 13); and forward passes (pytest
     ``manifest.forward_passes`` of the tl backend) against the **minimal** count for the suite.
     A forward pass is one model call on one batch of at most 64 prompts (the harness's batch
     size; the script uses the same). Minimal = one pass per batch of every *distinct clean token
@@ -347,7 +347,7 @@ def bench_claims_vs_script(ctx: Ctx) -> None:
     stale = sorted({_base_test(t) for t in cold[0]["tests"]} ^ set(work["tests"]))
     ratio = t_pytest / t_script
     ctx.add("claims_vs_script", "analysis time: pytest (cold store) / naive script",
-            ratio, f"{ratio:.2f}x ({t_pytest:.2f}s / {t_script:.2f}s)", "<= 1.10x", ratio <= 1.1,
+            ratio, f"{ratio:.2f}x ({t_pytest:.2f}s / {t_script:.2f}s)", "<= 0.80x", ratio <= 0.8,
             f"best of {reps}; other processes used "
             f"{max(r['foreign_cores'] for r in cold):.2f} cores at most meanwhile")
     ctx.add("claims_vs_script", "forward passes: pytest (cold) / minimal for the analyses",
