@@ -7,7 +7,7 @@ from interpclaims.activations._cache import PREFETCH_MAX, StoreCache, prefetch_s
 from interpclaims.activations._gather import gather_rows
 from interpclaims.activations._key import FORMAT_VERSION, StoreKey, StoreStats, tokens_digest
 from interpclaims.activations._plan import PlanStore, plan_cache
-from interpclaims.activations._results import RESULTS_FORMAT, ResultStats, ResultStore
+from interpclaims.activations._results import RESULTS_FORMAT, ResultStore
 from interpclaims.activations._store import ActivationStore
 
 __all__ = [
@@ -16,7 +16,6 @@ __all__ = [
     "RESULTS_FORMAT",
     "ActivationStore",
     "PlanStore",
-    "ResultStats",
     "ResultStore",
     "StoreCache",
     "StoreKey",

@@ -22,7 +22,6 @@ import os
 import time
 import warnings
 import zlib
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,28 +29,15 @@ import numpy as np
 
 from interpclaims._errors import StoreWarning
 from interpclaims.activations._files import DIGEST_RE, LOCK_DIR, shards, sweep, temp_paths, unlink
+from interpclaims.activations._key import StoreStats
 from interpclaims.activations._locks import _KeyLocks
 from interpclaims.activations._sidecar import _Damaged, fmt_crc
 
-__all__ = ["RESULTS_FORMAT", "ResultStats", "ResultStore"]
+__all__ = ["RESULTS_FORMAT", "ResultStore"]
 
 RESULTS_FORMAT = "interpclaims.results/1"
 _MODES = ("rw", "read", "off")
 _FIELDS = frozenset({"format", "digest", "meta", "npz_size", "checksum", "sidecar_checksum"})
-
-
-@dataclass(slots=True)
-class ResultStats:
-    """Counters of one :class:`ResultStore` (this process only): lookups answered from disk
-    (``hits``), not answered (``misses``), entries written, damaged entries detected."""
-
-    hits: int = 0
-    misses: int = 0
-    writes: int = 0
-    corrupt: int = 0
-
-    def to_json(self) -> dict[str, int]:
-        return asdict(self)
 
 
 def _canonical(side: dict[str, Any]) -> bytes:
@@ -88,7 +74,7 @@ class ResultStore:
         self.root = Path(root)
         self.mode = mode
         self.stale_after = stale_after
-        self.stats = ResultStats()
+        self.stats = StoreStats()  # the activation store's counters: the same four
         self._locks = _KeyLocks(self.root / LOCK_DIR)
         self._reported: set[str] = set()
         self._swept = False
