@@ -118,11 +118,33 @@ def test_plan_equals_the_real_run_cold(runs: dict[str, dict]) -> None:
     m = plan["doc"]["models"]["zoo/agreement [tl]"]
     assert m["clean"] > 0 and m["intervention"] > 0
     assert m["clean"] + m["intervention"] + m["gradient"] == m["forward_passes"]
-    assert (m["remote"], m["remote_requests"]) == ("local", 0)
+    assert (m["remote"], m["remote_requests"]) == ("off", 0)
     # what the store would hold: the entries and bytes the real run wrote
     assert plan["doc"]["store"]["writes"] == real["doc"]["manifest"]["cache"]["writes"]
     data = [f for f in runs["cold"]["store_files"] if f.endswith(".npy")]
     assert len(data) == plan["doc"]["store"]["writes"]
+
+
+def test_plan_counts_the_remote_requests_of_a_real_run(tmp_path: Path) -> None:
+    """With --claims-remote=local the plan groups passes into sessions as the real run does:
+    the requests it counts are the ones the real run sends (nnsight's local simulation)."""
+    (tmp_path / "test_claims.py").write_text(CLAIMS)
+    docs = {}
+    for name in ("plan", "real"):
+        if name == "plan":
+            (tmp_path / "conftest.py").write_text(NO_WEIGHTS)
+        ret, stdout = _pytest(tmp_path, "--claims-cache=off", "--claims-backends=nnsight",
+                              "--claims-remote=local", f"--claims-report-dir={name}",
+                              *(("--claims-plan",) if name == "plan" else ()))
+        (tmp_path / "conftest.py").unlink(missing_ok=True)
+        assert ret == 0, stdout
+        docs[name] = json.loads((tmp_path / name / ("plan.json" if name == "plan" else
+                                                   "claims.json")).read_text())
+    model = docs["plan"]["models"]["zoo/agreement [nnsight]"]
+    real = docs["real"]["manifest"]["remote"]
+    assert model["remote"] == "local"
+    assert model["forward_passes"] == real["traces"]
+    assert model["remote_requests"] == real["requests"] < real["traces"]
 
 
 def test_plan_equals_the_real_run_warm(runs: dict[str, dict]) -> None:
@@ -141,7 +163,7 @@ def test_plan_decides_nothing_writes_nothing(runs: dict[str, dict]) -> None:
     assert plan["outcomes"] == {"skipped": 12}  # the false claim (xfail strict) too
     assert plan["report"] == ["plan.json"]  # no claims.json, no page
     assert "interpclaims plan (no model was run" in plan["stdout"]
-    assert "zoo/agreement [tl]: " in plan["stdout"] and "remote: local, 0 requests" in plan["stdout"]
+    assert "zoo/agreement [tl]: " in plan["stdout"] and "remote: off, 0 requests" in plan["stdout"]
     assert plan["store_files"] == []  # the plan ran first, on an empty store: nothing created
     assert runs["plan_warm"]["store_files"] == runs["cold"]["store_files"]
 

@@ -121,10 +121,88 @@ def test_requests_and_bytes_are_counted(remote_model, batch) -> None:
     before = remote_model.remote_counters()
     logits, acts = remote_model.forward(batch.tokens, [Site("resid_post", 0)], {}, batch_size=2)
     after = remote_model.remote_counters()
-    assert after["requests"] - before["requests"] == 2  # one trace per batch of two prompts
+    # one trace per batch of two prompts, both in one session: one request
+    assert after["traces"] - before["traces"] == 2
+    assert after["requests"] - before["requests"] == 1
     returned = logits.nelement() * 4 + acts[Site("resid_post", 0)].nelement() * 4
     assert after["bytes_returned"] - before["bytes_returned"] == returned
     assert after["bytes_sent"] > before["bytes_sent"]
+
+
+def test_sessions_hold_what_fits_the_memory_cap(remote_model, batch, monkeypatch) -> None:
+    """A session holds consecutive passes while what they return fits the memory cap: with a
+    cap of about one pass, each pass is a session of its own; the numbers do not change."""
+    import torch
+
+    from interpclaims.models._batch import returned_bytes
+
+    read = [Site("resid_post", 0)]
+    together, acts = remote_model.forward(batch.tokens, read, {}, batch_size=1)
+    one = returned_bytes(remote_model.spec, batch.tokens[:1], read)
+    monkeypatch.setenv("INTERPCLAIMS_MEMORY_CAP_MB", str(1.5 * one / 2**20))
+    before = remote_model.remote_counters()
+    apart, acts_apart = remote_model.forward(batch.tokens, read, {}, batch_size=1)
+    after = remote_model.remote_counters()
+    assert after["requests"] - before["requests"] == after["traces"] - before["traces"] == 4
+    assert torch.equal(together, apart) and torch.equal(acts[read[0]], acts_apart[read[0]])
+
+
+def test_the_cells_of_a_sweep_are_one_request(remote_model, local_model) -> None:
+    """An exact sweep patches every cell: one session for all of them (plus the clean reads),
+    with the cells' values equal to local nnsight's bit for bit."""
+    import numpy as np
+
+    import interpclaims as ic
+    from interpclaims.analyses import patch_sweep
+
+    rows = [r for r in ic.load_data("agreement").rows if len(r["text"].split()) == 5][:24]
+    kw = {"data": rows, "kind": "resid_pre", "direction": "denoising",
+          "metric": "normalized", "method": "exact"}
+    before = remote_model.remote_counters()
+    remote = patch_sweep(remote_model, **kw)
+    sent = remote_model.remote_counters()
+    local = patch_sweep(local_model, **kw)
+    cells = sum(len(row) for row in remote.cells)
+    assert sent["traces"] - before["traces"] >= cells
+    # the clean/corrupt logits, their activations, and every cell: three requests
+    assert sent["requests"] - before["requests"] == 3
+    for a, b in zip(remote.cells, local.cells, strict=True):
+        for x, y in zip(a, b, strict=True):
+            assert x.value == y.value and np.array_equal(x.samples, y.samples)
+
+
+def test_a_model_on_ndif_loads_no_weights_here(local_model, batch) -> None:
+    """``remote="ndif"``: the config and tokenizer only, the modules on the meta device; with a
+    stand-in server holding the weights (the strict simulation, deserializing against the
+    server's modules), reads, edits, the head output weights and the unembedding equal local
+    nnsight bit for bit, and the weights read back cost one request each time they are new."""
+    import torch
+
+    from interpclaims.interventions import ablation_edit
+    from interpclaims.models import Model
+
+    ndif = Model(NAME, "nnsight", remote="ndif")
+    assert {p.device.type for _, p in ndif._backend.named_parameters()} == {"meta"}
+    assert ndif.placement()[0] == ["ndif"]
+    with pytest.raises(InterpClaimsError, match=r"a folder on this machine.*remote='local'"):
+        ndif.forward(batch.tokens, [], {})
+    ndif._backend.remote.server = local_model.native  # the weights live "on the server" only
+    _, clean = local_model.forward(batch.tokens, [Site("z", 1)], {})
+    edits = {Site("z", 1): ablation_edit(local_model, Site("z", 1, head=2), "mean",
+                                         clean[Site("z", 1)], batch, None, None, "t")}
+    _same(local_model, ndif, batch.tokens, {})
+    _same(local_model, ndif, batch.tokens, edits)
+    before = ndif.remote_counters()["requests"]
+    for layer in range(ndif.spec.n_layers):
+        assert torch.equal(ndif._backend.w_o(layer), local_model._backend.w_o(layer))
+    for a, b in zip(ndif.unembedding(), local_model.unembedding(), strict=True):
+        assert torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+    ndif.unembedding()
+    assert ndif.remote_counters()["requests"] - before == ndif.spec.n_layers + 1
+    result = Site("result", 1)
+    assert torch.equal(ndif.run(batch.tokens, [result])[1][result.base],
+                       local_model.run(batch.tokens, [result])[1][result.base])
+    assert not ndif.leaks()
 
 
 def test_a_python_function_edit_is_refused(remote_model, batch) -> None:
@@ -147,7 +225,8 @@ def test_a_trace_needing_interpclaims_names_the_module(remote_model, batch) -> N
               "key": "x", "read": False, "ops": [], "pattern": None, "helper": steering_edit}]
     with pytest.raises(InterpClaimsError, match="needs the module 'interpclaims', which the NDIF "
                        "server does not have"):
-        runner.run(lm, batch.tokens, steps, None, lm.lm_head)
+        runner.run(lm, [{"tokens": batch.tokens, "steps": steps, "final": None,
+                         "unembed": lm.lm_head}])
 
 
 def test_a_failed_job_is_retried_then_reported_with_its_id(remote_model, batch, monkeypatch
@@ -156,7 +235,7 @@ def test_a_failed_job_is_retried_then_reported_with_its_id(remote_model, batch, 
 
     from interpclaims.backends import RemoteJobError, _remote
 
-    real = _remote.remote_trace
+    real = _remote.remote_session
     calls = []
 
     def flaky(*args, **kw):
@@ -167,17 +246,17 @@ def test_a_failed_job_is_retried_then_reported_with_its_id(remote_model, batch, 
 
     runner = remote_model._backend.remote
     monkeypatch.setattr(runner, "backoff_s", 0.0)
-    monkeypatch.setattr(_remote, "remote_trace", flaky)
+    monkeypatch.setattr(_remote, "remote_session", flaky)
     retries = runner.failures
     logits, _ = remote_model.forward(batch.tokens, [], {})
     assert runner.failures - retries == 2 and len(calls) == 3
-    monkeypatch.setattr(_remote, "remote_trace", real)
+    monkeypatch.setattr(_remote, "remote_session", real)
     assert torch.equal(logits, remote_model.forward(batch.tokens, [], {})[0])
 
     def down(*args, **kw):
         raise ConnectionError("NDIF unreachable")
 
-    monkeypatch.setattr(_remote, "remote_trace", down)
+    monkeypatch.setattr(_remote, "remote_session", down)
     with pytest.raises(RemoteJobError, match=r"remote job local-\d+ of zoo/agreement on 'local' "
                        r"failed 4 times \(ConnectionError: NDIF unreachable\)") as info:
         remote_model.forward(batch.tokens, [], {})
@@ -225,7 +304,7 @@ def _ndif_down_for_one_test(request, monkeypatch):
     if request.node.originalname == "test_job_expires":
         def expired(*args, **kw):
             raise RuntimeError("job expired on the server")
-        monkeypatch.setattr(_remote, "remote_trace", expired)
+        monkeypatch.setattr(_remote, "remote_session", expired)
 '''
 
 
@@ -244,8 +323,8 @@ def test_a_failed_job_is_an_error_row_and_the_report_is_written(pytester: pytest
                                 "--claims-remote=local", "--claims-backends=nnsight",
                                 "--claims-cache=off")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*remote (local): * requests, * bytes sent, * bytes returned,"
-                                 " 3 retries*"])
+    result.stdout.fnmatch_lines(["*remote (local): * requests (* traces), * bytes sent, "
+                                 "* bytes returned, 3 retries*"])
     report = pytester.path / "reports" / "claims.json"
     data = json.loads(report.read_text())
     assert [c["nodeid"].split("::")[1] for c in data["claims"]] == ["test_patching_the_subject[nnsight]"]
@@ -283,7 +362,10 @@ def test_the_model_marker_runs_one_module_remotely(pytester: pytest.Pytester) ->
                                 "-k", "patching")
     result.assert_outcomes(passed=1)
     data = json.loads((pytester.path / "reports" / "claims.json").read_text())
-    assert data["manifest"]["remote"]["requests"] == sum(data["manifest"]["forward_passes"].values())
+    remote = data["manifest"]["remote"]
+    # every forward pass is a trace; the traces of each run_many call share one request
+    assert remote["traces"] == sum(data["manifest"]["forward_passes"].values()) == 20
+    assert remote["requests"] == 3
     assert list(data["manifest"]["forward_passes"]) == ["zoo/agreement [nnsight, remote=local]"]
 
 
@@ -369,7 +451,9 @@ def test_every_analysis_kind_gives_the_same_rows_remotely(pytester: pytest.Pytes
         rows[mode] = data["claims"]
     assert len(rows["off"]) == 9
     assert rows["off"] == rows["local"]
-    assert data["manifest"]["remote"]["requests"] == sum(data["manifest"]["forward_passes"].values())
+    remote = data["manifest"]["remote"]
+    assert remote["traces"] == sum(data["manifest"]["forward_passes"].values())
+    assert remote["requests"] < remote["traces"] / 2
 
 
 def test_an_atp_sweep_of_a_remote_model_is_ranked_by_exact_patching(local_model, remote_model

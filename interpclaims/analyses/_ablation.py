@@ -35,7 +35,7 @@ from interpclaims.interventions import (
     MeanOver,
     ablation_edit,
     resolve_mean_over,
-    run_strict,
+    run_strict_many,
 )
 
 if TYPE_CHECKING:
@@ -65,24 +65,37 @@ def run_ablation(model: Model, sites: Sequence[Site], batch: Batch, how: Ablatio
     raises when an ablation did not move its activation. The sites of a resample ablation take
     their values from the same donor prompt (one draw, seeded by ``label``)."""
     __tracebackhide__ = True
+    clean_logits, (ablated,) = run_ablations(model, sites, batch, reference, direction,
+                                             [(how, label)], mean_over)
+    return clean_logits, ablated
+
+
+def run_ablations(model: Model, sites: Sequence[Site], batch: Batch, reference: Dataset | None,
+                  direction: Any, runs: Sequence[tuple[Ablation, str]],
+                  mean_over: MeanOver | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Clean logits, and for each ``(how, label)`` of ``runs`` the logits with every site of
+    ``sites`` ablated that way (see :func:`run_ablation`): one :meth:`Model.run_many` call."""
+    __tracebackhide__ = True
     import torch
 
     bases = sorted({s.base for s in sites}, key=lambda b: b.order)
     clean_logits, clean = model.run(batch.tokens, read=bases)
     if reference is not None:
         _context.note_data(reference.name, reference.sha256)
-    scope: MeanOver = "all"
-    if how == "mean":
-        scope = resolve_mean_over(model, batch, reference, mean_over, label)
     vec = torch.as_tensor(direction) if direction is not None else None
-    edits = [(s, ablation_edit(model, s, how, clean[s.base], batch, reference, vec, label, scope))
-             for s in sites]
-    ablated_logits = run_strict(
-        model, batch.tokens, edits, read=bases, baseline=clean, where=batch.mask,
-        name=label, what=f"{how}-ablation",
+    planned = []
+    for how, label in runs:
+        scope: MeanOver = "all"
+        if how == "mean":
+            scope = resolve_mean_over(model, batch, reference, mean_over, label)
+        edits = [(s, ablation_edit(model, s, how, clean[s.base], batch, reference, vec, label,
+                                   scope)) for s in sites]
+        planned.append((batch.tokens, edits, batch.mask, bases))
+    ablated = list(run_strict_many(
+        model, planned, baseline=clean, what=[f"{how}-ablation" for how, _ in runs],
         why="the component already holds the ablation value on every token (nothing to ablate)",
-    )
-    return clean_logits, ablated_logits
+    ))
+    return clean_logits, ablated
 
 
 def _components(model: Model, component: Any, analysis: str) -> list[Site]:
@@ -233,15 +246,16 @@ def _ablate_on(model: Model, ds: Dataset, hows: list[Ablation], ref: Dataset | N
     ds, batch = prepare(model, ds)
     m = resolve(a.metric, EFFECT_METRICS, "ablate", model, ds, batch, at=a.at)
     out: dict[str, Estimate] = {}
+    labels = {kind: f"ablate({a.what}, {kind}, {m.name})" for kind in hows}
+    runs = [(kind, labels[kind] if seed == 0 else f"{labels[kind]}#seed{seed}")
+            for kind in hows for seed in range(a.seeds if kind == "resample" else 1)]
+    clean_logits, ablated = run_ablations(model, a.sites, batch, ref, a.direction, runs,
+                                          a.mean_over)
     for kind in hows:
-        label = f"ablate({a.what}, {kind}, {m.name})"
+        label = labels[kind]
         scope = scope_text(model, batch, kind, ref, a.mean_over, label)
-        per_seed = []
-        for seed in range(a.seeds if kind == "resample" else 1):
-            clean_logits, ablated_logits = run_ablation(
-                model, a.sites, batch, kind, ref, a.direction,
-                label if seed == 0 else f"{label}#seed{seed}", a.mean_over)
-            per_seed.append(m.effect(clean_logits, ablated_logits, "ablated").numpy())
+        per_seed = [m.effect(clean_logits, logits, "ablated").numpy()
+                    for (how, _), logits in zip(runs, ablated, strict=True) if how == kind]
         out[kind] = estimate_from_seeds(
             per_seed, label=label, unit_ids=tuple(batch.ids), rate=m.effect_rate,
             method=f"{kind}-ablation{scope} of {a.what} on {ds.name}: effect on {m.name} per "
@@ -283,14 +297,13 @@ def ablate_pair(
         scope = resolve_mean_over(model, batch, None, None, "ablate_pair")
     edits = {s: ablation_edit(model, s, how, clean[s.base], batch, None, None,
                               f"ablate_pair({s})", scope) for s in (sa, sb)}
-    effects = {}
-    for name, chosen in (("a", [sa]), ("b", [sb]), ("joint", [sa, sb])):
-        logits = run_strict(
-            model, batch.tokens, [(s, edits[s]) for s in chosen], read=bases, baseline=clean,
-            where=batch.mask, name=f"ablate_pair {name}", what=f"{how}-ablation",
-            why="nothing to ablate",
-        )
-        effects[name] = m.effect(clean_logits, logits, "ablated").numpy()
+    chosen = {"a": [sa], "b": [sb], "joint": [sa, sb]}
+    runs = [(batch.tokens, [(s, edits[s]) for s in sites], batch.mask, bases)
+            for sites in chosen.values()]
+    effects = {name: m.effect(clean_logits, logits, "ablated").numpy()
+               for name, logits in zip(chosen, run_strict_many(
+                   model, runs, baseline=clean, what=f"{how}-ablation", why="nothing to ablate"),
+                   strict=True)}
     inter = effects["joint"] - effects["a"] - effects["b"]
     method = (f"{how}-ablation{scope_text(model, batch, how, None, None, 'ablate_pair')} on "
               f"{ds.name}, effect on {m.name} per prompt")

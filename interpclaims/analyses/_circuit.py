@@ -140,7 +140,7 @@ class _Runs:
             logits = run_strict(
                 self.model, self.batch.tokens, [(self.pool[n], self.edits[n])
                                                 for n in sorted(ablated)],
-                read=self.bases, baseline=self.clean, where=self.batch.mask, name=self.label,
+                read=self.bases, baseline=self.clean, where=self.batch.mask,
                 what=f"{self.how}-ablation", why="nothing to ablate")
             self.values[ablated] = self.metric.state(logits, "ablated").numpy()
         return self.values[ablated]

@@ -57,7 +57,7 @@ def ablation_effects(model: Model | None, data: DataSpec | Dataset, transcoders:
             where[i, p] = True
             source[i, p] -= a * torch.from_numpy(w_dec).to(source.dtype)
     edited = run_strict(model, tokens, [(site, patch_edit(site, source, where))], read=[site],
-                        baseline={site: clean}, where=where, name="transcoder feature ablation",
+                        baseline={site: clean}, where=where,
                         what="transcoder feature ablation",
                         why=f"L{layer}/tc:{feature} has a zero decoder contribution")
     m = resolve("logit_diff", ("logit_diff",), "attribution_graph", model, ds, batch)

@@ -66,8 +66,8 @@ class _PatchSetup:
     def source_and_receiver(self, model: Model, bases: list[Site], direction: Direction
                             ) -> tuple[dict[Site, torch.Tensor], dict[Site, torch.Tensor]]:
         """Activations at ``bases`` of the run patched from, and of the run patched into."""
-        _, clean_acts = model.run(self.clean.tokens, read=bases)
-        _, corrupt_acts = model.run(self.corrupt.tokens, read=bases)
+        (_, clean_acts), (_, corrupt_acts) = model.run_many(
+            [(self.clean.tokens, bases, []), (self.corrupt.tokens, bases, [])])
         if direction == "denoising":
             return clean_acts, corrupt_acts
         return corrupt_acts, clean_acts
@@ -125,8 +125,8 @@ def _patch_setup(model: Model, data: DataSpec | Dataset, corrupt_field: str, ana
     normalized = isinstance(metric, str) and metric == "normalized"
     m = resolve("logit_diff" if normalized else metric, PATCH_METRICS, analysis, model, ds, clean,
                 at=at)
-    clean_logits, _ = model.run(clean.tokens)
-    corrupt_logits, _ = model.run(corrupt.tokens)
+    (clean_logits, _), (corrupt_logits, _) = model.run_many([(clean.tokens, (), []),
+                                                             (corrupt.tokens, (), [])])
     return _PatchSetup(ds, clean, corrupt, m, normalized, m.state(clean_logits),
                        m.state(corrupt_logits, "corrupt"), clean_logits, corrupt_logits)
 
@@ -202,7 +202,7 @@ def _patch_on(model: Model, site: str | Site, data: DataSpec | Dataset, directio
     source, receiver = setup.source_and_receiver(model, [s.base], direction)
     logits = run_strict(
         model, setup.receiver(direction).tokens, [(s, patch_edit(s, source[s.base], where))],
-        read=[s.base], baseline=receiver, where=where, name=f"patch {s}",
+        read=[s.base], baseline=receiver, where=where,
         what=f"{direction} patch ({position_label(positions)})",
         why="clean and corrupt activations are identical there, so the patch copies the values "
             "already present (patch a later site or position)",

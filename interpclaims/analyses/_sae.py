@@ -167,11 +167,11 @@ def _edited(model: Model, s: Site, enc: SparseAutoencoder, data: DataSpec | Data
     what = "sae feature ablation" if analysis == "sae_ablate" else "sae feature steering"
     if side:  # a feature silent on the side data has no side effect there: not an error
         logits, _ = run_lenient(model, batch.tokens, [(s.base, edit)], read=[s.base],
-                                baseline=clean, where=where, name=f"{analysis} {s}")
+                                baseline=clean, where=where)
     else:
         logits = run_strict(
             model, batch.tokens, [(s.base, edit)], read=[s.base], baseline=clean, where=where,
-            name=f"{analysis} {s}", what=f"{what} of {s}",
+            what=f"{what} of {s}",
             why=("the feature is already at the ablation value on every targeted token"
                  if mode == "set" else "the steering shift is zero"))
     values = m.effect(clean_logits, logits, "edited").numpy()

@@ -98,7 +98,7 @@ def _steered(model: Model, s: Site, vec: torch.Tensor, k: float, run: _CleanRun)
     __tracebackhide__ = True
     logits = run_strict(
         model, run.batch.tokens, [(s, steering_edit(s, vec, k, run.where))], read=[s.base],
-        baseline=run.acts, where=run.where, name=f"steer {s}", what="steering",
+        baseline=run.acts, where=run.where, what="steering",
         why="adding the vector changed nothing",
     )
     m = run.metric

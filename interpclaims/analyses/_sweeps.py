@@ -33,7 +33,7 @@ from interpclaims.analyses._patching import (
 )
 from interpclaims.analyses._prepare import Positions, choice, positions_mask
 from interpclaims.analyses._result_cache import cached
-from interpclaims.interventions import fired, patch_edit, run_lenient
+from interpclaims.interventions import fired, patch_edit, run_lenient_many
 
 if TYPE_CHECKING:
     import torch
@@ -74,43 +74,44 @@ class _Grid:
         return sorted({s.base for row in self.sites for s in row}, key=lambda s: s.order)
 
 
-def _patch_cell(model: Model, setup: _PatchSetup, grid: _Grid, i: int, j: int,
-                source: dict[Site, torch.Tensor], receiver: dict[Site, torch.Tensor],
-                direction: Direction) -> tuple[Estimate, bool]:
-    """Patch cell ``(i, j)`` for real: its estimate, and whether the patch moved nothing."""
+def _cell_run(setup: _PatchSetup, grid: _Grid, i: int, j: int, source: dict[Site, torch.Tensor],
+              direction: Direction) -> tuple[Any, ...]:
+    """The run that patches cell ``(i, j)`` (see :func:`run_lenient_many`)."""
     s, where = grid.sites[i][j], grid.where_by_col[j]
-    logits, silent = run_lenient(
-        model, setup.receiver(direction).tokens, [(s, patch_edit(s, source[s.base], where))],
-        read=[s.base], baseline=receiver, where=where, name=f"patch {s}",
-    )
+    return (setup.receiver(direction).tokens, [(s, patch_edit(s, source[s.base], where))], where,
+            [s.base])
+
+
+def _cell_estimate(setup: _PatchSetup, grid: _Grid, i: int, j: int, logits: torch.Tensor,
+                   direction: Direction) -> Estimate:
     return setup.estimate(
         logits, direction, method=f"{direction} patch, {setup.name} on {setup.ds.name}",
         label=f"{grid.title}[{grid.row_labels[i]}, {grid.col_labels[j]}]",
-    ), bool(silent)
+    )
 
 
 def _sweep(model: Model, setup: _PatchSetup, grid: _Grid, direction: Direction,
            method: SweepMethod, confirm: _CellConfirm | None = None
            ) -> EstimateMatrix | AttributionSweep:
     """Every cell patched (``"exact"``: a matrix of estimates, the cells whose patch changed
-    nothing listed as ``noop``), or ranked by attribution patching (``"atp"``)."""
+    nothing listed as ``noop``), or ranked by attribution patching (``"atp"``). The patched
+    runs of all cells are one :meth:`Model.run_many` call (a remote model sends them together)."""
     if method == "atp":
         assert confirm is not None
         return _attribution_sweep(model, setup, grid, direction, confirm)
     source, receiver = setup.source_and_receiver(model, grid.bases, direction)
-    cells = []
+    coords = [(i, j) for i, row in enumerate(grid.sites) for j in range(len(row))]
+    runs = run_lenient_many(model, [_cell_run(setup, grid, i, j, source, direction)
+                                    for i, j in coords], baseline=receiver)
+    cells: list[list[Estimate]] = [[] for _ in grid.sites]
     noop: list[tuple[str, str]] = []
-    for i, row in enumerate(grid.sites):
-        out = []
-        for j in range(len(row)):
-            est, silent = _patch_cell(model, setup, grid, i, j, source, receiver, direction)
-            if silent:
-                noop.append((grid.row_labels[i], grid.col_labels[j]))
-            out.append(est)
-        cells.append(tuple(out))
+    for (i, j), (logits, silent) in zip(coords, runs, strict=True):
+        if silent:
+            noop.append((grid.row_labels[i], grid.col_labels[j]))
+        cells[i].append(_cell_estimate(setup, grid, i, j, logits, direction))
     return EstimateMatrix(title=grid.title, rows=tuple(grid.row_labels),
-                          cols=tuple(grid.col_labels), cells=tuple(cells), noop=tuple(noop),
-                          col_tokens=grid.col_tokens)
+                          cols=tuple(grid.col_labels), cells=tuple(map(tuple, cells)),
+                          noop=tuple(noop), col_tokens=grid.col_tokens)
 
 
 def _attribution_sweep(model: Model, setup: _PatchSetup, grid: _Grid, direction: Direction,
@@ -184,7 +185,9 @@ def sweep_cell(model: Model, grid: str, arguments: dict[str, Any], i: int, j: in
     ``arguments``, patched for real: the estimate ``method="exact"`` gives for it."""
     model, setup, g, direction = _GRIDS[grid](model, **arguments)
     source, receiver = setup.source_and_receiver(model, g.bases, direction)
-    return _patch_cell(model, setup, g, i, j, source, receiver, direction)[0]
+    logits, _ = next(run_lenient_many(model, [_cell_run(setup, g, i, j, source, direction)],
+                                      baseline=receiver))
+    return _cell_estimate(setup, g, i, j, logits, direction)
 
 
 def _position_grid(model: Model, data: DataSpec | Dataset, kind: str, direction: Direction,

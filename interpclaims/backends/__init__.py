@@ -70,11 +70,13 @@ def model_spec(hf_config: Any) -> ModelSpec:
 
 
 def load_backend(name: str, hf_model: Any, tokenizer: Any, spec: ModelSpec,
-                 offload_folder: str | None = None, remote: str = "off", model_name: str = ""
-                 ) -> Backend:
+                 offload_folder: str | None = None, remote: str = "off", model_name: str = "",
+                 source: str | None = None) -> Backend:
     """Wrap a loaded Hugging Face model in backend ``name`` (placed on its devices as the model
     is; ``offload_folder``: where TransformerLens keeps weights of "disk" entries); ``remote``
-    (``local`` / ``ndif``, nnsight only) runs its traces on NDIF or nnsight's local simulation."""
+    (``local`` / ``ndif``, nnsight only) runs its traces on NDIF or nnsight's local simulation.
+    ``hf_model`` None (``remote="ndif"``): no weights here; nnsight builds the model's modules
+    from ``source`` on the meta device."""
     if name not in BACKENDS:
         raise BackendUnavailable(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}")
     if not backend_available(name):
@@ -91,4 +93,4 @@ def load_backend(name: str, hf_model: Any, tokenizer: Any, spec: ModelSpec,
     from interpclaims.backends._nnsight import NNsightBackend
 
     runner = RemoteRunner(remote, model_name) if remote != "off" else None
-    return NNsightBackend(hf_model, tokenizer, spec, remote=runner)
+    return NNsightBackend(hf_model, tokenizer, spec, remote=runner, source=source)

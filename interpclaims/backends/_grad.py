@@ -91,6 +91,11 @@ class ForwardModes:
                 edits: Mapping[Site, Edit]) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
         return self._forward(tokens, rows, read, edits, grad=False)
 
+    def forward_many(self, passes: Sequence[tuple[torch.Tensor, slice, Sequence[Site],
+                                                  Mapping[Site, Edit]]]
+                     ) -> list[tuple[torch.Tensor, dict[Site, torch.Tensor]]]:
+        return [self.forward(*p) for p in passes]
+
     def forward_grad(self, tokens: torch.Tensor, rows: slice, read: Sequence[Site],
                      edits: Mapping[Site, Edit], cotangent: torch.Tensor
                      ) -> tuple[torch.Tensor, dict[Site, torch.Tensor], dict[Site, torch.Tensor]]:

@@ -61,7 +61,7 @@ class _Pass:
 
 @dataclass(slots=True)
 class _RemoteSteps:
-    """The steps of a remote trace (see :func:`interpclaims.backends._remote.remote_trace`): the
+    """The steps of a remote trace (see :func:`interpclaims.backends._remote.remote_session`): the
     access points of :meth:`NNsightBackend._visit_layer`, in the same order, as plain data."""
 
     backend: NNsightBackend
@@ -133,15 +133,25 @@ class NNsightBackend(ForwardModes):
     name = "nnsight"
 
     def __init__(self, hf_model: Any, tokenizer: Any, spec: ModelSpec,
-                 remote: RemoteRunner | None = None) -> None:
+                 remote: RemoteRunner | None = None, source: str | None = None) -> None:
+        """``hf_model`` None: a model whose weights stay on NDIF (``remote``): nnsight builds its
+        modules from ``source``'s config on the meta device, and the few weights an analysis
+        reads (head output weights, the unembedding) come back from the server on demand."""
         from nnsight import LanguageModel
 
         self.spec = spec
         self.remote = remote  # None: traces run here; else on NDIF or its local simulation
         self._arch = arch(spec.architecture)
-        # a model placed by Accelerate (device_map) stays as placed: dispatch=True wraps it as is
-        self.native = LanguageModel(hf_model, tokenizer=tokenizer, dispatch=True)
-        self.input_device = input_device(hf_model.get_input_embeddings())
+        self.weightless = hf_model is None
+        self._fetched: dict[str, torch.Tensor] = {}  # weights read from the server
+        if hf_model is None:
+            assert remote is not None and source is not None
+            self.native = LanguageModel(source, tokenizer=tokenizer)  # meta: no weights
+            self.input_device = torch.device("cpu")
+        else:
+            # placed by Accelerate (device_map) stays as placed: dispatch=True wraps it as is
+            self.native = LanguageModel(hf_model, tokenizer=tokenizer, dispatch=True)
+            self.input_device = input_device(hf_model.get_input_embeddings())
         # NNsight keeps hooks of its own on every module; only hooks beyond these are leaks.
         self._hooks = ModuleHooks(self.native._model)
 
@@ -149,12 +159,27 @@ class NNsightBackend(ForwardModes):
     def _hf_layer(self, layer: int) -> Any:
         return module_at(self.native._model, self._arch.layers)[layer]
 
+    def _weights(self, parts: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Weights of a weightless model (``{key: module envoy}``: its ``weight``), read from
+        the server once (one request for those not read before), kept as CPU float32."""
+        assert self.remote is not None
+        missing = {k: (mod, "weight") for k, mod in parts.items() if k not in self._fetched}
+        if missing:
+            probe = torch.tensor([[self.native.tokenizer.bos_token_id or 0]])
+            got = self.remote.fetch(self.native, probe, missing)
+            self._fetched.update({k: v.detach().to("cpu", torch.float32) for k, v in got.items()})
+        return {k: self._fetched[k] for k in parts}
+
     def w_o(self, layer: int) -> torch.Tensor:
         """``[n_heads, d_head, d_model]``, from the head-output projection's weight."""
         s = self.spec
-        proj = module_at(self._hf_layer(layer), self._arch.z_proj)
-        with offloaded_on_cpu(proj):
-            w = on_cpu(proj.weight)
+        if self.weightless:
+            proj = module_at(module_at(self.native, self._arch.layers)[layer], self._arch.z_proj)
+            w = self._weights({f"w_o.{layer}": proj})[f"w_o.{layer}"]
+        else:
+            proj = module_at(self._hf_layer(layer), self._arch.z_proj)
+            with offloaded_on_cpu(proj):
+                w = on_cpu(proj.weight)
         if self._arch.w_o_transposed:  # nn.Linear: [d_model, n_heads*d_head]
             w = w.T
         return w.reshape(s.n_heads, s.d_head, s.d_model)
@@ -163,9 +188,14 @@ class NNsightBackend(ForwardModes):
         a = self._arch
         m = self.native._model
         norm, head = module_at(m, a.final_norm), module_at(m, a.unembed)
+        eps = float(getattr(norm, a.norm_eps))
+        if self.weightless:
+            got = self._weights({"w_u": module_at(self.native, a.unembed),
+                                 "gain": module_at(self.native, a.final_norm)})
+            return got["w_u"].T, got["gain"], a.norm_kind, eps
         with offloaded_on_cpu(norm), offloaded_on_cpu(head):
             w_u, gain = on_cpu(head.weight).T, on_cpu(norm.weight)
-        return w_u, gain, a.norm_kind, float(getattr(norm, a.norm_eps))
+        return w_u, gain, a.norm_kind, eps
 
     # -- forward ---------------------------------------------------------------------------
     def _forward(
@@ -178,7 +208,7 @@ class NNsightBackend(ForwardModes):
                     "a gradient pass (attribution patching, method='atp') cannot run remotely: "
                     "remote traces return saved values, not gradients; use method='exact' or "
                     "--claims-remote=off")
-            return self._forward_remote(self.remote, tokens, rows, read, edits)
+            return self.forward_many([(tokens, rows, read, edits)])[0]
         lm = self.native
         p = _Pass(reads=set(read), edits=edits, rows=rows, out={})
         layers = sorted({s.layer for s in p.reads | set(edits) if s.layer is not None})
@@ -195,21 +225,26 @@ class NNsightBackend(ForwardModes):
             p.out[final] = self._normalized(p.out[final])
         return logits, {site: p.out[site] for site in p.reads}
 
-    def _forward_remote(
-        self, runner: RemoteRunner, tokens: torch.Tensor, rows: slice, read: Sequence[Site],
-        edits: Mapping[Site, Edit]
-    ) -> tuple[torch.Tensor, dict[Site, torch.Tensor]]:
-        """:meth:`forward` as one remote trace (edits in their declarative form)."""
-        reads = set(read)
+    def forward_many(self, passes: Sequence[tuple[torch.Tensor, slice, Sequence[Site],
+                                                  Mapping[Site, Edit]]]
+                     ) -> list[tuple[torch.Tensor, dict[Site, torch.Tensor]]]:
+        """:meth:`forward` of each pass; remotely, all of them in one session (one request)."""
+        if self.remote is None:
+            return [self.forward(*p) for p in passes]
         final = Site("ln_final")
-        steps = _RemoteSteps(self, reads, edits, rows, tokens.shape[1]).build()
-        out = runner.run(self.native, tokens, steps,
-                         module_at(self.native, self._arch.final_norm) if final in reads else None,
-                         module_at(self.native, self._arch.unembed))
-        acts = {site: out[str(site)] for site in reads if site != final}
-        if final in reads:
-            acts[final] = self._normalized(out["ln_final"])
-        return out["logits"], acts
+        jobs = [{"tokens": tokens,
+                 "steps": _RemoteSteps(self, set(read), edits, rows, tokens.shape[1]).build(),
+                 "final": module_at(self.native, self._arch.final_norm) if final in read else None,
+                 "unembed": module_at(self.native, self._arch.unembed)}
+                for tokens, rows, read, edits in passes]
+        outs = self.remote.run(self.native, jobs)
+        results = []
+        for (_, _, read, _), out in zip(passes, outs, strict=True):
+            acts = {site: out[str(site)] for site in read if site != final}
+            if final in read:
+                acts[final] = self._normalized(out["ln_final"])
+            results.append((out["logits"], acts))
+        return results
 
     def _normalized(self, x: torch.Tensor) -> torch.Tensor:
         """``ln_final.hook_normalized``: the final norm without its gain and bias."""

@@ -42,9 +42,11 @@ class PlanBackend:
     planning = True
     native: Any = None  # no model object: nothing can be hooked, so nothing can leak
 
-    def __init__(self, name: str, spec: ModelSpec, salt: str = "") -> None:
+    def __init__(self, name: str, spec: ModelSpec, salt: str = "", remote: str = "off") -> None:
         self.name = name
         self.spec = spec
+        self.remote_mode = remote  # where the planned model's traces would run
+        self.requests = 0  # remote requests the real model would send (sessions)
         self._salt = salt
         self._norm_kind = arch(spec.architecture).norm_kind
 
@@ -109,6 +111,13 @@ class PlanBackend:
         if any(s.kind == "logits" for s in read):
             out[Site("logits")] = logits
         return logits, out
+
+    def forward_many(self, passes: Sequence[tuple[torch.Tensor, slice, Sequence[Site],
+                                                  Mapping[Site, Edit]]]
+                     ) -> list[tuple[torch.Tensor, dict[Site, torch.Tensor]]]:
+        """:meth:`forward` of each pass; a remote model would send them as one request."""
+        self.requests += self.remote_mode != "off"
+        return [self.forward(*p) for p in passes]
 
     def forward_grad(self, tokens: torch.Tensor, rows: slice, read: Sequence[Site],
                      edits: Mapping[Site, Edit], cotangent: torch.Tensor

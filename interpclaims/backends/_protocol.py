@@ -56,6 +56,13 @@ class Backend(Protocol):
         """
         ...
 
+    def forward_many(
+        self, passes: Sequence[tuple[torch.Tensor, slice, Sequence[Site], Mapping[Site, Edit]]]
+    ) -> list[tuple[torch.Tensor, dict[Site, torch.Tensor]]]:
+        """:meth:`forward` of each ``(tokens, rows, read, edits)``, in order. A remote backend
+        sends them together, as one request."""
+        ...
+
     def forward_grad(
         self,
         tokens: torch.Tensor,

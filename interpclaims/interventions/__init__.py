@@ -19,7 +19,13 @@ from interpclaims.interventions._edits import (
     resolve_mean_over,
     steering_edit,
 )
-from interpclaims.interventions._run import fired, run_lenient, run_strict
+from interpclaims.interventions._run import (
+    fired,
+    run_lenient,
+    run_lenient_many,
+    run_strict,
+    run_strict_many,
+)
 from interpclaims.interventions._sae import FeatureEditMode, sae_feature_edit
 
 __all__ = [
@@ -38,7 +44,9 @@ __all__ = [
     "patch_edit",
     "resolve_mean_over",
     "run_lenient",
+    "run_lenient_many",
     "run_strict",
+    "run_strict_many",
     "sae_feature_edit",
     "steering_edit",
 ]

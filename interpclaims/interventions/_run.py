@@ -1,17 +1,17 @@
 """Running an intervention, and the proof that it fired.
 
-Every intervention runs inside :meth:`Model.intervene` (removed on exit, also when the body
-raises) and is checked afterwards: the intervened activation must differ from the baseline one at
-the intended site and positions. A claim's intervention is strict (:func:`run_strict` raises
-:class:`InterventionDidNotFire` naming the site and the model); a sweep cell is lenient
-(:func:`run_lenient` reports which sites did not move: a patch that copies identical values is a
-legitimate zero cell of a matrix, not an error).
+Every intervention runs as the edits of one :meth:`Model.run_many` call (nothing stays on the
+model afterwards, also when the run raises) and is checked afterwards: the intervened
+activation must differ from the baseline one at the intended site and positions. A claim's
+intervention is strict (:func:`run_strict` raises :class:`InterventionDidNotFire` naming the
+site and the model); a sweep cell is lenient (:func:`run_lenient` reports which sites did not
+move: a patch that copies identical values is a legitimate zero cell of a matrix, not an
+error).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from interpclaims._errors import InterventionDidNotFire
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from interpclaims.interventions._edits import Edit
     from interpclaims.models import Model
 
-__all__ = ["did_not_fire", "fired", "run_lenient", "run_strict"]
+__all__ = ["did_not_fire", "fired", "run_lenient", "run_lenient_many", "run_strict",
+           "run_strict_many"]
 
 
 def fired(site: Site, before: torch.Tensor, after: torch.Tensor, where: torch.Tensor) -> bool:
@@ -42,33 +43,57 @@ def did_not_fire(site: Site, model: Model, what: str, why: str) -> InterventionD
 
 
 def run_lenient(model: Model, tokens: torch.Tensor, targets: Sequence[tuple[Site, Edit]], *,
-                read: Sequence[Site], baseline: Mapping[Site, torch.Tensor], where: torch.Tensor,
-                name: str) -> tuple[torch.Tensor, list[Site]]:
+                read: Sequence[Site], baseline: Mapping[Site, torch.Tensor], where: torch.Tensor
+                ) -> tuple[torch.Tensor, list[Site]]:
     """Run ``tokens`` ``[batch, pos]`` with every ``(site, edit)`` of ``targets`` applied.
 
-    Each edit gets its own context at ``site.base`` (two heads of one layer share a base site;
-    nested contexts compose). ``read`` lists the base sites read back (they set the batch size,
-    so callers pass the same reads as their clean run); ``baseline`` maps each base site to its
-    activation in the run without the edits. Returns the edited logits and the target sites whose
-    part did not move inside ``where`` (``[batch, pos]`` bool), in the order of ``targets``.
+    Each edit applies at ``site.base`` in turn (two heads of one layer share a base site; their
+    edits compose, as nested :meth:`Model.intervene` contexts would). ``read`` lists the base
+    sites read back (they set the batch size, so callers pass the same reads as their clean
+    run); ``baseline`` maps each base site to its activation in the run without the edits.
+    Returns the edited logits and the target sites whose part did not move inside ``where``
+    (``[batch, pos]`` bool), in the order of ``targets``.
     """
-    with contextlib.ExitStack() as stack:
-        for site, edit in targets:
-            stack.enter_context(model.intervene({site.base: edit}, name=name))
-        logits, acts = model.run(tokens, read=read)
-    silent = [site for site, _ in targets
-              if not fired(site, baseline[site.base], acts[site.base], where)]
-    return logits, silent
+    return next(run_lenient_many(model, [(tokens, targets, where, read)], baseline=baseline))
+
+
+def run_lenient_many(
+    model: Model,
+    runs: Sequence[tuple[torch.Tensor, Sequence[tuple[Site, Edit]], torch.Tensor, Sequence[Site]]],
+    *, baseline: Mapping[Site, torch.Tensor],
+) -> Iterator[tuple[torch.Tensor, list[Site]]]:
+    """:func:`run_lenient` of each independent ``(tokens, targets, where, read)``, yielded in
+    order: one :meth:`Model.run_many` call, so a remote model sends them together."""
+    requests = [(tokens, read, [{site.base: edit} for site, edit in targets])
+                for tokens, targets, _, read in runs]
+    for (_, targets, where, _), (logits, acts) in zip(runs, model.run_many(requests),
+                                                      strict=True):
+        silent = [site for site, _ in targets
+                  if not fired(site, baseline[site.base], acts[site.base], where)]
+        yield logits, silent
 
 
 def run_strict(model: Model, tokens: torch.Tensor, targets: Sequence[tuple[Site, Edit]], *,
                read: Sequence[Site], baseline: Mapping[Site, torch.Tensor], where: torch.Tensor,
-               name: str, what: str, why: str) -> torch.Tensor:
+               what: str, why: str) -> torch.Tensor:
     """:func:`run_lenient`, for a claim: the edited logits, or :class:`InterventionDidNotFire`
     (``what`` at the first silent site, because ``why``) when a target did not move."""
     __tracebackhide__ = True
-    logits, silent = run_lenient(model, tokens, targets, read=read, baseline=baseline,
-                                 where=where, name=name)
-    if silent:
-        raise did_not_fire(silent[0], model, what, why)
-    return logits
+    return next(run_strict_many(model, [(tokens, targets, where, read)], baseline=baseline,
+                                what=what, why=why))
+
+
+def run_strict_many(
+    model: Model,
+    runs: Sequence[tuple[torch.Tensor, Sequence[tuple[Site, Edit]], torch.Tensor, Sequence[Site]]],
+    *, baseline: Mapping[Site, torch.Tensor], what: str | Sequence[str], why: str,
+) -> Iterator[torch.Tensor]:
+    """:func:`run_strict` of each independent ``(tokens, targets, where, read)``, yielded in
+    order (one :meth:`Model.run_many` call); ``what``: one for all runs, or one per run."""
+    __tracebackhide__ = True
+    whats = [what] * len(runs) if isinstance(what, str) else list(what)
+    for (logits, silent), named in zip(run_lenient_many(model, runs, baseline=baseline), whats,
+                                       strict=True):
+        if silent:
+            raise did_not_fire(silent[0], model, named, why)
+        yield logits

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from interpclaims._sites import Site
     from interpclaims.backends import ModelSpec
 
-__all__ = ["BATCH_SIZE", "Batch", "memory_cap_bytes", "prompts_per_pass", "token_id", "tokenize"]
+__all__ = ["BATCH_SIZE", "Batch", "memory_cap_bytes", "prompts_per_pass", "returned_bytes",
+           "token_id", "tokenize"]
 
 BATCH_SIZE = 64
 
@@ -49,13 +50,19 @@ def prompts_per_pass(spec: ModelSpec, tokens: torch.Tensor, bases: Sequence[Site
     as fit the memory cap, at most :data:`BATCH_SIZE`."""
     if requested is not None:
         return max(1, int(requested))
+    # activations of the reads and logits, times 4 for the model's own intermediates
+    per_prompt = 4 * returned_bytes(spec, tokens[:1], bases)
+    return int(max(1, min(BATCH_SIZE, memory_cap_bytes() // max(per_prompt, 1))))
+
+
+def returned_bytes(spec: ModelSpec, tokens: torch.Tensor, bases: Sequence[Site]) -> int:
+    """Bytes of what a forward pass over ``tokens`` ``[batch, pos]`` returns: the logits and
+    the activations of ``bases``, in float32."""
     s = spec
     pos = tokens.shape[1]
     width = {"z": s.n_heads * s.d_head, "pattern": s.n_heads * pos, "mlp_post": s.d_mlp}
     floats = pos * (s.d_vocab + sum(width.get(b.kind, s.d_model) for b in bases))
-    # activations of the reads and logits, times 4 for the model's own intermediates
-    per_prompt = 4 * floats * 4
-    return int(max(1, min(BATCH_SIZE, memory_cap_bytes() // max(per_prompt, 1))))
+    return int(tokens.shape[0] * floats * 4)
 
 
 def token_id(tokenizer: Any, word: str, *, where: str, model_name: str) -> int:

@@ -45,7 +45,13 @@ class Model(Runs):
 
         ensure_torch_settings()
         self.remote = remote  # off | local | ndif (nnsight only: where its traces run)
-        loaded = load_hf(name, placement)
+        weightless = remote == "ndif" and backend == "nnsight"
+        if weightless and placement is not None and not placement.is_default:
+            raise Unsupported(
+                f"{name}: device_map= and dtype= place weights loaded on this machine, and a model "
+                "on NDIF (remote='ndif') loads none here: the server places it")
+        # on NDIF the weights stay on the server: the config and tokenizer only
+        loaded = load_hf(name, placement, weights=not weightless)
         try:
             self._setup(name, backend, loaded, cache)
         except BaseException:
@@ -56,17 +62,18 @@ class Model(Runs):
             raise
 
     @classmethod
-    def planned(cls, name: str, backend: str, cache: CleanCache | None = None) -> Model:
-        """The planning stand-in of ``Model(name, backend, cache)`` (``--claims-plan``): the
-        config and tokenizer only, no weights; its backend (:class:`PlanBackend`) returns
-        placeholder tensors, and its forward passes and store traffic count as the real
-        model's would."""
+    def planned(cls, name: str, backend: str, cache: CleanCache | None = None,
+                remote: str = "off") -> Model:
+        """The planning stand-in of ``Model(name, backend, cache, remote=remote)``
+        (``--claims-plan``): the config and tokenizer only, no weights; its backend
+        (:class:`PlanBackend`) returns placeholder tensors, and its forward passes, store traffic
+        and remote requests count as the real model's would."""
         from interpclaims.models._torch import ensure_torch_settings
 
         ensure_torch_settings()
         model = object.__new__(cls)
-        model.remote = "off"
-        model._setup(name, backend, load_hf(name, weights=False), cache)
+        model.remote = remote
+        model._setup(name, backend, load_hf(name, weights=False), cache, plan=True)
         return model
 
     @property
@@ -74,12 +81,17 @@ class Model(Runs):
         """Whether this is a planning stand-in (placeholder numbers, see :meth:`planned`)."""
         return isinstance(self._backend, PlanBackend)
 
-    def _setup(self, name: str, backend: str, loaded: LoadedHF, cache: CleanCache | None) -> None:
+    def _setup(self, name: str, backend: str, loaded: LoadedHF, cache: CleanCache | None,
+               plan: bool = False) -> None:
         hf_model, tokenizer = loaded.hf_model, loaded.tokenizer
         config = loaded.config if hf_model is None else hf_model.config
         self.spec = model_spec(config)
-        if hf_model is None:  # a plan: no weights
-            self._backend: Backend = PlanBackend(backend, self.spec, salt=loaded.weights_hash)
+        if plan:  # no weights, placeholder numbers
+            self._backend: Backend = PlanBackend(backend, self.spec, salt=loaded.weights_hash,
+                                                 remote=self.remote)
+        elif hf_model is None:  # on NDIF: no weights here
+            self._backend = load_backend(backend, None, tokenizer, self.spec, remote=self.remote,
+                                         model_name=name, source=loaded.source)
         else:
             hf_model.eval()
             for p in hf_model.parameters():
@@ -126,8 +138,13 @@ class Model(Runs):
             reset._setup(f"{self.name} (reset network, seed {seed})", self.backend, LoadedHF(
                 source=self.source, hf_model=None, tokenizer=self.tokenizer,
                 weights_hash=f"{self.weights_hash}:reset-{seed}:plan",
-                tokenizer_hash=self.tokenizer_hash, config=self._hf_config), self.cache)
+                tokenizer_hash=self.tokenizer_hash, config=self._hf_config), self.cache,
+                plan=True)
             self._resets[seed] = reset
+        if seed not in self._resets and self.remote == "ndif":
+            raise Unsupported(f"{self.name}: the reset-network control needs a model with "
+                              "fresh weights, which NDIF does not host; run this claim with "
+                              "--claims-remote=off (or local)")
         if seed not in self._resets:
             import torch
             from transformers import AutoModelForCausalLM
@@ -142,10 +159,6 @@ class Model(Runs):
                 weights_hash=f"{self.weights_hash}:reset-{seed}:torch-{torch.__version__}",
                 tokenizer_hash=self.tokenizer_hash,
                 placement=Placement(dtype=self.placement_spec.dtype))
-            if self.remote == "ndif":
-                raise Unsupported(f"{self.name}: the reset-network control needs a model with "
-                                  "fresh weights, which NDIF does not host; run this claim with "
-                                  "--claims-remote=off (or local)")
             reset = object.__new__(Model)
             reset.remote = self.remote
             reset._setup(f"{self.name} (reset network, seed {seed})", self.backend, loaded,
@@ -192,6 +205,8 @@ class Model(Runs):
     # -- running ---------------------------------------------------------------------------
     def remote_counters(self) -> dict[str, int]:
         """Requests, bytes sent and returned, retries of its remote traces (empty when local)."""
+        if isinstance(self._backend, PlanBackend):  # what the real model would send
+            return {"requests": self._backend.requests} if self.remote != "off" else {}
         runner = getattr(self._backend, "remote", None)
         return runner.counters() if runner is not None else {}
 
@@ -217,7 +232,7 @@ class Model(Runs):
         manifest."""
         params = [t for _, t in self._backend.named_parameters()]
         devices = ({str(d) for d in self._device_map.values()} if self._device_map else
-                   {str(t.device) for t in params})
+                   {"ndif"} if self.remote == "ndif" else {str(t.device) for t in params})
         return (sorted(devices), sorted({str(t.dtype).removeprefix("torch.") for t in params}))
     # -- circuit-tracer --------------------------------------------------------------------
     def replacement(self, transcoders: Path) -> Replacement:

@@ -33,6 +33,7 @@ class ModelRegistry:
         self._seen_backward: dict[tuple[str, str, Placement], int] = {}
         self._seen_cache: dict[str, int] = {}
         self._seen_remote: Counter[str] = Counter()
+        self._seen_requests: dict[tuple[str, str, Placement], int] = {}
         self._errors: dict[tuple[str, str, Placement], ModelLoadError] = {}
 
     def get(self, name: str, backend: str, placement: Placement | None = None,
@@ -51,7 +52,7 @@ class ModelRegistry:
                 self.cache = self._cache_factory()
             try:
                 self._models[key] = (
-                    Model.planned(name, backend, self.cache) if self.planning
+                    Model.planned(name, backend, self.cache, remote=mode) if self.planning
                     else Model(name, backend, cache=self.cache, placement=key[2], remote=mode))
             except ModelLoadError as e:
                 self._errors[key] = e
@@ -85,9 +86,10 @@ class ModelRegistry:
 
     def take_counters(self) -> dict[str, Any]:
         """Forward passes per model and backend (all; those run with edits:
-        ``intervention_passes``; those of gradient passes: ``backward_passes``), and cache
+        ``intervention_passes``; those of gradient passes: ``backward_passes``), remote requests
+        per model (``remote_requests``: mode and count) and in all (``remote``), and cache
         hits/misses, since the last call."""
-        passes, edited, backward = {}, {}, {}
+        passes, edited, backward, requests = {}, {}, {}, {}
         for key in sorted(self._models.keys() | self._seen.keys(), key=_order):
             model = self._models.get(key)
             done = model.forward_passes if model else 0
@@ -105,7 +107,14 @@ class ModelRegistry:
                 edited[name] = k
             if b:
                 backward[name] = b
+            sent = model.remote_counters().get("requests", 0) if model else 0
+            r = sent - self._seen_requests.get(key, 0)
+            self._seen_requests[key] = sent
+            if r:
+                requests[name] = {"mode": model.remote if model else "?", "requests": r}
         out: dict[str, Any] = {}
+        if requests:
+            out["remote_requests"] = requests
         if passes:
             out["forward_passes"] = passes
         if edited:

@@ -4,6 +4,7 @@ gradient pass of attribution patching. Every pass is counted here."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -12,6 +13,7 @@ from interpclaims._sites import Site
 from interpclaims.models._batch import prompts_per_pass
 from interpclaims.models._edits import ActiveEdits, compose, editable
 from interpclaims.models._placement import Placement, placed_edits, to_cpu
+from interpclaims.models._sessions import Pass, sessions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,6 +50,7 @@ class Runs:
 
     name: str
     backend: str
+    remote: str  # off | local | ndif
     spec: ModelSpec
     cache: CleanCache | None
     placement_spec: Placement
@@ -78,20 +81,57 @@ class Runs:
         the head output weights, the same way on every backend. Without edits, activations come
         from the model's :class:`CleanCache` when it has one.
         """
+        return next(self.run_many([(tokens, read, [edits or {}])], batch_size=batch_size))
+
+    def run_many(
+        self,
+        requests: Sequence[tuple[torch.Tensor, Iterable[Site], Sequence[Mapping[Site, Edit]]]],
+        *,
+        batch_size: int | None = None,
+    ) -> Iterator[tuple[torch.Tensor, dict[Site, torch.Tensor]]]:
+        """:meth:`run` of each independent ``(tokens, read, edit layers)``, yielded in order as
+        each completes. The edit layers compose in turn after the open :meth:`intervene`
+        contexts (as nested contexts would). On a remote model the forward passes of all the
+        requests go together, in as few sessions as the memory cap allows (one request to the
+        server each) instead of one per pass."""
         import torch
 
-        read = [self.site(s) for s in read]
-        composed = editable(compose([*self._active, dict(edits or {})]))
-        bases = _bases(read)
-        if not composed and self.cache is not None:
-            logits, acts = self.cache.read(self, tokens, bases, batch_size)
-        else:
-            logits, acts = self.forward(tokens, bases, composed, batch_size)
-        for s in read:
-            if s.kind == "result":
-                z = acts[Site("z", s.layer)]  # [batch, pos, head, d_head]
-                acts[s.base] = torch.einsum("bphd,hdm->bphm", z, self._w_o(s))
-        return logits, acts
+        plans = []
+        passes: list[Pass] = []
+        for i, (tokens, read, layers) in enumerate(requests):
+            sites = [self.site(s) for s in read]
+            composed = editable(compose([*self._active, *layers]))
+            bases = _bases(sites)
+            clean = not composed and self.cache is not None
+            plans.append((tokens, sites, bases, clean))
+            if not clean:
+                size = prompts_per_pass(self.spec, tokens, bases, batch_size)
+                passes += [Pass(tokens, slice(s, min(s + size, tokens.shape[0])), bases, composed,
+                                request=i) for s in range(0, tokens.shape[0], size)]
+        done = self._execute(passes)
+        pending: tuple[Pass, torch.Tensor, dict[Site, torch.Tensor]] | None = None
+        for i, (tokens, sites, bases, clean) in enumerate(plans):
+            if clean:
+                assert self.cache is not None
+                logits, acts = self.cache.read(self, tokens, bases, batch_size)
+            else:  # this request's passes, in order (the next one may already be read)
+                logit_parts: list[torch.Tensor] = []
+                parts: dict[Site, list[torch.Tensor]] = {b: [] for b in bases}
+                for p, lg, got in itertools.chain([pending] if pending else [], done):
+                    if p.request != i:
+                        pending = (p, lg, got)
+                        break
+                    pending = None
+                    logit_parts.append(lg)
+                    for b in bases:
+                        parts[b].append(got[b])
+                logits = torch.cat(logit_parts)
+                acts = {b: torch.cat(v) for b, v in parts.items()}
+            for s in sites:
+                if s.kind == "result":
+                    z = acts[Site("z", s.layer)]  # [batch, pos, head, d_head]
+                    acts[s.base] = torch.einsum("bphd,hdm->bphm", z, self._w_o(s))
+            yield logits, acts
 
     def run_at(self, tokens: torch.Tensor, read: Iterable[Site], where: torch.Tensor, *,
                batch_size: int | None = None) -> dict[Site, torch.Tensor]:
@@ -154,20 +194,31 @@ class Runs:
                                                           dict[Site, torch.Tensor]]]:
         """``(rows, logits, {base: activation})`` of each forward pass over ``tokens``, in
         order, detached; counted in :attr:`forward_passes`."""
+        size = prompts_per_pass(self.spec, tokens, bases, batch_size)
+        passes = [Pass(tokens, slice(start, min(start + size, tokens.shape[0])), bases, edits)
+                  for start in range(0, tokens.shape[0], size)]
+        for p, logits, acts in self._execute(passes):
+            yield p.rows, logits, acts
+
+    def _execute(self, passes: Sequence[Pass]
+                 ) -> Iterator[tuple[Pass, torch.Tensor, dict[Site, torch.Tensor]]]:
+        """Run ``passes`` in order: ``(pass, logits, {base: activation})``, detached, counted
+        in :attr:`forward_passes`. Locally one at a time; a remote model sends them in sessions
+        (:func:`sessions`), each one request."""
         from interpclaims.models._progress import progress
 
-        size = prompts_per_pass(self.spec, tokens, bases, batch_size)
         placed = not self.placement_spec.is_default
-        if placed:  # edits see, and reads return, CPU float32 tensors (see placed_edits)
-            edits = placed_edits(edits)
         detach = to_cpu if placed else (lambda t: t.detach())
-        starts = range(0, tokens.shape[0], size)
-        for start in progress(starts, f"{self.name} [{self.backend}]"):
-            rows = slice(start, min(start + size, tokens.shape[0]))
-            lg, acts = self._backend.forward(tokens[rows], rows, bases, edits)
-            self.forward_passes += 1
-            self.intervention_passes += bool(edits)
-            yield rows, detach(lg), {b: detach(acts[b]) for b in bases}
+        groups = sessions(self.spec, passes) if self.remote != "off" else [[p] for p in passes]
+        for group in progress(groups, f"{self.name} [{self.backend}]"):
+            # placed: edits see, and reads return, CPU float32 tensors (see placed_edits)
+            outs = self._backend.forward_many([
+                (p.tokens[p.rows], p.rows, p.bases, placed_edits(p.edits) if placed else p.edits)
+                for p in group])
+            for p, (lg, acts) in zip(group, outs, strict=True):
+                self.forward_passes += 1
+                self.intervention_passes += bool(p.edits)
+                yield p, detach(lg), {b: detach(acts[b]) for b in p.bases}
 
     def forward_grad(self, tokens: torch.Tensor, bases: Sequence[Site], cotangent: torch.Tensor,
                      batch_size: int | None = None

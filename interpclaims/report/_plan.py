@@ -7,10 +7,10 @@ edits), the activation-store traffic (hits, misses, the bytes a real run would w
 on what makes a test's count an estimate. :class:`PlanReporter` (controller only) sums them,
 prints the plan in the terminal summary and writes it to ``plan.json`` in the report folder.
 
-Remote requests: a run on this machine sends none ("local"). Remote execution
-(``--claims-remote``) is a separate seam: a plan of a remote run fills ``remote`` and
-``remote_requests`` of each model from the planning model's own count of the requests it would
-send (its traces batched into sessions), in :func:`plan_document`.
+Remote requests: a model run here sends none (``remote: off``). A planned remote model
+(``--claims-remote`` or ``ic.model(remote=)``) groups its passes into sessions as the real one
+does (:func:`interpclaims.models._sessions.sessions`), and each session is one request: its
+count is the model's ``remote_requests``.
 """
 
 from __future__ import annotations
@@ -37,16 +37,21 @@ def plan_document(rows: list[dict[str, Any]]) -> dict[str, Any]:
     edited: Counter[str] = Counter()
     gradient: Counter[str] = Counter()
     store: Counter[str] = Counter()
+    requests: Counter[str] = Counter()
+    modes: dict[str, str] = {}
     for row in rows:
         counters = row.get("counters") or {}
         passes.update(counters.get("forward_passes", {}))
         edited.update(counters.get("intervention_passes", {}))
         gradient.update(counters.get("backward_passes", {}))
         store.update(counters.get("cache", {}))
+        for key, sent in counters.get("remote_requests", {}).items():
+            requests[key] += sent["requests"]
+            modes[key] = sent["mode"]
     models = {key: {"forward_passes": passes[key],
                     "clean": passes[key] - edited[key] - gradient[key],
                     "intervention": edited[key], "gradient": gradient[key],
-                    "remote": "local", "remote_requests": 0}
+                    "remote": modes.get(key, "off"), "remote_requests": requests[key]}
               for key in sorted(passes)}
     backends: Counter[str] = Counter()
     for key, n in passes.items():

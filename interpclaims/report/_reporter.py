@@ -194,7 +194,8 @@ class Reporter:
         if self.remote:
             r = self.remote
             tr.write_line(f"remote ({getattr(self.settings, 'remote', 'off')}): "
-                          f"{r['requests']} requests, {r['bytes_sent']} bytes sent, "
+                          f"{r['requests']} requests ({r.get('traces', 0)} traces), "
+                          f"{r['bytes_sent']} bytes sent, "
                           f"{r['bytes_returned']} bytes returned, {r['retries']} retries")
         if self.cache:
             tr.write_line("activation store: " + ", ".join(
