@@ -205,6 +205,27 @@ def test_a_model_on_ndif_loads_no_weights_here(local_model, batch) -> None:
     assert not ndif.leaks()
 
 
+def test_a_plan_of_a_model_on_ndif_counts_its_requests() -> None:
+    """A planned ``remote="ndif"`` model counts a request per session and one per weight read
+    the first time (as the real one sends them); the reset-network control is refused in a plan
+    as in a real run."""
+    from interpclaims.models import Model
+
+    plan = Model.planned(NAME, "nnsight", remote="ndif")
+    tokens = plan.tokenize(["the dog runs"] * 5, [f"p{i}" for i in range(5)]).tokens
+    plan.forward(tokens, [Site("resid_post", 0)], {}, batch_size=2)  # 3 passes, one session
+    for layer in (0, 0, 1):
+        plan.run(tokens, [Site("result", layer)])  # the clean read: one session each
+    plan.unembedding()
+    plan.unembedding()
+    # 1 + 3 sessions, W_O of layers 0 and 1, the unembedding
+    assert plan.remote_counters() == {"requests": 7}
+    with pytest.raises(Unsupported, match="reset-network control needs a model with fresh"):
+        plan.reset_network(0)
+    with pytest.raises(Unsupported, match="reset-network control needs a model with fresh"):
+        Model(NAME, "nnsight", remote="ndif").reset_network(0)
+
+
 def test_a_python_function_edit_is_refused(remote_model, batch) -> None:
     def my_edit(act, rows):
         return act * 0

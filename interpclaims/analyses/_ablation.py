@@ -6,7 +6,7 @@ and must move the ablated activation, or :class:`InterventionDidNotFire` names t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
@@ -65,16 +65,18 @@ def run_ablation(model: Model, sites: Sequence[Site], batch: Batch, how: Ablatio
     raises when an ablation did not move its activation. The sites of a resample ablation take
     their values from the same donor prompt (one draw, seeded by ``label``)."""
     __tracebackhide__ = True
-    clean_logits, (ablated,) = run_ablations(model, sites, batch, reference, direction,
-                                             [(how, label)], mean_over)
-    return clean_logits, ablated
+    clean_logits, ablated = run_ablations(model, sites, batch, reference, direction,
+                                          [(how, label)], mean_over)
+    return clean_logits, next(ablated)
 
 
 def run_ablations(model: Model, sites: Sequence[Site], batch: Batch, reference: Dataset | None,
                   direction: Any, runs: Sequence[tuple[Ablation, str]],
-                  mean_over: MeanOver | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Clean logits, and for each ``(how, label)`` of ``runs`` the logits with every site of
-    ``sites`` ablated that way (see :func:`run_ablation`): one :meth:`Model.run_many` call."""
+                  mean_over: MeanOver | None = None
+                  ) -> tuple[torch.Tensor, Iterator[torch.Tensor]]:
+    """Clean logits, and for each ``(how, label)`` of ``runs``, yielded in turn, the logits with
+    every site of ``sites`` ablated that way (see :func:`run_ablation`): one
+    :meth:`Model.run_many` call."""
     __tracebackhide__ = True
     import torch
 
@@ -91,11 +93,9 @@ def run_ablations(model: Model, sites: Sequence[Site], batch: Batch, reference: 
         edits = [(s, ablation_edit(model, s, how, clean[s.base], batch, reference, vec, label,
                                    scope)) for s in sites]
         planned.append((batch.tokens, edits, batch.mask, bases))
-    ablated = list(run_strict_many(
+    return clean_logits, run_strict_many(
         model, planned, baseline=clean, what=[f"{how}-ablation" for how, _ in runs],
-        why="the component already holds the ablation value on every token (nothing to ablate)",
-    ))
-    return clean_logits, ablated
+        why="the component already holds the ablation value on every token (nothing to ablate)")
 
 
 def _components(model: Model, component: Any, analysis: str) -> list[Site]:
@@ -251,11 +251,12 @@ def _ablate_on(model: Model, ds: Dataset, hows: list[Ablation], ref: Dataset | N
             for kind in hows for seed in range(a.seeds if kind == "resample" else 1)]
     clean_logits, ablated = run_ablations(model, a.sites, batch, ref, a.direction, runs,
                                           a.mean_over)
+    effects = [(how, m.effect(clean_logits, logits, "ablated").numpy())
+               for (how, _), logits in zip(runs, ablated, strict=True)]
     for kind in hows:
         label = labels[kind]
         scope = scope_text(model, batch, kind, ref, a.mean_over, label)
-        per_seed = [m.effect(clean_logits, logits, "ablated").numpy()
-                    for (how, _), logits in zip(runs, ablated, strict=True) if how == kind]
+        per_seed = [effect for how, effect in effects if how == kind]
         out[kind] = estimate_from_seeds(
             per_seed, label=label, unit_ids=tuple(batch.ids), rate=m.effect_rate,
             method=f"{kind}-ablation{scope} of {a.what} on {ds.name}: effect on {m.name} per "

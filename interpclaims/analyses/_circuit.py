@@ -20,7 +20,7 @@ recomputes every mean it is built from (:func:`interpclaims.stats.bootstrap_mean
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,7 @@ from interpclaims.interventions import (
     MeanOver,
     ablation_edit,
     resolve_mean_over,
-    run_strict,
+    run_strict_many,
 )
 from interpclaims.stats import bootstrap_means_function
 
@@ -136,14 +136,19 @@ class _Runs:
             frozenset(): metric.state(clean_logits, "clean").numpy()}
 
     def __call__(self, ablated: Subset) -> np.ndarray:
-        if ablated not in self.values:
-            logits = run_strict(
-                self.model, self.batch.tokens, [(self.pool[n], self.edits[n])
-                                                for n in sorted(ablated)],
-                read=self.bases, baseline=self.clean, where=self.batch.mask,
-                what=f"{self.how}-ablation", why="nothing to ablate")
-            self.values[ablated] = self.metric.state(logits, "ablated").numpy()
+        self.prefetch([ablated])
         return self.values[ablated]
+
+    def prefetch(self, subsets: Iterable[Subset]) -> None:
+        """Run the ablations of ``subsets`` not run yet, as one :meth:`Model.run_many` call (a
+        remote model sends them together)."""
+        todo = list(dict.fromkeys(a for a in subsets if a not in self.values))
+        runs = [(self.batch.tokens, [(self.pool[n], self.edits[n]) for n in sorted(a)],
+                 self.batch.mask, self.bases) for a in todo]
+        for a, logits in zip(todo, run_strict_many(
+                self.model, runs, baseline=self.clean, what=f"{self.how}-ablation",
+                why="nothing to ablate"), strict=True):
+            self.values[a] = self.metric.state(logits, "ablated").numpy()
 
 
 def _check_denominator(m_full: np.ndarray, m_empty: np.ndarray, what: str) -> None:
@@ -208,6 +213,10 @@ class _Measures:
     def m(self, kept: Subset) -> np.ndarray:
         return self.runs(self.all - kept)
 
+    def prefetch(self, kept: Iterable[Subset]) -> None:
+        """Run the circuits ``kept`` (the other candidates ablated) together, ahead of use."""
+        self.runs.prefetch(self.all - k for k in kept)
+
     def point(self, kept: Subset) -> float:
         den = float(self.full.mean() - self.empty.mean())
         return float(self.m(kept).mean() - self.empty.mean()) / den
@@ -230,11 +239,15 @@ class _Measures:
         def gap(k: Subset) -> float:
             return abs(self.point(self.circuit - k) - self.point(self.all - k))
 
+        self.prefetch(x for k in tested for x in (self.circuit - k, self.all - k))
+
         k = frozenset[str]()
         if min(greedy_steps, len(comp)) > 1:  # which subsets step 2 on tries depends on step 1
             _context.note_value_dependent(f"circuit completeness: greedy search of {self.what}")
         for _ in range(min(greedy_steps, len(comp))):
-            k = max((k | {c} for c in comp if c not in k), key=gap)
+            steps = [k | {c} for c in comp if c not in k]
+            self.prefetch(x for step in steps for x in (self.circuit - step, self.all - step))
+            k = max(steps, key=gap)
             if k not in tested:
                 tested.append(k)
         what = (f"max over {len(tested)} tested subsets K of the circuit ({draws} random, "
@@ -313,6 +326,8 @@ def circuit(
     runs = _Runs(model, batch, pool, how, ref, mean_over, m, f"circuit({what})")
     ms = _Measures(runs, comps, what)
     c = ms.circuit
+    ms.prefetch([c, *(c - {v} for v in comps),
+                 *(frozenset(ranked[:k]) for k in range(len(ranked) + 1))])
     ablated = f"{how}-ablated{scope_text(model, batch, how, ref, mean_over, 'circuit')}"
     gap = estimate_from_samples(
         ms.full - ms.m(c), label=f"gap of circuit({what})", unit_ids=tuple(batch.ids),

@@ -89,8 +89,9 @@ def sae_quality(model: Any, data: DataSpec | Dataset, site: str | Site | None = 
     dev = ((x - x[real].mean(0)) ** 2).sum(-1)
     ntok = real.sum(1).double()
     l0 = ((feats > 0).sum(-1) * real).sum(1) / ntok
-    sae_logits, _ = model.run(batch.tokens, edits={s: _replace(enc, real)})
-    zero_logits, _ = model.run(batch.tokens, edits={s: _replace(None, real)})
+    (sae_logits, _), (zero_logits, _) = model.run_many(
+        [(batch.tokens, (), [{s: _replace(enc, real)}]),
+         (batch.tokens, (), [{s: _replace(None, real)}])])
     ce = {k: _token_nll(v, batch.tokens, real) for k, v in
           (("clean", clean_logits), ("sae", sae_logits), ("zero", zero_logits))}
     p = torch.log_softmax(clean_logits.double(), -1)

@@ -160,15 +160,16 @@ class NNsightBackend(ForwardModes):
         return module_at(self.native._model, self._arch.layers)[layer]
 
     def _weights(self, parts: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Weights of a weightless model (``{key: module envoy}``: its ``weight``), read from
-        the server once (one request for those not read before), kept as CPU float32."""
+        """Weights of a weightless model (``{key: module envoy}``: its ``weight``), as CPU
+        float32: read from the server once (one request for those not read before) and kept in
+        the server's dtype."""
         assert self.remote is not None
         missing = {k: (mod, "weight") for k, mod in parts.items() if k not in self._fetched}
         if missing:
             probe = torch.tensor([[self.native.tokenizer.bos_token_id or 0]])
             got = self.remote.fetch(self.native, probe, missing)
-            self._fetched.update({k: v.detach().to("cpu", torch.float32) for k, v in got.items()})
-        return {k: self._fetched[k] for k in parts}
+            self._fetched.update({k: v.detach().cpu() for k, v in got.items()})
+        return {k: self._fetched[k].float() for k in parts}
 
     def w_o(self, layer: int) -> torch.Tensor:
         """``[n_heads, d_head, d_model]``, from the head-output projection's weight."""
@@ -187,12 +188,13 @@ class NNsightBackend(ForwardModes):
     def unembed(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
         a = self._arch
         m = self.native._model
-        norm, head = module_at(m, a.final_norm), module_at(m, a.unembed)
+        norm = module_at(m, a.final_norm)
         eps = float(getattr(norm, a.norm_eps))
         if self.weightless:
             got = self._weights({"w_u": module_at(self.native, a.unembed),
                                  "gain": module_at(self.native, a.final_norm)})
             return got["w_u"].T, got["gain"], a.norm_kind, eps
+        head = module_at(m, a.unembed)
         with offloaded_on_cpu(norm), offloaded_on_cpu(head):
             w_u, gain = on_cpu(head.weight).T, on_cpu(norm.weight)
         return w_u, gain, a.norm_kind, eps
@@ -230,7 +232,7 @@ class NNsightBackend(ForwardModes):
                      ) -> list[tuple[torch.Tensor, dict[Site, torch.Tensor]]]:
         """:meth:`forward` of each pass; remotely, all of them in one session (one request)."""
         if self.remote is None:
-            return [self.forward(*p) for p in passes]
+            return super().forward_many(passes)
         final = Site("ln_final")
         jobs = [{"tokens": tokens,
                  "steps": _RemoteSteps(self, set(read), edits, rows, tokens.shape[1]).build(),

@@ -47,6 +47,7 @@ class PlanBackend:
         self.spec = spec
         self.remote_mode = remote  # where the planned model's traces would run
         self.requests = 0  # remote requests the real model would send (sessions)
+        self._fetched: set[str] = set()  # weights a model on NDIF would have read
         self._salt = salt
         self._norm_kind = arch(spec.architecture).norm_kind
 
@@ -135,14 +136,23 @@ class PlanBackend:
         gen = torch.Generator().manual_seed(_salt(self._salt + tag))
         return torch.randn(*shape, generator=gen) / math.sqrt(shape[-2] if len(shape) > 1 else 1)
 
+    def _fetch(self, key: str) -> None:
+        """A model on NDIF reads a weight from the server once: one request (see
+        :meth:`NNsightBackend.w_o`)."""
+        if self.remote_mode == "ndif" and key not in self._fetched:
+            self._fetched.add(key)
+            self.requests += 1
+
     def w_o(self, layer: int) -> torch.Tensor:
         s = self.spec
+        self._fetch(f"w_o.{layer}")
         return self._weight(f"W_O{layer}", s.n_heads, s.d_head, s.d_model)
 
     def unembed(self) -> tuple[torch.Tensor, torch.Tensor, str, float]:
         import torch
 
         s = self.spec
+        self._fetch("w_u")
         return self._weight("W_U", s.d_model, s.d_vocab), torch.ones(s.d_model), self._norm_kind, 1e-5
 
     def attached(self) -> list[str]:

@@ -145,7 +145,9 @@ class RemoteRunner:
         except Exception as e:
             raise RemoteJobError(
                 f"NDIF: could not resolve {self.model} on the Hugging Face hub ({type(e).__name__}"
-                f": {e}); a run on NDIF needs this machine to reach the hub and NDIF", None) from e
+                f": {e}); a run on NDIF asks the hub for the model's id, so this machine must "
+                "reach the hub and NDIF, and HF_HUB_OFFLINE must be 0 (interpclaims sets it to 1 "
+                "when it is not set)", None) from e
 
         class Counted(RemoteBackend):  # type: ignore[misc]
             def request(self, tracer: Any) -> Any:
@@ -169,7 +171,6 @@ class RemoteRunner:
         of a model whose weights are not here), read in one trace of ``probe`` (a token)."""
         __tracebackhide__ = True
         out = self._request(lm, lambda backend: remote_session(lm, backend, [], params, probe))
-        self.traces += 1
         return out["fetched"]  # type: ignore[no-any-return]
 
     def _request(self, lm: Any, send: Any) -> dict[str, Any]:

@@ -57,20 +57,18 @@ def run_lenient(model: Model, tokens: torch.Tensor, targets: Sequence[tuple[Site
     return next(run_lenient_many(model, [(tokens, targets, where, read)], baseline=baseline))
 
 
-def run_lenient_many(
-    model: Model,
-    runs: Sequence[tuple[torch.Tensor, Sequence[tuple[Site, Edit]], torch.Tensor, Sequence[Site]]],
-    *, baseline: Mapping[Site, torch.Tensor],
-) -> Iterator[tuple[torch.Tensor, list[Site]]]:
+Run = tuple["torch.Tensor", Sequence[tuple["Site", "Edit"]], "torch.Tensor", Sequence["Site"]]
+
+
+def run_lenient_many(model: Model, runs: Sequence[Run], *, baseline: Mapping[Site, torch.Tensor]
+                     ) -> Iterator[tuple[torch.Tensor, list[Site]]]:
     """:func:`run_lenient` of each independent ``(tokens, targets, where, read)``, yielded in
-    order: one :meth:`Model.run_many` call, so a remote model sends them together."""
-    requests = [(tokens, read, [{site.base: edit} for site, edit in targets])
-                for tokens, targets, _, read in runs]
-    for (_, targets, where, _), (logits, acts) in zip(runs, model.run_many(requests),
-                                                      strict=True):
-        silent = [site for site, _ in targets
-                  if not fired(site, baseline[site.base], acts[site.base], where)]
-        yield logits, silent
+    order: one :meth:`Model.run_many` call (made now), so a remote model sends them together."""
+    results = model.run_many([(tokens, read, [{site.base: edit} for site, edit in targets])
+                              for tokens, targets, _, read in runs])
+    return ((logits, [site for site, _ in targets
+                      if not fired(site, baseline[site.base], acts[site.base], where)])
+            for (_, targets, where, _), (logits, acts) in zip(runs, results, strict=True))
 
 
 def run_strict(model: Model, tokens: torch.Tensor, targets: Sequence[tuple[Site, Edit]], *,
@@ -83,17 +81,20 @@ def run_strict(model: Model, tokens: torch.Tensor, targets: Sequence[tuple[Site,
                                 what=what, why=why))
 
 
-def run_strict_many(
-    model: Model,
-    runs: Sequence[tuple[torch.Tensor, Sequence[tuple[Site, Edit]], torch.Tensor, Sequence[Site]]],
-    *, baseline: Mapping[Site, torch.Tensor], what: str | Sequence[str], why: str,
-) -> Iterator[torch.Tensor]:
+def run_strict_many(model: Model, runs: Sequence[Run], *, baseline: Mapping[Site, torch.Tensor],
+                    what: str | Sequence[str], why: str) -> Iterator[torch.Tensor]:
     """:func:`run_strict` of each independent ``(tokens, targets, where, read)``, yielded in
-    order (one :meth:`Model.run_many` call); ``what``: one for all runs, or one per run."""
+    order (one :meth:`Model.run_many` call, made now); ``what``: one for all runs, or one per
+    run."""
     __tracebackhide__ = True
     whats = [what] * len(runs) if isinstance(what, str) else list(what)
-    for (logits, silent), named in zip(run_lenient_many(model, runs, baseline=baseline), whats,
-                                       strict=True):
+    return _strict(model, run_lenient_many(model, runs, baseline=baseline), whats, why)
+
+
+def _strict(model: Model, results: Iterator[tuple[torch.Tensor, list[Site]]], whats: list[str],
+            why: str) -> Iterator[torch.Tensor]:
+    __tracebackhide__ = True
+    for (logits, silent), what in zip(results, whats, strict=True):
         if silent:
-            raise did_not_fire(silent[0], model, named, why)
+            raise did_not_fire(silent[0], model, what, why)
         yield logits

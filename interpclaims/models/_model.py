@@ -132,6 +132,10 @@ class Model(Runs):
         The "reset network" control: what an analysis finds here comes from the architecture or
         the analysis itself, not from training. Deterministic per ``seed``; loaded once.
         """
+        if seed not in self._resets and self.remote == "ndif":
+            raise Unsupported(f"{self.name}: the reset-network control needs a model with "
+                              "fresh weights, which NDIF does not host; run this claim with "
+                              "--claims-remote=off (or local)")
         if seed not in self._resets and self.planning:
             reset = object.__new__(Model)
             reset.remote = "off"
@@ -141,10 +145,6 @@ class Model(Runs):
                 tokenizer_hash=self.tokenizer_hash, config=self._hf_config), self.cache,
                 plan=True)
             self._resets[seed] = reset
-        if seed not in self._resets and self.remote == "ndif":
-            raise Unsupported(f"{self.name}: the reset-network control needs a model with "
-                              "fresh weights, which NDIF does not host; run this claim with "
-                              "--claims-remote=off (or local)")
         if seed not in self._resets:
             import torch
             from transformers import AutoModelForCausalLM
@@ -229,11 +229,16 @@ class Model(Runs):
     def placement(self) -> tuple[list[str], list[str]]:
         """The sorted devices and dtypes of the model's parameters (e.g. ``["cpu"]``,
         ``["float32"]``; ``"disk"`` for weights Accelerate offloaded to disk), for the report's
-        manifest."""
+        manifest. A model on NDIF: ``["ndif"]`` and the dtype its config names (the server's
+        choice), or ``"as served"``."""
+        if self.remote == "ndif" and not self.planning:
+            dtype = getattr(self._hf_config, "torch_dtype", None)
+            return ["ndif"], [str(dtype).removeprefix("torch.") if dtype else "as served"]
         params = [t for _, t in self._backend.named_parameters()]
         devices = ({str(d) for d in self._device_map.values()} if self._device_map else
-                   {"ndif"} if self.remote == "ndif" else {str(t.device) for t in params})
+                   {str(t.device) for t in params})
         return (sorted(devices), sorted({str(t.dtype).removeprefix("torch.") for t in params}))
+
     # -- circuit-tracer --------------------------------------------------------------------
     def replacement(self, transcoders: Path) -> Replacement:
         """circuit-tracer's replacement model of this model on its backend, with the transcoder

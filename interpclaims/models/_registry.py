@@ -77,6 +77,8 @@ class ModelRegistry:
             self._seen_backward[key] = (self._seen_backward.get(key, 0)
                                         - model.backward_passes)
             self._seen_remote.subtract(model.remote_counters())
+            self._seen_requests[key] = (self._seen_requests.get(key, 0)
+                                        - model.remote_counters().get("requests", 0))
 
     def close(self) -> None:
         """Release every loaded model's companions (circuit-tracer replacement models), at the end
@@ -110,8 +112,8 @@ class ModelRegistry:
             sent = model.remote_counters().get("requests", 0) if model else 0
             r = sent - self._seen_requests.get(key, 0)
             self._seen_requests[key] = sent
-            if r:
-                requests[name] = {"mode": model.remote if model else "?", "requests": r}
+            if model is not None and model.remote != "off" and (n or r):
+                requests[name] = {"mode": model.remote, "requests": r}
         out: dict[str, Any] = {}
         if requests:
             out["remote_requests"] = requests

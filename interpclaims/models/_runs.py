@@ -90,43 +90,42 @@ class Runs:
         batch_size: int | None = None,
     ) -> Iterator[tuple[torch.Tensor, dict[Site, torch.Tensor]]]:
         """:meth:`run` of each independent ``(tokens, read, edit layers)``, yielded in order as
-        each completes. The edit layers compose in turn after the open :meth:`intervene`
-        contexts (as nested contexts would). On a remote model the forward passes of all the
-        requests go together, in as few sessions as the memory cap allows (one request to the
-        server each) instead of one per pass."""
-        import torch
-
+        each completes (no pass of a later request runs before). The sites, the edits and the
+        open :meth:`intervene` contexts are read now; the edit layers compose in turn after
+        those contexts (as nested contexts would). On a remote model the forward passes of all
+        the requests go together, in as few sessions as the memory cap allows (one request to
+        the server each) instead of one per pass."""
         plans = []
         passes: list[Pass] = []
-        for i, (tokens, read, layers) in enumerate(requests):
+        for tokens, read, layers in requests:
             sites = [self.site(s) for s in read]
             composed = editable(compose([*self._active, *layers]))
             bases = _bases(sites)
             clean = not composed and self.cache is not None
-            plans.append((tokens, sites, bases, clean))
-            if not clean:
-                size = prompts_per_pass(self.spec, tokens, bases, batch_size)
-                passes += [Pass(tokens, slice(s, min(s + size, tokens.shape[0])), bases, composed,
-                                request=i) for s in range(0, tokens.shape[0], size)]
+            size = prompts_per_pass(self.spec, tokens, bases, batch_size)
+            mine = [] if clean else [
+                Pass(tokens, slice(s, min(s + size, tokens.shape[0])), bases, composed)
+                for s in range(0, tokens.shape[0], size)]
+            plans.append((tokens, sites, bases, None if clean else len(mine)))
+            passes += mine
+        return self._yield_runs(plans, passes, batch_size)
+
+    def _yield_runs(self, plans: list[tuple[torch.Tensor, list[Site], list[Site], int | None]],
+                    passes: list[Pass], batch_size: int | None
+                    ) -> Iterator[tuple[torch.Tensor, dict[Site, torch.Tensor]]]:
+        """The results of :meth:`run_many`'s ``plans`` (tokens, sites, bases, number of passes
+        or ``None`` for a clean read through the cache), from ``passes`` in order."""
+        import torch
+
         done = self._execute(passes)
-        pending: tuple[Pass, torch.Tensor, dict[Site, torch.Tensor]] | None = None
-        for i, (tokens, sites, bases, clean) in enumerate(plans):
-            if clean:
+        for tokens, sites, bases, n_passes in plans:
+            if n_passes is None:
                 assert self.cache is not None
                 logits, acts = self.cache.read(self, tokens, bases, batch_size)
-            else:  # this request's passes, in order (the next one may already be read)
-                logit_parts: list[torch.Tensor] = []
-                parts: dict[Site, list[torch.Tensor]] = {b: [] for b in bases}
-                for p, lg, got in itertools.chain([pending] if pending else [], done):
-                    if p.request != i:
-                        pending = (p, lg, got)
-                        break
-                    pending = None
-                    logit_parts.append(lg)
-                    for b in bases:
-                        parts[b].append(got[b])
-                logits = torch.cat(logit_parts)
-                acts = {b: torch.cat(v) for b, v in parts.items()}
+            else:  # exactly this request's passes
+                mine = list(itertools.islice(done, n_passes))
+                logits = torch.cat([lg for _, lg, _ in mine])
+                acts = {b: torch.cat([got[b] for _, _, got in mine]) for b in bases}
             for s in sites:
                 if s.kind == "result":
                     z = acts[Site("z", s.layer)]  # [batch, pos, head, d_head]

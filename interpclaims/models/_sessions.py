@@ -30,13 +30,12 @@ SESSION_TRACES = 64  # traces per remote session at most
 @dataclass(frozen=True, slots=True)
 class Pass:
     """One forward pass: the rows ``rows`` of ``tokens`` ``[batch, pos]``, the whole-tensor
-    sites read, the edits, and the index of the request (run) it belongs to."""
+    sites read, and the edits."""
 
     tokens: torch.Tensor
     rows: slice
     bases: Sequence[Site]
     edits: Mapping[Site, Edit]
-    request: int = 0
 
 
 def sessions(spec: ModelSpec, passes: Sequence[Pass]) -> list[list[Pass]]:
