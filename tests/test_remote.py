@@ -355,6 +355,9 @@ def test_a_failed_job_is_an_error_row_and_the_report_is_written(pytester: pytest
     assert "remote job local-" in error["message"] and "failed 4 times" in error["message"]
     remote = data["manifest"]["remote"]
     assert remote["mode"] == "local" and remote["requests"] > 0 and remote["retries"] == 3
+    page = (pytester.path / "reports" / "claims.html").read_text(encoding="utf-8")
+    assert (f"<td>remote</td><td>local: {remote['requests']} requests ({remote['traces']} traces)"
+            in page)
     for path in (pytester.path / "reports").iterdir():
         assert secret not in path.read_text(encoding="utf-8"), path.name
         assert nnsight.CONFIG.API.HOST not in path.read_text(encoding="utf-8"), path.name

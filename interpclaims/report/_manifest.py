@@ -66,12 +66,27 @@ def _run(m: Mapping[str, Any], data: Mapping[str, Any]) -> list[list[Cell]]:
         ("python", m.get("python_executable")),
         ("analysis time", f"{number(float(m['analysis_seconds']))} s"
          if isinstance(m.get("analysis_seconds"), int | float) else None),
+        ("remote", _remote(m.get("remote"))),
     ]
     out = [[_cell(k), _cell(v)] for k, v in rows]
     out.insert(3, [_cell("git commit"), _git(m)])
     out.append([_cell("command"), _cell(" ".join(["pytest", *map(str, m.get("argv") or [])]),
                                         mono=True)])
     return out
+
+
+def _remote(r: Any) -> str:
+    """Where nnsight traces ran (``--claims-remote``; a marker's ``remote=`` counts too), and
+    what was sent."""
+    r = r if isinstance(r, Mapping) else {}
+    mode = r.get("mode", "off")
+    if mode == "off" and not r.get("requests"):
+        return "off (every model ran here)"
+    where = mode if mode != "off" else "models marked remote="
+    return (f"{where}: {r.get('requests', 0)} requests ({r.get('traces', 0)} traces), "
+            f"{number(r.get('bytes_sent', 0) / 2**20)} MiB sent, "
+            f"{number(r.get('bytes_returned', 0) / 2**20)} MiB returned, "
+            f"{r.get('retries', 0)} retries")
 
 
 def _models(m: Mapping[str, Any]) -> list[list[Cell]]:
