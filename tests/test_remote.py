@@ -495,6 +495,8 @@ def test_an_atp_sweep_of_a_remote_model_is_ranked_by_exact_patching(local_model,
         for j, cell in enumerate(row):
             assert sweep.scores[i][j] == cell.value
             assert sweep[exact.rows[i], exact.cols[j]].value == cell.value
+    heatmap = sweep.to_json()
+    assert heatmap["method"] == "exact" and "ranked by exact patching" in heatmap["title"]
     import torch
 
     tokens = local_model.tokenize(["the dog runs"], ["p"]).tokens

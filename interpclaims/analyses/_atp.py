@@ -74,6 +74,9 @@ class AttributionSweep:
     # cells whose patch copies values already present (exactly zero effect, never patched)
     noop: tuple[tuple[str, str], ...] = ()
     col_tokens: tuple[str, ...] = ()
+    # "atp": scores are AtP estimates; "exact": every cell was patched (a remote model, whose
+    # traces return no gradients), and the scores are those exact values
+    ranked_by: str = "atp"
     _exact: dict[tuple[int, int], Estimate] = field(default_factory=dict, repr=False,
                                                     compare=False)
 
@@ -127,14 +130,16 @@ class AttributionSweep:
         return [(self.rows[i], self.cols[j]) for i, j in sorted(self._exact)]
 
     def to_json(self) -> dict[str, Any]:
-        """The heatmap of AtP scores (no intervals: they are a ranking), and the exact values of
+        """The heatmap of the scores (no intervals: they are a ranking), and the exact values of
         the cells confirmed so far."""
+        how = ("attribution patching" if self.ranked_by == "atp" else
+               "exact patching (remote traces return no gradients)")
         return {
-            "title": f"{self.title}, ranked by attribution patching",
+            "title": f"{self.title}, ranked by {how}",
             "rows": list(self.rows), "cols": list(self.cols),
             "value": [list(r) for r in self.scores],
             "noop": [list(c) for c in self.noop],
-            "method": "atp",
+            "method": self.ranked_by,
             "confirmed": [[self.rows[i], self.cols[j], e.value]
                           for (i, j), e in sorted(self._exact.items())],
             **({"col_tokens": list(self.col_tokens)} if self.col_tokens else {}),

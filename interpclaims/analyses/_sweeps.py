@@ -151,7 +151,8 @@ def _ranked_exactly(model: Model, setup: _PatchSetup, grid: _Grid, direction: Di
     return AttributionSweep(
         title=grid.title, rows=exact.rows, cols=exact.cols,
         scores=tuple(tuple(c.value for c in row) for row in exact.cells),
-        confirm=lambda i, j: exact.cells[i][j], noop=exact.noop, col_tokens=exact.col_tokens)
+        confirm=lambda i, j: exact.cells[i][j], noop=exact.noop, col_tokens=exact.col_tokens,
+        ranked_by="exact")
 
 
 @dataclass(frozen=True, slots=True)

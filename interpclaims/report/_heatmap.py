@@ -73,6 +73,8 @@ def _grid(m: Mapping[str, Any], cell: Sequence[str] | None, top: float, backend:
                 title = (f"{backend} {r}, {cols[j]['title']}: AtP {number(v, typeset=True)}"
                          + "".join(f", patched {number(x, typeset=True)}"
                                    for cr, cc, x in m.get("confirmed") or [] if [cr, cc] == [r, c]))
+            elif m.get("method") == "exact":  # a sweep ranked by patching every cell (remote)
+                title = f"{backend} {r}, {cols[j]['title']}: patched {number(v, typeset=True)}"
             if (r, c) in noop:
                 title += " (the patch copied identical values: exactly 0)"
             cells.append({"text": cell_text(v, top), "colour": colour(t),
