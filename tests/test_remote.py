@@ -375,6 +375,44 @@ def test_remote_option_mistakes(pytester: pytest.Pytester, args, message) -> Non
     result.stderr.fnmatch_lines([message])
 
 
+WARM = '''
+import interpclaims as ic
+
+pytestmark = ic.model("zoo/agreement", backends=["nnsight"])
+
+
+def test_patching_the_subject(model, claim):
+    effect = ic.patch(model, "L0.resid_post", data="agreement", direction="denoising",
+                      positions="subject_pos", metric="normalized")
+    claim.that(effect).is_at_least(0.8)
+
+
+def test_the_subject_head(model, claim):
+    heads = ic.patch_heads(model, data="agreement", direction="denoising", positions=-1)
+    claim.that(heads["L1", "H3"]).is_at_least(0.8)
+'''
+
+
+def test_a_rerun_sends_nothing(pytester: pytest.Pytester) -> None:
+    """The activation store and the result cache make a rerun free: no request, same rows (the
+    remote sweep, ranked by patching every cell, included)."""
+    import json
+
+    pytester.makepyfile(test_warm=WARM)
+    docs = []
+    for run in ("cold", "warm"):
+        result = pytester.runpytest("-p", "no:xdist", "-p", "no:cacheprovider",
+                                    "--claims-remote=local", "--claims-backends=nnsight",
+                                    "--claims-cache-dir=store", f"--claims-report-dir={run}")
+        result.assert_outcomes(passed=2)
+        docs.append(json.loads((pytester.path / run / "claims.json").read_text()))
+    cold, warm = docs
+    assert cold["manifest"]["remote"]["requests"] > 0
+    assert warm["manifest"]["remote"].get("requests", 0) == 0
+    assert not warm["manifest"].get("forward_passes")
+    assert cold["claims"] == warm["claims"]
+
+
 def test_the_model_marker_runs_one_module_remotely(pytester: pytest.Pytester) -> None:
     """``ic.model(..., remote="local")`` without --claims-remote: that module's nnsight traces run
     in the simulation (counted in the manifest), as their own registry entry."""

@@ -30,12 +30,13 @@ def _run(report: Path, remote: str) -> dict[str, Any]:
 
 
 def _ranking(row: dict[str, Any]) -> dict[str, Any]:
-    """The row without what describes a sweep's ranking (its heatmap's title, scores, method)."""
+    """The row without what describes how a sweep was ranked: its heatmap's title, scores,
+    method and the cells patched for real (every cell, remotely)."""
     out = json.loads(json.dumps(row))
     for part in ("estimate", "tested"):
         matrix = ((out.get(part) or {}).get("context") or {}).get("matrix")
         if matrix and matrix.get("method") in ("atp", "exact"):
-            for k in ("title", "value", "method"):
+            for k in ("title", "value", "method", "confirmed"):
                 matrix.pop(k)
     return out
 

@@ -120,7 +120,7 @@ def _attribution_sweep(model: Model, setup: _PatchSetup, grid: _Grid, direction:
     receiver run; exact patching of a cell when it is read."""
     __tracebackhide__ = True
     if model.remote != "off":  # remote traces return no gradients: ranked by exact patching
-        return _ranked_exactly(model, setup, grid, direction)
+        return _ranked_exactly(model, setup, grid, direction, confirm)
     receiver_logits = setup.logits_corrupt if direction == "denoising" else setup.logits_clean
     cotangent = setup.metric.logit_gradient(receiver_logits)
     if cotangent is None:
@@ -142,17 +142,18 @@ def _attribution_sweep(model: Model, setup: _PatchSetup, grid: _Grid, direction:
         confirm=confirm, noop=tuple(noop), col_tokens=grid.col_tokens)
 
 
-def _ranked_exactly(model: Model, setup: _PatchSetup, grid: _Grid, direction: Direction
-                    ) -> AttributionSweep:
+def _ranked_exactly(model: Model, setup: _PatchSetup, grid: _Grid, direction: Direction,
+                    confirm: _CellConfirm) -> AttributionSweep:
     """An :class:`AttributionSweep` whose scores are the exact cells' values (every cell
-    patched): what ``method="atp"`` gives on a remote model, whose traces return no gradients."""
+    patched, all kept as confirmed): what ``method="atp"`` gives on a remote model, whose traces
+    return no gradients."""
     exact = _sweep(model, setup, grid, direction, "exact")
     assert isinstance(exact, EstimateMatrix)
     return AttributionSweep(
         title=grid.title, rows=exact.rows, cols=exact.cols,
         scores=tuple(tuple(c.value for c in row) for row in exact.cells),
-        confirm=lambda i, j: exact.cells[i][j], noop=exact.noop, col_tokens=exact.col_tokens,
-        ranked_by="exact")
+        confirm=confirm, noop=exact.noop, col_tokens=exact.col_tokens, ranked_by="exact",
+        _exact={(i, j): c for i, row in enumerate(exact.cells) for j, c in enumerate(row)})
 
 
 @dataclass(frozen=True, slots=True)
