@@ -375,18 +375,8 @@ def test_remote_option_mistakes(pytester: pytest.Pytester, args, message) -> Non
     result.stderr.fnmatch_lines([message])
 
 
-WARM = '''
-import interpclaims as ic
-
-pytestmark = ic.model("zoo/agreement", backends=["nnsight"])
-
-
-def test_patching_the_subject(model, claim):
-    effect = ic.patch(model, "L0.resid_post", data="agreement", direction="denoising",
-                      positions="subject_pos", metric="normalized")
-    claim.that(effect).is_at_least(0.8)
-
-
+# E2E's first claim and a head sweep (an AtP sweep: ranked by patching every cell remotely)
+WARM = E2E.split("def test_job_expires")[0] + '''
 def test_the_subject_head(model, claim):
     heads = ic.patch_heads(model, data="agreement", direction="denoising", positions=-1)
     claim.that(heads["L1", "H3"]).is_at_least(0.8)
