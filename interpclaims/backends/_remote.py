@@ -21,16 +21,11 @@ d_head)``), apply the operations ``ops``, write it back when there were any, kee
 ``"logits"``. Parameters (``{key: (module, attribute)}``: weights of a model that stays on
 NDIF) are read in a trace of one token first.
 
-The local simulation (``remote="local"``) is nnsight's ``LocalSimulationBackend``, made stricter:
-nnsight blocks local modules by emptying ``sys.path``, but a package installed in editable mode
-(as interpclaims is in development) would still import through its finder, so the simulation here
-also refuses, while the request is deserialized, any import of interpclaims or of a module
-outside site-packages and the standard library.
+The local simulation (``remote="local"``) is nnsight's, made stricter (:mod:`._simulation`).
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from interpclaims._errors import InterpClaimsError
+from interpclaims.backends._simulation import simulation
 
 __all__ = ["REMOTE_MODES", "RemoteJobError", "RemoteRunner", "remote_session"]
 
@@ -79,60 +75,14 @@ class RemoteRunner:
         """A fresh nnsight backend object for one request, counting the bytes it sends."""
         runner = self
         if self.mode == "local" or self.server is not None:
-            from nnsight.intervention.backends.local_simulation import LocalSimulationBackend
-            from nnsight.schema.request import RequestModel
+            def sent(n: int) -> None:
+                runner.bytes_sent += n
 
-            class Strict(LocalSimulationBackend):  # type: ignore[misc]
-                job_id = f"local-{runner.requests + 1}"
-
-                def __call__(self, tracer: Any) -> Any:
-                    serialize = RequestModel.serialize
-
-                    def counted(request: Any, compress: bool = False) -> bytes:
-                        data: bytes = serialize(request, compress)
-                        runner.bytes_sent += len(data)
-                        return data
-
-                    RequestModel.serialize = counted
-                    try:
-                        if runner.server is None:
-                            return super().__call__(tracer)
-                        return self._serve(tracer)
-                    finally:
-                        RequestModel.serialize = serialize
-
-                def _serve(self, tracer: Any) -> Any:
-                    """As NDIF does: the request, deserialized against the server's own
-                    modules, runs there; only its saved values come back to the caller."""
-                    from nnsight.intervention.backends.base import Backend
-                    from nnsight.intervention.tracing.globals import Globals
-
-                    fn = Backend.__call__(self, tracer)
-                    payload = RequestModel(interventions=fn, tracer=tracer).serialize()
-                    blocked = self._block_user_modules()
-                    try:
-                        restored = RequestModel.deserialize(
-                            payload, self.model._remoteable_persistent_objects())
-                    finally:
-                        self._restore_modules(blocked)
-                    saved = restored.tracer.execute(restored.interventions)
-                    Globals.saves.update(id(v) for v in saved.values())
-                    tracer.push(saved)
-                    return saved
-
-                def _block_user_modules(self) -> Any:
-                    blocked = super()._block_user_modules()
-                    blocked["finder"] = _ImportBlocker(blocked["modules"])
-                    sys.meta_path.insert(0, blocked["finder"])
-                    return blocked
-
-                def _restore_modules(self, blocked: Any) -> None:
-                    sys.meta_path.remove(blocked["finder"])
-                    super()._restore_modules(blocked)
-
-            # local: nnsight's simulation (the request deserialized, then run with the caller's
-            # own objects); with a stand-in server: run on the server's objects (_serve)
-            return Strict(lm if self.server is None else self.server)
+            # local: nnsight's simulation, run with the caller's own objects; with a stand-in
+            # server: run on the server's objects
+            return simulation(lm if self.server is None else self.server,
+                              serve=self.server is not None, job_id=f"local-{self.requests + 1}",
+                              sent=sent)
         from nnsight.intervention.backends.remote import RemoteBackend
 
         if Path(str(getattr(lm, "repo_id", ""))).exists():
@@ -214,24 +164,6 @@ def _nbytes(value: Any) -> int:
     if isinstance(value, list | tuple):
         return sum(_nbytes(v) for v in value)
     return int(value.element_size() * value.nelement()) if hasattr(value, "nelement") else 0
-
-
-class _ImportBlocker:
-    """A ``sys.meta_path`` finder refusing interpclaims and every module that is neither in
-    site-packages nor in the standard library (what an NDIF server would not have)."""
-
-    def __init__(self, popped: Mapping[str, Any]) -> None:
-        self.roots = {"interpclaims"} | {
-            name.split(".")[0] for name, mod in popped.items()
-            if not _installed(getattr(mod, "__file__", None) or "")}
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name.split(".")[0] in self.roots:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name.split(".")[0])
-
-
-def _installed(path: str) -> bool:
-    return not path or "site-packages" in path or "/lib/python" in path
 
 
 def remote_session(lm: Any, backend: Any, jobs: Sequence[dict[str, Any]],
