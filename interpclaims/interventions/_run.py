@@ -42,6 +42,10 @@ def did_not_fire(site: Site, model: Model, what: str, why: str) -> InterventionD
     )
 
 
+# one edited run: (tokens [batch, pos], targets (site, edit), where [batch, pos], sites read)
+Run = tuple["torch.Tensor", Sequence[tuple["Site", "Edit"]], "torch.Tensor", Sequence["Site"]]
+
+
 def run_lenient(model: Model, tokens: torch.Tensor, targets: Sequence[tuple[Site, Edit]], *,
                 read: Sequence[Site], baseline: Mapping[Site, torch.Tensor], where: torch.Tensor
                 ) -> tuple[torch.Tensor, list[Site]]:
@@ -55,9 +59,6 @@ def run_lenient(model: Model, tokens: torch.Tensor, targets: Sequence[tuple[Site
     (``[batch, pos]`` bool), in the order of ``targets``.
     """
     return next(run_lenient_many(model, [(tokens, targets, where, read)], baseline=baseline))
-
-
-Run = tuple["torch.Tensor", Sequence[tuple["Site", "Edit"]], "torch.Tensor", Sequence["Site"]]
 
 
 def run_lenient_many(model: Model, runs: Sequence[Run], *, baseline: Mapping[Site, torch.Tensor]
