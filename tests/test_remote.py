@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from interpclaims._errors import InterpClaimsError, Unsupported
+from interpclaims._errors import InterpClaimsError, ModelLoadError, Unsupported
 from interpclaims._sites import Site
 
 NAME = "zoo/agreement"
@@ -171,7 +171,7 @@ def test_the_cells_of_a_sweep_are_one_request(remote_model, local_model) -> None
             assert x.value == y.value and np.array_equal(x.samples, y.samples)
 
 
-def test_a_model_on_ndif_loads_no_weights_here(local_model, batch) -> None:
+def test_a_model_on_ndif_loads_no_weights_here(local_model, batch, monkeypatch) -> None:
     """``remote="ndif"``: the config and tokenizer only, the modules on the meta device; with a
     stand-in server holding the weights (the strict simulation, deserializing against the
     server's modules), reads, edits, the head output weights and the unembedding equal local
@@ -179,13 +179,15 @@ def test_a_model_on_ndif_loads_no_weights_here(local_model, batch) -> None:
     import torch
 
     from interpclaims.interventions import ablation_edit
-    from interpclaims.models import Model
+    from interpclaims.models import Model, _model
 
-    ndif = Model(NAME, "nnsight", remote="ndif")
+    with pytest.raises(ModelLoadError, match=r"a folder on this machine .*--claims-remote=local"):
+        Model(NAME, "nnsight", remote="ndif")
+    with monkeypatch.context() as m:  # the zoo folder plays a hub model here
+        m.setattr(_model, "check_hosted", lambda name, source: None)
+        ndif = Model(NAME, "nnsight", remote="ndif")
     assert {p.device.type for _, p in ndif._backend.named_parameters()} == {"meta"}
     assert ndif.placement()[0] == ["ndif"]
-    with pytest.raises(InterpClaimsError, match=r"a folder on this machine.*remote='local'"):
-        ndif.forward(batch.tokens, [], {})
     ndif._backend.remote.server = local_model.native  # the weights live "on the server" only
     _, clean = local_model.forward(batch.tokens, [Site("z", 1)], {})
     edits = {Site("z", 1): ablation_edit(local_model, Site("z", 1, head=2), "mean",
@@ -205,11 +207,11 @@ def test_a_model_on_ndif_loads_no_weights_here(local_model, batch) -> None:
     assert not ndif.leaks()
 
 
-def test_a_plan_of_a_model_on_ndif_counts_its_requests() -> None:
+def test_a_plan_of_a_model_on_ndif_counts_its_requests(monkeypatch) -> None:
     """A planned ``remote="ndif"`` model counts a request per session and one per weight read
     the first time (as the real one sends them); the reset-network control is refused in a plan
     as in a real run."""
-    from interpclaims.models import Model
+    from interpclaims.models import Model, _model
 
     plan = Model.planned(NAME, "nnsight", remote="ndif")
     tokens = plan.tokenize(["the dog runs"] * 5, [f"p{i}" for i in range(5)]).tokens
@@ -222,6 +224,7 @@ def test_a_plan_of_a_model_on_ndif_counts_its_requests() -> None:
     assert plan.remote_counters() == {"requests": 7}
     with pytest.raises(Unsupported, match="reset-network control needs a model with fresh"):
         plan.reset_network(0)
+    monkeypatch.setattr(_model, "check_hosted", lambda name, source: None)
     with pytest.raises(Unsupported, match="reset-network control needs a model with fresh"):
         Model(NAME, "nnsight", remote="ndif").reset_network(0)
 

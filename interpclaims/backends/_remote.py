@@ -29,7 +29,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from interpclaims._errors import InterpClaimsError
@@ -85,11 +84,6 @@ class RemoteRunner:
                               sent=sent)
         from nnsight.intervention.backends.remote import RemoteBackend
 
-        if Path(str(getattr(lm, "repo_id", ""))).exists():
-            raise InterpClaimsError(
-                f"{self.model} is a folder on this machine, and NDIF runs models of the Hugging "
-                "Face hub only: give its hub name, or use remote='local' (nnsight's simulation "
-                "of NDIF, on this machine)")
         try:
             key = lm.to_model_key()  # asks the hub for the model's id
         except Exception as e:

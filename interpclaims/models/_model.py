@@ -36,6 +36,15 @@ if TYPE_CHECKING:
 __all__ = ["CleanCache", "Model"]
 
 
+def check_hosted(name: str, source: str) -> None:
+    """NDIF runs models of the Hugging Face hub: a folder on this machine cannot run there."""
+    if Path(source).exists():
+        raise ModelLoadError(
+            f"{name} is a folder on this machine ({source}), and NDIF runs models of the Hugging "
+            "Face hub only: give its hub name, or run it with --claims-remote=local "
+            "(remote='local' on its marker): nnsight's simulation of NDIF, on this machine")
+
+
 class Model(Runs):
     """A model loaded on one backend: what the ``model`` fixture gives a claim."""
 
@@ -52,6 +61,8 @@ class Model(Runs):
                 "on NDIF (remote='ndif') loads none here: the server places it")
         # on NDIF the weights stay on the server: the config and tokenizer only
         loaded = load_hf(name, placement, weights=not weightless)
+        if weightless:
+            check_hosted(name, loaded.source)
         try:
             self._setup(name, backend, loaded, cache)
         except BaseException:

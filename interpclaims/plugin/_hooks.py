@@ -212,7 +212,7 @@ def _planned_call(item: pytest.Item, ctx: _context.ClaimContext) -> Generator[No
             yield
         except _STOPS as e:
             line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            notes.append(f"the plan stopped early ({type(e).__name__}: {line[:200]}); its later "
+            notes.append(f"the plan stopped early ({type(e).__name__}: {line}); its later "
                          "steps are not counted")
     notes[:0] = small.value_dependent
     loaded, first = item.stash.get(MODEL, None), item.stash.get(PLAN_FIRST_CLAIM, None)

@@ -114,5 +114,8 @@ class PlanReporter:
                 tr.write_line(f"  {nodeid}: {'; '.join(notes)}")
         else:
             tr.write_line(f"every count is exact ({doc['tests']} claim tests planned)")
+        tr.write_line("the result cache is not consulted: an analysis it already holds costs a "
+                      "real run nothing (with --claims-cache=activations a run does what is "
+                      "planned)")
         if self.written is not None:
             tr.write_line(f"plan: {self.written}")

@@ -191,12 +191,13 @@ class Reporter:
         if self.forward_passes:
             tr.write_line("forward passes: " + ", ".join(
                 f"{k}: {v}" for k, v in sorted(self.forward_passes.items())))
-        if self.remote:
+        mode = getattr(self.settings, "remote", "off")
+        if self.remote or mode != "off":  # also when the caches left nothing to send
             r = self.remote
-            tr.write_line(f"remote ({getattr(self.settings, 'remote', 'off')}): "
-                          f"{r['requests']} requests ({r.get('traces', 0)} traces), "
-                          f"{r['bytes_sent']} bytes sent, "
-                          f"{r['bytes_returned']} bytes returned, {r['retries']} retries")
+            tr.write_line(f"remote ({mode}): {r.get('requests', 0)} requests "
+                          f"({r.get('traces', 0)} traces), {r.get('bytes_sent', 0)} bytes sent, "
+                          f"{r.get('bytes_returned', 0)} bytes returned, "
+                          f"{r.get('retries', 0)} retries")
         if self.cache:
             tr.write_line("activation store: " + ", ".join(
                 f"{k} {v}" for k, v in sorted(self.cache.items()) if v))
