@@ -160,6 +160,16 @@ def test_banner_separates_expected_refutations():
     assert c["supported"] == 3 and c["refuted"] == 0 and c["expected refutations (xfail)"] == 2
 
 
+def test_banner_says_how_many_expected_failures_were_inconclusive():
+    """An xfail claim may fail as INCONCLUSIVE: the banner says so, as the terminal does, instead
+    of counting it as refuted or as a plain inconclusive."""
+    claims = ([{"verdict": "REFUTED", "xfail": True}] * 3
+              + [{"verdict": "INCONCLUSIVE", "xfail": True}])
+    c = _counts(banner({"manifest": {"exitstatus": 0}, "claims": claims}))
+    assert c["inconclusive"] == 0
+    assert c["expected refutations (xfail: 3 refuted, 1 inconclusive)"] == 4
+
+
 @pytest.mark.parametrize(("manifest", "claims", "errors", "state"), [
     ({"exitstatus": 1}, [{"verdict": "REFUTED"}], [], "failed"),
     ({"exitstatus": 1}, [{"verdict": "SUPPORTED"}], [{"nodeid": "t"}], "failed"),

@@ -80,12 +80,14 @@ def banner(data: Mapping[str, Any]) -> dict[str, Any]:
     claims = data.get("claims", [])
     counts = {k: 0 for k in ("supported", "refuted", "inconclusive", "expected", "allowed",
                              "xpassed", "regressions")}
+    expected_inconclusive = 0
     for c in claims:
         s = status(c, policy)
         if s == "failed":
             counts["inconclusive" if c.get("verdict") == "INCONCLUSIVE" else "refuted"] += 1
         else:
             counts[s] += 1
+        expected_inconclusive += s == "expected" and c.get("verdict") == "INCONCLUSIVE"
         counts["regressions"] += bool((c.get("baseline") or {}).get("regressions"))
     errors = len(data.get("errors", []))
     exitstatus = m.get("exitstatus")
@@ -109,7 +111,9 @@ def banner(data: Mapping[str, Any]) -> dict[str, Any]:
              ("failed", errors, "error" + "s" * (errors != 1)),
              ("failed", counts["regressions"], "regression" + "s" * (counts["regressions"] != 1)),
              ("expected", counts["expected"],
-              f"expected refutation{'s' * (counts['expected'] != 1)} (xfail)")]
+              f"expected refutation{'s' * (counts['expected'] != 1)} (xfail"
+              + (f": {counts['expected'] - expected_inconclusive} refuted, "
+                 f"{expected_inconclusive} inconclusive" if expected_inconclusive else "") + ")")]
     items += [("allowed", counts["allowed"], "inconclusive, allowed by policy")] * bool(
         counts["allowed"])
     items += [("xpassed", counts["xpassed"], "xfail unexpectedly supported")] * bool(
