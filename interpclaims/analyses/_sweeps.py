@@ -257,11 +257,9 @@ def patch_sweep(
     __tracebackhide__ = True
     choice(kind, SWEEP_KINDS, "site kind", "patch_sweep", "kind")
     choice(method, SWEEP_METHODS, "sweep method", "patch_sweep", "method")
-    arguments: dict[str, Any] = {"data": data, "kind": kind, "direction": direction,
-                                 "metric": metric, "corrupt_field": corrupt_field, "at": at}
-    model, setup, grid, _ = _position_grid(model, **arguments)
-    return _sweep(model, setup, grid, direction, method,
-                  _confirm(model, "positions", arguments))
+    return _grid_sweep(model, "positions", method, {
+        "data": data, "kind": kind, "direction": direction, "metric": metric,
+        "corrupt_field": corrupt_field, "at": at})
 
 
 def patch_heads(
@@ -279,7 +277,15 @@ def patch_heads(
     :func:`patch`; ``method`` as for :func:`patch_sweep`)."""
     __tracebackhide__ = True
     choice(method, SWEEP_METHODS, "sweep method", "patch_heads", "method")
-    arguments: dict[str, Any] = {"data": data, "direction": direction, "positions": positions,
-                                 "metric": metric, "corrupt_field": corrupt_field, "at": at}
-    model, setup, grid, _ = _head_grid(model, **arguments)
-    return _sweep(model, setup, grid, direction, method, _confirm(model, "heads", arguments))
+    return _grid_sweep(model, "heads", method, {
+        "data": data, "direction": direction, "positions": positions, "metric": metric,
+        "corrupt_field": corrupt_field, "at": at})
+
+
+def _grid_sweep(model: Model, grid: str, method: SweepMethod, arguments: dict[str, Any]
+                ) -> AttributionSweep | EstimateMatrix:
+    """The sweep of ``grid`` (``"positions"`` or ``"heads"``) called with ``arguments``; the
+    cells a claim reads are confirmed by :func:`sweep_cell` with the same arguments."""
+    __tracebackhide__ = True
+    model, setup, g, direction = _GRIDS[grid](model, **arguments)
+    return _sweep(model, setup, g, direction, method, _confirm(model, grid, arguments))

@@ -102,10 +102,7 @@ class Runs:
             composed = editable(compose([*self._active, *layers]))
             bases = _bases(sites)
             clean = not composed and self.cache is not None
-            size = prompts_per_pass(self.spec, tokens, bases, batch_size)
-            mine = [] if clean else [
-                Pass(tokens, slice(s, min(s + size, tokens.shape[0])), bases, composed)
-                for s in range(0, tokens.shape[0], size)]
+            mine = [] if clean else self._chunked(tokens, bases, composed, batch_size)
             plans.append((tokens, sites, bases, None if clean else len(mine)))
             passes += mine
         return self._yield_runs(plans, passes, batch_size)
@@ -193,11 +190,16 @@ class Runs:
                                                           dict[Site, torch.Tensor]]]:
         """``(rows, logits, {base: activation})`` of each forward pass over ``tokens``, in
         order, detached; counted in :attr:`forward_passes`."""
-        size = prompts_per_pass(self.spec, tokens, bases, batch_size)
-        passes = [Pass(tokens, slice(start, min(start + size, tokens.shape[0])), bases, edits)
-                  for start in range(0, tokens.shape[0], size)]
-        for p, logits, acts in self._execute(passes):
+        for p, logits, acts in self._execute(self._chunked(tokens, bases, edits, batch_size)):
             yield p.rows, logits, acts
+
+    def _chunked(self, tokens: torch.Tensor, bases: Sequence[Site], edits: Mapping[Site, Edit],
+                 batch_size: int | None) -> list[Pass]:
+        """The forward passes over ``tokens`` ``[batch, pos]``: consecutive rows, as many per
+        pass as :func:`prompts_per_pass` allows."""
+        size = prompts_per_pass(self.spec, tokens, bases, batch_size)
+        return [Pass(tokens, slice(start, min(start + size, tokens.shape[0])), bases, edits)
+                for start in range(0, tokens.shape[0], size)]
 
     def _execute(self, passes: Sequence[Pass]
                  ) -> Iterator[tuple[Pass, torch.Tensor, dict[Site, torch.Tensor]]]:
